@@ -1,0 +1,1 @@
+"""Catalog data (model configs, GPUs, cloud prices, API providers) and their loaders."""

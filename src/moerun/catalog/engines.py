@@ -1,0 +1,54 @@
+"""Engine memory behaviour and reserve assumptions from catalog/data/engines.yaml."""
+
+from __future__ import annotations
+
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+
+from moerun.core.engine import ENGINES, EngineMemory, ReserveModel
+from moerun.errors import CatalogError
+
+
+@cache
+def _raw() -> dict[str, Any]:
+    text = resources.files("moerun.catalog").joinpath("data/engines.yaml").read_text("utf-8")
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise CatalogError("engines.yaml: top level must be a mapping")
+    return data
+
+
+def get_engine(engine: str) -> EngineMemory:
+    """Memory behaviour of `vllm` or `sglang`."""
+    if engine not in ENGINES:
+        raise CatalogError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    e = _raw()["engines"][engine]
+    try:
+        return EngineMemory(
+            engine=engine,
+            default_mem_fraction=float(e["default_mem_fraction"]),
+            reserve_inside_budget=bool(e["reserve_inside_budget"]),
+            page_size_tokens=int(e["page_size_tokens"]),
+            page_size_tokens_dsa=int(e["page_size_tokens_dsa"]),
+            default_max_num_batched_tokens=int(e["default_max_num_batched_tokens"]),
+            default_max_num_seqs=int(e["default_max_num_seqs"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CatalogError(f"engines.yaml: engines.{engine}: bad or missing field {exc}") from exc
+
+
+def get_reserve() -> ReserveModel:
+    """moerun's assumptions for per-GPU engine reserve memory."""
+    r = _raw()["reserve"]
+    try:
+        return ReserveModel(
+            activation_hidden_vectors_per_token=int(r["activation_hidden_vectors_per_token"]),
+            logits_bytes_per_element=int(r["logits_bytes_per_element"]),
+            cuda_graph_bytes=int(r["cuda_graph_bytes"]),
+            non_torch_bytes=int(r["non_torch_bytes"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CatalogError(f"engines.yaml: reserve: bad or missing field {exc}") from exc

@@ -1,0 +1,65 @@
+"""Reading and validating one catalog YAML file, with errors that name the file and field."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from importlib import resources
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from moerun.errors import CatalogError
+
+M = TypeVar("M", bound=BaseModel)
+# libyaml's loader when present (same safe semantics, ~10x faster on the provider file).
+_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+def read_package_file(filename: str) -> str:
+    """Text of a file in moerun/catalog/data (package data, never a path outside it)."""
+    return resources.files("moerun.catalog").joinpath("data", filename).read_text("utf-8")
+
+
+def parse_file(text: str, filename: str, schema: type[M]) -> M:
+    """Parse YAML text and validate it against schema; CatalogError names file and field."""
+    try:
+        raw = load_yaml(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{filename}: not valid YAML: {exc}") from exc
+    if not isinstance(raw, dict):
+        raise CatalogError(f"{filename}: expected a mapping at the top level")
+    try:
+        return schema.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CatalogError(
+            f"{filename}: {field_path(first['loc'])}: {first['msg'].lower()}"
+            + (f" (and {exc.error_count() - 1} more errors)" if exc.error_count() > 1 else "")
+        ) from exc
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML text safely (no arbitrary object construction)."""
+    # _LOADER is CSafeLoader or SafeLoader: safe semantics either way.
+    return yaml.load(text, Loader=_LOADER)
+
+
+def field_path(loc: Iterable[Any]) -> str:
+    """Render a pydantic error location as gpus[2].mem_bw_tbps."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "<root>"
+
+
+def check_sources(
+    filename: str, where: str, cited: Iterable[str], sources: Mapping[str, object]
+) -> None:
+    """Every cited source id must be defined in the file's own sources section."""
+    for sid in cited:
+        if sid not in sources:
+            raise CatalogError(f"{filename}: {where}.source: unknown source id {sid!r}")

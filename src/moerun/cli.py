@@ -1,0 +1,265 @@
+"""The `moerun` command line: parse arguments, call the layers, print. Nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from rich.console import Console
+
+from moerun.catalog.engines import get_engine, get_reserve
+from moerun.catalog.gpus import get_gpu, load_gpus
+from moerun.catalog.models import DEFAULT_MODEL, load_spec
+from moerun.core.deployment import Deployment
+from moerun.core.engine import ENGINES
+from moerun.core.fit_table import fit_table
+from moerun.core.kv_cache import KV_DTYPES
+from moerun.core.memory_fit import best_layout, memory_fit
+from moerun.core.parallel import Parallel
+from moerun.core.weights import WEIGHT_FORMATS
+from moerun.errors import MoerunError, UsageError
+from moerun.render import reports
+
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+PLAN_NODE_COUNTS = (1, 2, 4)
+PLAN_CONTEXT = 200_000
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports bad usage with one line and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _nonneg_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not 0.0 < value <= 1.0:
+        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
+    return value
+
+
+def add_deployment_args(p: argparse.ArgumentParser, *, model_positional: bool) -> None:
+    """The one group of deployment flags every deployment-describing command takes."""
+    g = p.add_argument_group("deployment")
+    if model_positional:
+        p.add_argument(
+            "model_pos", nargs="?", metavar="MODEL", help="catalog id or config.json path"
+        )
+    g.add_argument("--model", help=f"catalog id or path to config.json (default {DEFAULT_MODEL})")
+    g.add_argument("--gpu", help="GPU id from the catalog (moerun gpus)")
+    g.add_argument("--num-gpus", type=_positive_int, help="GPUs in one replica")
+    g.add_argument("--weights", choices=WEIGHT_FORMATS, default="fp8")
+    g.add_argument("--kv-dtype", choices=KV_DTYPES, default="fp8")
+    g.add_argument("--engine", choices=ENGINES, default="vllm")
+    g.add_argument("--tp", type=_positive_int, help="tensor-parallel size (attention)")
+    g.add_argument("--ep", type=_positive_int, help="expert-parallel size")
+    g.add_argument("--dp", type=_positive_int, help="attention data-parallel ranks")
+    g.add_argument("--pp", type=_positive_int, help="pipeline-parallel stages")
+    g.add_argument("--mtp", type=_nonneg_int, default=0, help="MTP speculative tokens (0: off)")
+    g.add_argument("--max-context", type=_positive_int, help="longest sequence to hold")
+    g.add_argument("--mem-fraction", type=_fraction, help="engine memory fraction")
+    g.add_argument("--max-num-batched-tokens", type=_positive_int)
+
+
+def deployment_from_args(args: argparse.Namespace) -> tuple[Deployment, bool]:
+    """Build the Deployment the flags describe; the bool says whether a layout was given."""
+    model = getattr(args, "model_pos", None) or args.model or DEFAULT_MODEL
+    if args.gpu is None or args.num_gpus is None:
+        raise UsageError("describe the hardware with --gpu GPU --num-gpus N (see `moerun gpus`)")
+    spec = load_spec(model)
+    gpu = get_gpu(args.gpu)
+    n = args.num_gpus
+    explicit = any(v is not None for v in (args.tp, args.dp, args.pp, args.ep))
+    dp, pp = args.dp or 1, args.pp or 1
+    tp = args.tp if args.tp is not None else max(1, n // (dp * pp))
+    parallel = Parallel(tp=tp, dp=dp, pp=pp, ep=args.ep or 1)
+    dep = Deployment(
+        model=spec,
+        gpu=gpu,
+        num_gpus=n,
+        engine=get_engine(args.engine),
+        reserve=get_reserve(),
+        weights=args.weights,
+        kv_dtype=args.kv_dtype,
+        parallel=parallel,
+        mem_fraction=args.mem_fraction,
+        max_context=args.max_context,
+        mtp_tokens=args.mtp,
+        max_num_batched_tokens=args.max_num_batched_tokens,
+    )
+    return dep, explicit
+
+
+def _emit(args: argparse.Namespace, data: Any, human: Any) -> None:
+    if getattr(args, "json", False):
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        human(Console(), data)
+
+
+def cmd_model_show(args: argparse.Namespace) -> int:
+    spec = load_spec(args.model)
+    _emit(args, reports.model_dict(spec), reports.print_model)
+    return EXIT_OK
+
+
+def cmd_fit(args: argparse.Namespace) -> int:
+    dep, explicit = deployment_from_args(args)
+    fit = memory_fit(dep)
+    best = None if explicit else best_layout(dep)
+    data = reports.fit_dict(dep, fit, best)
+    if not explicit and best is None:
+        data["best_layout"] = None
+    _emit(args, data, reports.print_fit)
+    return EXIT_OK
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    spec = load_spec(args.model or DEFAULT_MODEL)
+    gpus = load_gpus()
+    gpu_ids = args.gpus.split(",") if args.gpus else list(gpus)
+    chosen = [get_gpu(g) for g in gpu_ids]
+    template = Deployment(
+        model=spec,
+        gpu=chosen[0],
+        num_gpus=chosen[0].gpus_per_node,
+        engine=get_engine(args.engine),
+        reserve=get_reserve(),
+        kv_dtype=args.kv_dtype,
+        max_context=min(args.context, spec.max_position_embeddings),
+    )
+    rows = fit_table(template, chosen, PLAN_NODE_COUNTS, WEIGHT_FORMATS)
+    if args.json:
+        data = {
+            "model": spec.name,
+            "context_tokens": template.effective_max_context,
+            "engine": args.engine,
+            "kv_dtype": args.kv_dtype,
+            "rows": [reports.plan_row_dict(r) for r in rows],
+        }
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        reports.print_plan(Console(width=200), spec.name, template.effective_max_context, rows)
+    return EXIT_OK
+
+
+def cmd_gpus(args: argparse.Namespace) -> int:
+    gpus = load_gpus()
+    data: list[dict[str, Any]] = [
+        {
+            "id": g.id,
+            "name": g.name,
+            "memory_bytes": g.memory_bytes,
+            "memory_gib": round(g.memory_gib, 2),
+            "mem_bw_tb_per_s": g.mem_bw_bytes_per_s / 1e12,
+            "dense_tflops": g.dense_tflops,
+            "gpus_per_node": g.gpus_per_node,
+        }
+        for g in gpus.values()
+    ]
+    if args.json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        from rich.table import Table
+
+        t = Table(title="GPUs in the catalog")
+        for col in ("id", "name", "memory GiB", "HBM TB/s", "dense TFLOPS", "per node"):
+            t.add_column(col)
+        for d in data:
+            tflops = ", ".join(f"{k} {v:g}" for k, v in d["dense_tflops"].items())
+            t.add_row(
+                d["id"],
+                d["name"],
+                f"{d['memory_gib']:.1f}",
+                f"{d['mem_bw_tb_per_s']:.2f}",
+                tflops,
+                str(d["gpus_per_node"]),
+            )
+        Console().print(t)
+    return EXIT_OK
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command tree."""
+    p = _Parser(prog="moerun", description="Where and how to run GLM-5 and other MoE models.")
+    sub = p.add_subparsers(dest="command", parser_class=_Parser)
+
+    model = sub.add_parser("model", help="model specs")
+    model_sub = model.add_subparsers(dest="model_command", parser_class=_Parser)
+    show = model_sub.add_parser("show", help="parameters, KV bytes, weight bytes, FLOPs")
+    show.add_argument("model", help="catalog id (glm-5.1, deepseek-v3, ...) or config.json path")
+    show.add_argument("--json", action="store_true")
+    show.set_defaults(func=cmd_model_show)
+
+    fit = sub.add_parser("fit", help="does a deployment fit in GPU memory, and with what KV")
+    add_deployment_args(fit, model_positional=True)
+    fit.add_argument("--json", action="store_true")
+    fit.set_defaults(func=cmd_fit)
+
+    plan = sub.add_parser("plan", help="where the model fits: GPUs x nodes x weight formats")
+    plan.add_argument("--model", help=f"catalog id or config.json (default {DEFAULT_MODEL})")
+    plan.add_argument("--gpus", help="comma-separated GPU ids (default: all in the catalog)")
+    plan.add_argument("--engine", choices=ENGINES, default="vllm")
+    plan.add_argument("--kv-dtype", choices=KV_DTYPES, default="fp8")
+    plan.add_argument("--context", type=_positive_int, default=PLAN_CONTEXT)
+    plan.add_argument("--json", action="store_true")
+    plan.set_defaults(func=cmd_plan)
+
+    gpus = sub.add_parser("gpus", help="GPUs in the catalog")
+    gpus.add_argument("--json", action="store_true")
+    gpus.set_defaults(func=cmd_gpus)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point: exit 0 for an answer, 2 for unusable input, 1 for an internal failure."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if not getattr(args, "func", None):
+            parser.print_help()
+            return EXIT_USAGE
+        code: int = args.func(args)
+        return code
+    except MoerunError as exc:
+        sys.stderr.write(f"moerun: error: {exc}\n")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except Exception as exc:
+        sys.stderr.write(
+            f"moerun: internal error: {type(exc).__name__}: {exc} "
+            "(please report it with the command you ran)\n"
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,31 @@
+"""The exception tree of moerun, written down in one place.
+
+Every error a user can cause derives from `MoerunError`; the CLI prints its message on one
+line and exits with status 2. Anything else is an internal failure (exit status 1).
+"""
+
+from __future__ import annotations
+
+
+class MoerunError(Exception):
+    """Base of every error caused by input moerun cannot use."""
+
+
+class ConfigError(MoerunError):
+    """A model config.json is missing, malformed or lacks a required field."""
+
+
+class UnsupportedModelError(ConfigError):
+    """The config's model_type is not one moerun knows how to size."""
+
+
+class CatalogError(MoerunError):
+    """A catalog file (GPUs, prices, providers) is invalid, or an id is not in it."""
+
+
+class LayoutError(MoerunError):
+    """A deployment that cannot run was asked to be simulated or deployed."""
+
+
+class UsageError(MoerunError):
+    """A command-line value is nonsensical (zero GPUs, negative context, ...)."""
