@@ -41,7 +41,9 @@ def test_fit_json_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
     data = json.loads(capsys.readouterr().out)
     assert data["fits"] is False and data["reasons"]
     assert data["best_layout"] is None
-    assert main(["fit", "--model", "glm-5.1", "--gpu", "h200_sxm", "--num-gpus", "8", "--json"]) == 0
+    assert (
+        main(["fit", "--model", "glm-5.1", "--gpu", "h200_sxm", "--num-gpus", "8", "--json"]) == 0
+    )
     data = json.loads(capsys.readouterr().out)
     assert data["fits"] is True
     for key in ("weights_bytes_per_gpu", "kv_capacity_tokens", "max_concurrency_at_context"):
@@ -91,7 +93,10 @@ def test_plan_human_runs() -> None:
         (["fit", "glm-5.1", "--gpu", "h100_sxm", "--num-gpus", "0"], "at least 1"),
         (["fit", "glm-5.1", "--gpu", "h100_sxm", "--num-gpus", "-2"], "at least 1"),
         (["fit", "glm-5.1", "--num-gpus", "8"], "--gpu"),
-        (["fit", "glm-5.1", "--gpu", "h100_sxm", "--num-gpus", "8", "--mem-fraction", "1.5"], "(0, 1]"),
+        (
+            ["fit", "glm-5.1", "--gpu", "h100_sxm", "--num-gpus", "8", "--mem-fraction", "1.5"],
+            "(0, 1]",
+        ),
     ],
 )
 def test_bad_input_one_line_exit_2(args: list[str], needle: str) -> None:

@@ -33,12 +33,10 @@ def test_ten_h100_refused_whatever_the_layout() -> None:
     assert not tp10.fits
     assert any("does not divide the 64 attention heads" in r for r in tp10.reasons)
     assert any("whole number" in r for r in tp10.reasons)
-    tp2pp5 = memory_fit(
-        make_deployment(gpu="h100_sxm", num_gpus=10, parallel=Parallel(tp=2, pp=5))
-    )
+    tp2pp5 = memory_fit(make_deployment(gpu="h100_sxm", num_gpus=10, parallel=Parallel(tp=2, pp=5)))
     assert not tp2pp5.fits
     assert any("exceed" in r for r in tp2pp5.reasons)  # no room left for KV
-    for par in candidate_layouts(10, 8) + [Parallel(tp=2, pp=5), Parallel(tp=1, pp=10)]:
+    for par in [*candidate_layouts(10, 8), Parallel(tp=2, pp=5), Parallel(tp=1, pp=10)]:
         dep = make_deployment(gpu="h100_sxm", num_gpus=10, parallel=par)
         assert not memory_fit(dep).fits
     assert best_layout(make_deployment(gpu="h100_sxm", num_gpus=10)) is None
@@ -103,9 +101,7 @@ def test_layout_rules() -> None:
 
 
 def test_gqa_tp_must_divide_kv_heads_or_be_divided() -> None:
-    fit = memory_fit(
-        make_deployment(model="qwen3-235b-a22b", num_gpus=8, parallel=Parallel(tp=8))
-    )
+    fit = memory_fit(make_deployment(model="qwen3-235b-a22b", num_gpus=8, parallel=Parallel(tp=8)))
     assert fit.fits, fit.reasons
     bad = memory_fit(make_deployment(model="llama-3.1-70b", num_gpus=6, parallel=Parallel(tp=6)))
     assert any("KV heads" in r or "attention heads" in r for r in bad.reasons)
