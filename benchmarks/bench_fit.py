@@ -16,7 +16,7 @@ from moerun.catalog.models import load_spec
 from moerun.core.deployment import Deployment
 from moerun.core.fit_table import fit_table
 from moerun.core.memory_fit import _shard_factor, stage_layers, weights_per_gpu
-from moerun.core.parallel import Parallel, candidate_layouts
+from moerun.core.parallel import candidate_layouts
 from moerun.core.weights import WEIGHT_FORMATS, keep_list, tensor_bytes
 
 
