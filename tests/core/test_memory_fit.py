@@ -130,3 +130,10 @@ def test_sglang_static_fraction_leaves_room_for_activations() -> None:
     assert not fit.fits
     assert any("outside the static pool" in r for r in fit.reasons)
     assert memory_fit(replace(dep, mem_fraction=0.85)).fits
+
+
+def test_sglang_trtllm_kv_layout_only_on_nvidia_blackwell() -> None:
+    assert make_deployment(gpu="b200_sxm", engine="sglang").kv_layout == "fp8_trtllm"
+    assert make_deployment(gpu="h200_sxm", engine="sglang").kv_layout == "fp8"
+    assert make_deployment(gpu="mi355x", engine="sglang").kv_layout == "fp8"
+    assert make_deployment(gpu="b200_sxm", engine="vllm").kv_layout == "fp8"

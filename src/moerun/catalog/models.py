@@ -89,4 +89,4 @@ def load_spec(model: str) -> ModelSpec:
     try:
         return ModelSpec.from_hf(config, name=name)
     except ConfigError as exc:
-        raise ConfigError(f"{name}: {exc}") from exc
+        raise type(exc)(f"{name}: {exc}") from exc

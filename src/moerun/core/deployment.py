@@ -9,7 +9,7 @@ from moerun.core.engine import EngineMemory, ReserveModel
 from moerun.core.hardware import GPU
 from moerun.core.kv_cache import kv_layout_for
 from moerun.core.model_spec import ModelSpec
-from moerun.core.parallel import Parallel
+from moerun.core.parallel import Parallel, divisors
 
 if TYPE_CHECKING:
     from moerun.core.memory_fit import MemoryFit
@@ -66,9 +66,8 @@ class Deployment:
     @property
     def kv_layout(self) -> str:
         """The KV-cache layout the engine uses for `kv_dtype` on this GPU."""
-        return kv_layout_for(
-            self.model, self.kv_dtype, self.engine.engine, self.gpu.supports("fp4")
-        )
+        blackwell = self.gpu.vendor == "nvidia" and self.gpu.supports("fp4")
+        return kv_layout_for(self.model, self.kv_dtype, self.engine.engine, blackwell)
 
     @property
     def page_size_tokens(self) -> int:
@@ -106,7 +105,7 @@ def parallel_problems(dep: Deployment) -> list[str]:
     if heads % par.tp:
         reasons.append(
             f"tensor-parallel size {par.tp} does not divide the {heads} attention heads "
-            f"(valid TP sizes: {', '.join(str(d) for d in _divs(heads) if d <= 64)})"
+            f"(valid TP sizes: {', '.join(str(d) for d in divisors(heads))})"
         )
     if spec.mla is None and par.tp % spec.num_kv_heads and spec.num_kv_heads % par.tp:
         reasons.append(f"TP {par.tp} and the {spec.num_kv_heads} KV heads must divide one another")
@@ -163,7 +162,3 @@ def hardware_problems(dep: Deployment) -> list[str]:
             f"{spec.max_position_embeddings:,} positions"
         )
     return reasons
-
-
-def _divs(n: int) -> list[int]:
-    return [d for d in range(1, n + 1) if n % d == 0]

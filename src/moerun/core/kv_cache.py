@@ -27,13 +27,13 @@ def kv_layouts(spec: ModelSpec) -> tuple[str, ...]:
     return ("bf16", "fp8")
 
 
-def kv_layout_for(spec: ModelSpec, kv_dtype: str, engine: str, gpu_has_fp4: bool) -> str:
+def kv_layout_for(spec: ModelSpec, kv_dtype: str, engine: str, nvidia_blackwell: bool) -> str:
     """The layout an engine picks for `--kv-dtype`: SGLang on Blackwell uses trtllm for DSA."""
     if (
         kv_dtype == "fp8"
         and spec.attention_kind == "mla+dsa"
         and engine == "sglang"
-        and gpu_has_fp4
+        and nvidia_blackwell
     ):
         return "fp8_trtllm"
     return kv_dtype

@@ -14,7 +14,6 @@ from typing import Any
 from moerun.core.providers import CERTIFICATIONS, EU_MEMBER_CODES, Provider
 from moerun.errors import UsageError
 
-ENDPOINT_KINDS = ("self-hosted", "managed")
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
 
 
@@ -64,7 +63,7 @@ class Policy:
 class EndpointFacts:
     """What is known about where an endpoint processes data and how it is governed."""
 
-    kind: str
+    kind: str  # "self-hosted" or "managed"
     # Every country where the endpoint may process data; empty: not known.
     jurisdictions: tuple[str, ...] = ()
     # certification -> "verified" | "claimed" | "unknown"

@@ -16,13 +16,10 @@ bf16 (fp32 ones stay fp32).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 
 from moerun.core.model_spec import ModelSpec
 from moerun.core.tensors import TensorGroup
-
-WEIGHT_FORMATS = ("bf16", "fp8", "int4", "nvfp4", "mxfp4")
 
 # What each format stores (expert Linears, other Linears outside the keep-list). NVIDIA's
 # GLM-5 NVFP4 checkpoint quantizes the experts to nvfp4 and keeps the other Linears fp8 (its
@@ -34,6 +31,7 @@ FORMAT_PLAN: dict[str, tuple[str, str]] = {
     "nvfp4": ("nvfp4", "fp8"),
     "mxfp4": ("mxfp4", "bf16"),
 }
+WEIGHT_FORMATS = tuple(FORMAT_PLAN)
 
 # Linear weights kept in bf16 by every format when the config lists none: the embeddings and
 # heads, MoE router gates, the DSA indexer's head-weight projection and the MTP eh_proj. This
@@ -104,11 +102,6 @@ def storage_format(tensor: TensorGroup, fmt: str, keep: frozenset[str]) -> str:
     return experts_fmt if tensor.component in ("routed_experts", "shared_experts") else other_fmt
 
 
-def is_converted(tensor: TensorGroup, fmt: str, keep: frozenset[str]) -> bool:
-    """Whether the tensor is stored below bf16 precision when the checkpoint is in `fmt`."""
-    return storage_format(tensor, fmt, keep) not in ("bf16", "fp32")
-
-
 def tensor_bytes(tensor: TensorGroup, fmt: str, keep: frozenset[str]) -> int:
     """Bytes of a tensor group in `fmt`."""
     stored = storage_format(tensor, fmt, keep)
@@ -125,18 +118,17 @@ def weight_bytes(
     fmt: str,
     *,
     include_mtp: bool = True,
-    tensors: Iterable[TensorGroup] | None = None,
 ) -> WeightBytes:
     """Checkpoint bytes in `fmt` (with the MTP layers unless `include_mtp` is False)."""
     if fmt not in FORMAT_PLAN:
         raise ValueError(f"unknown weight format {fmt!r}")
     keep = keep_list(spec)
     conv_b = hp_b = conv_p = hp_p = 0
-    for t in spec.tensors if tensors is None else tensors:
+    for t in spec.tensors:
         if t.mtp and not include_mtp:
             continue
         b = tensor_bytes(t, fmt, keep)
-        if is_converted(t, fmt, keep):
+        if storage_format(t, fmt, keep) not in ("bf16", "fp32"):
             conv_b, conv_p = conv_b + b, conv_p + t.numel
         else:
             hp_b, hp_p = hp_b + b, hp_p + t.numel

@@ -214,7 +214,7 @@ def print_fit(console: Console, d: dict[str, Any]) -> None:
             f"{best['kv_capacity_tokens']:,} KV tokens, "
             f"{best['max_concurrency_at_context']:,} max-context sequences)"
         )
-    elif "best_layout" in d or not d["fits"]:
+    elif "best_layout" in d:
         console.print("no valid layout over these GPUs fits")
 
 
