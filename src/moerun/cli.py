@@ -235,7 +235,19 @@ def build_parser() -> argparse.ArgumentParser:
     gpus = sub.add_parser("gpus", help="GPUs in the catalog")
     gpus.add_argument("--json", action="store_true")
     gpus.set_defaults(func=cmd_gpus)
+
+    for register in _command_modules():
+        register(sub)
     return p
+
+
+def _command_modules() -> list[Any]:
+    """Commands that live in their own module (`moerun.commands.*`): each has `register(sub)`."""
+    registers: list[Any] = []
+    from moerun.commands import calibrate, simulate
+
+    registers += [simulate.register, calibrate.register]
+    return registers
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -1,0 +1,110 @@
+"""Calibration profiles: versioned YAML files in the catalog (`data/calibration/*.yaml`),
+written by `moerun calibrate` and read by every prediction."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from dataclasses import asdict, fields
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from moerun.core.calibration import Calibration, CalibrationProfile, choose_calibration
+from moerun.core.step_time import StepParams
+from moerun.errors import CatalogError
+
+# Default MTP acceptance (probability each drafted token is accepted): DeepSeek-V3's
+# technical report gives 85-90% acceptance for its second-token MTP prediction (sec. 5.4.3);
+# GLM-5 uses the same MTP design. A stated default; pass --mtp-acceptance to override.
+DEFAULT_MTP_ACCEPTANCE = 0.85
+MTP_ACCEPTANCE_SOURCE = "DeepSeek-V3 Technical Report (arXiv 2412.19437), sec. 5.4.3: 85-90%"
+
+
+def profile_dir() -> Path:
+    """Where the catalog's profiles live (inside the installed package)."""
+    return Path(str(resources.files("moerun.catalog").joinpath("data/calibration")))
+
+
+def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
+    """A profile from its YAML mapping."""
+    try:
+        names = {f.name for f in fields(StepParams)}
+        unknown = set(raw["params"]) - names
+        if unknown:
+            raise CatalogError(f"{where}: params: unknown field(s) {sorted(unknown)}")
+        return CalibrationProfile(
+            id=str(raw["id"]),
+            version=int(raw["version"]),
+            gpu=str(raw["gpu"]),
+            engine=str(raw["engine"]),
+            engine_version=str(raw.get("engine_version", "unknown")),
+            params=StepParams(**{k: float(v) for k, v in raw["params"].items()}),
+            mtp_acceptance=float(raw.get("mtp_acceptance", DEFAULT_MTP_ACCEPTANCE)),
+            fitted_on=tuple(str(x) for x in raw.get("fitted_on", [])),
+            in_sample_mape={k: float(v) for k, v in raw.get("in_sample_mape", {}).items()},
+            cross_validated_mape={
+                k: float(v) for k, v in raw.get("cross_validated_mape", {}).items()
+            },
+            created=str(raw.get("created", "")),
+            source=str(raw.get("source", "")),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CatalogError(f"{where}: not a calibration profile ({exc})") from None
+
+
+def profile_to_dict(p: CalibrationProfile) -> dict[str, Any]:
+    """The YAML mapping of a profile."""
+    out = asdict(p)
+    out["params"] = asdict(p.params)
+    out["fitted_on"] = list(p.fitted_on)
+    return out
+
+
+def load_profiles(directory: Path | None = None) -> list[CalibrationProfile]:
+    """Every profile in `directory` (default: the catalog's)."""
+    return list(_load(str(directory or profile_dir())))
+
+
+@cache
+def _load(directory: str) -> tuple[CalibrationProfile, ...]:
+    out = []
+    for path in sorted(Path(directory).glob("*.yaml")):
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as exc:
+            raise CatalogError(f"{path.name}: not YAML ({exc})") from None
+        out.append(profile_from_dict(raw, path.name))
+    return tuple(out)
+
+
+def calibration_for(gpu: str, engine: str) -> Calibration:
+    """The calibration a prediction on this GPU and engine uses."""
+    return choose_calibration(load_profiles(), gpu, engine)
+
+
+def save_profile(p: CalibrationProfile, directory: Path) -> Path:
+    """Write `<id>-v<version>.yaml` atomically; returns the path."""
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{p.id}-v{p.version}.yaml"
+    text = "# moerun calibration profile (written by `moerun calibrate`)\n" + yaml.safe_dump(
+        profile_to_dict(p), sort_keys=False
+    )
+    fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _load.cache_clear()
+    return path
+
+
+def next_version(profiles: list[CalibrationProfile], profile_id: str) -> int:
+    """One more than the newest version of `profile_id`."""
+    return 1 + max((p.version for p in profiles if p.id == profile_id), default=0)

@@ -1,0 +1,189 @@
+"""Measured serving runs: the catalog's published measurements (CSV) and `moerun bench` results
+(JSON), read into one shape for calibration and the accuracy benchmark."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from moerun.catalog.models import model_index
+from moerun.core.parallel import Parallel
+from moerun.errors import CatalogError
+
+BUILTIN_FILES = ("glm5-fp8-8xh200-vllm.csv", "qwen3-235b-8gpu-trtllm-offline.csv")
+_CSV_METRICS = {
+    "ttft_median_ms": "ttft_p50_ms",
+    "ttft_p99_ms": "ttft_p99_ms",
+    "tpot_median_ms": "tpot_p50_ms",
+    "tpot_p99_ms": "tpot_p99_ms",
+    "output_tok_per_s": "output_tok_per_s",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MeasuredRun:
+    """One measured benchmark run: what ran, the load, and the measured metrics."""
+
+    id: str
+    model: str  # catalog id
+    weights: str
+    gpu: str
+    num_gpus: int
+    engine: str
+    engine_version: str
+    parallel: Parallel
+    mtp_tokens: int
+    isl: int
+    osl: int
+    concurrency: int | None  # None: all requests at once (offline)
+    num_prompts: int
+    measured: dict[str, float]
+    source: str
+    # The KV-cache dtype the run used: the engine default (bf16 for these models) unless the
+    # run's launch command set one.
+    kv_dtype: str = "bf16"
+
+    @property
+    def group(self) -> str:
+        """The cross-validation group: runs of one input length."""
+        return f"isl={self.isl}"
+
+
+def model_id_for(hf_repo: str) -> str:
+    """The catalog id of a Hugging Face repo id (quantized re-uploads map to the base model)."""
+    index = model_index()
+    wanted = hf_repo.lower()
+    for mid, e in index.items():
+        if e.hf_repo.lower() == wanted:
+            return mid
+    name = wanted.split("/")[-1]
+    base = re.sub(r"-(fp8|fp4|nvfp4|mxfp4|int4|awq)$", "", name)
+    for mid, e in index.items():
+        if e.hf_repo.lower().split("/")[-1] in (name, base):
+            return mid
+    raise CatalogError(f"no catalog model for {hf_repo!r}; known: {sorted(index)}")
+
+
+def parallel_from_text(text: str, num_gpus: int) -> Parallel:
+    """`tp8`, `tp8 ep`, `tp8 attention-dp ep`, `dp8 ep8` as a Parallel."""
+    t = text.lower()
+    tp = int(m.group(1)) if (m := re.search(r"tp(\d+)", t)) else num_gpus
+    if "attention-dp" in t or "dp-attention" in t:
+        return Parallel(tp=1, dp=tp, ep=tp if "ep" in t.replace("dp", "") else 1)
+    dp = int(m.group(1)) if (m := re.search(r"(?<![a-z])dp(\d+)", t)) else 1
+    ep_match = re.search(r"ep(\d+)", t)
+    ep = int(ep_match.group(1)) if ep_match else (tp * dp if re.search(r"\bep\b", t) else 1)
+    return Parallel(tp=tp, dp=dp, ep=ep)
+
+
+def parse_csv(text: str, where: str) -> list[MeasuredRun]:
+    """Rows of a measurement CSV (the catalog's format)."""
+    runs = []
+    for i, row in enumerate(csv.DictReader(io.StringIO(text)), start=2):
+        try:
+            num_gpus = int(row["num_gpus"])
+            conc = row["max_concurrency"].strip()
+            measured = {ours: float(row[col]) for col, ours in _CSV_METRICS.items() if row.get(col)}
+            runs.append(
+                MeasuredRun(
+                    id=row["id"],
+                    model=model_id_for(row["model"]),
+                    weights=row["weights"],
+                    gpu=row["gpu"],
+                    num_gpus=num_gpus,
+                    engine=row["engine"],
+                    engine_version=row["engine_version"],
+                    parallel=parallel_from_text(row["parallelism"], num_gpus),
+                    mtp_tokens=int(row["mtp_tokens"] or 0),
+                    isl=int(row["isl"]),
+                    osl=int(row["osl"]),
+                    concurrency=int(conc) if conc.isdigit() else None,
+                    num_prompts=int(row["num_prompts"]),
+                    measured=measured,
+                    source=row["source"],
+                    kv_dtype=row.get("kv_dtype") or "bf16",
+                )
+            )
+        except (KeyError, ValueError) as exc:
+            raise CatalogError(f"{where}: line {i}: bad or missing field ({exc})") from None
+    return runs
+
+
+def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
+    """A `moerun bench --json-out` result: one closed-loop fixed-length run (or a sweep)."""
+    runs = data.get("runs", [data])
+    out = []
+    for j, run in enumerate(runs):
+        try:
+            dep, wl, summary = run["deployment"], run["workload"], run["summary"]
+            if wl.get("workload", "fixed") != "fixed" or not wl.get("concurrency"):
+                raise CatalogError(
+                    f"{where}: run {j}: calibration needs closed-loop fixed-length runs "
+                    "(--workload fixed --concurrency N)"
+                )
+            n = int(dep["num_gpus"])
+            par = Parallel(
+                tp=dep.get("tp") or n // ((dep.get("dp") or 1) * (dep.get("pp") or 1)),
+                dp=dep.get("dp") or 1,
+                pp=dep.get("pp") or 1,
+                ep=dep.get("ep") or 1,
+            )
+            measured = {
+                "ttft_p50_ms": summary["ttft_ms"]["p50"],
+                "ttft_p99_ms": summary["ttft_ms"]["p99"],
+                "tpot_p50_ms": summary["tpot_ms"]["p50"],
+                "tpot_p99_ms": summary["tpot_ms"]["p99"],
+                "output_tok_per_s": summary["output_tok_per_s"],
+            }
+            out.append(
+                MeasuredRun(
+                    id=f"{Path(where).stem}-{j}",
+                    model=dep["model"],
+                    weights=dep.get("weights", "fp8"),
+                    gpu=dep["gpu"],
+                    num_gpus=n,
+                    engine=dep.get("engine", "vllm"),
+                    engine_version=str(dep.get("engine_version") or "unknown"),
+                    parallel=par,
+                    mtp_tokens=int(dep.get("mtp") or 0),
+                    isl=int(wl["isl"]),
+                    osl=int(wl["osl"]),
+                    concurrency=int(wl["concurrency"]),
+                    num_prompts=int(summary.get("num_requests") or wl.get("num_requests")),
+                    measured={k: float(v) for k, v in measured.items()},
+                    source=where,
+                    kv_dtype=dep.get("kv_dtype") or "fp8",
+                )
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CatalogError(f"{where}: run {j}: not a moerun bench result ({exc})") from None
+    return out
+
+
+def load_measurements(path: Path) -> list[MeasuredRun]:
+    """Measured runs from a CSV or a bench JSON file."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CatalogError(f"cannot read {path}: {exc.strerror}") from None
+    if path.suffix == ".json":
+        try:
+            return parse_bench_json(json.loads(text), str(path))
+        except json.JSONDecodeError as exc:
+            raise CatalogError(f"{path}: not JSON ({exc.msg})") from None
+    return parse_csv(text, str(path))
+
+
+def builtin_measurements() -> list[MeasuredRun]:
+    """The catalog's published measurements."""
+    root = resources.files("moerun.catalog").joinpath("data/measurements")
+    runs: list[MeasuredRun] = []
+    for name in BUILTIN_FILES:
+        runs.extend(parse_csv(root.joinpath(name).read_text("utf-8"), f"measurements/{name}"))
+    return runs

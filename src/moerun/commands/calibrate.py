@@ -1,0 +1,196 @@
+"""`moerun calibrate`: fit step-time efficiencies to measurements and store a profile."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from moerun.catalog.calibration import (
+    DEFAULT_MTP_ACCEPTANCE,
+    load_profiles,
+    next_version,
+    profile_dir,
+    save_profile,
+)
+from moerun.catalog.measurements import MeasuredRun, builtin_measurements, load_measurements
+from moerun.commands.calibration_points import SIMULATED_ENGINES, point_for
+from moerun.core.calibration import (
+    CalibrationProfile,
+    cross_validate,
+    fit,
+    median_ape,
+    point_errors,
+    predict,
+)
+from moerun.core.sim.build import SimOptions
+from moerun.errors import UsageError
+
+REPORT_METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "output_tok_per_s")
+
+
+def calibrate_runs(runs: list[MeasuredRun], mtp_acceptance: float) -> dict[str, Any]:
+    """Fit one profile per (GPU, engine) group; per-point and cross-validated errors."""
+    groups: dict[tuple[str, str], list[MeasuredRun]] = defaultdict(list)
+    for r in runs:
+        groups[(r.gpu, r.engine)].append(r)
+    out: dict[str, Any] = {"mtp_acceptance": mtp_acceptance, "groups": []}
+    for (gpu, engine), members in sorted(groups.items()):
+        options = SimOptions(
+            mtp_acceptance=mtp_acceptance if any(m.mtp_tokens for m in members) else 0.0
+        )
+        points = [point_for(r, options) for r in members]
+        params = fit(points)
+        fitted = {p.id: predict(p, params) for p in points}
+        cv = cross_validate(points) if len({p.group for p in points}) > 1 else fitted
+        rows = []
+        for p in points:
+            rows.append(
+                {
+                    "id": p.id,
+                    "group": p.group,
+                    "measured": {m: p.measured.get(m) for m in REPORT_METRICS},
+                    "predicted": {m: fitted[p.id][m] for m in REPORT_METRICS},
+                    "cross_validated": {m: cv[p.id][m] for m in REPORT_METRICS},
+                }
+            )
+        out["groups"].append(
+            {
+                "gpu": gpu,
+                "engine": engine,
+                "engine_version": members[0].engine_version,
+                "params": params,
+                "runs": [r.id for r in members],
+                "sources": sorted({r.source.split(" (")[0] for r in members}),
+                "rows": rows,
+                "in_sample_mape": median_ape(point_errors(points, fitted)),
+                "cross_validated_mape": median_ape(point_errors(points, cv)),
+            }
+        )
+    return out
+
+
+def _profile(group: dict[str, Any], acceptance: float, version: int) -> CalibrationProfile:
+    return CalibrationProfile(
+        id=f"{group['gpu']}-{group['engine']}",
+        version=version,
+        gpu=group["gpu"],
+        engine=group["engine"],
+        engine_version=group["engine_version"],
+        params=group["params"],
+        mtp_acceptance=acceptance,
+        fitted_on=tuple(group["runs"]),
+        in_sample_mape=group["in_sample_mape"],
+        cross_validated_mape=group["cross_validated_mape"],
+        created=dt.date.today().isoformat(),
+        source="; ".join(group["sources"]),
+    )
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    """Fit, report, and store profiles."""
+    if args.files:
+        runs = [r for f in args.files for r in load_measurements(Path(f))]
+    else:
+        runs = builtin_measurements()
+    usable = [r for r in runs if r.engine in SIMULATED_ENGINES and r.concurrency is not None]
+    if not usable:
+        raise UsageError(
+            "no closed-loop vLLM or SGLang runs to fit in the given files "
+            f"(engines moerun simulates: {', '.join(SIMULATED_ENGINES)})"
+        )
+    report = calibrate_runs(usable, args.mtp_acceptance)
+    directory = Path(args.out) if args.out else profile_dir()
+    existing = load_profiles(directory) if directory.exists() else []
+    written = []
+    for g in report["groups"]:
+        pid = f"{g['gpu']}-{g['engine']}"
+        prof = _profile(g, args.mtp_acceptance, next_version(existing, pid))
+        if not args.dry_run:
+            written.append(str(save_profile(prof, directory)))
+        g["profile"] = f"{prof.id} v{prof.version}"
+        g["params"] = {k: v for k, v in vars_of(g["params"]).items()}
+    report["written"] = written
+    if args.json:
+        sys.stdout.write(json.dumps(report, indent=2) + "\n")
+    else:
+        _print(Console(), report)
+    return 0
+
+
+def vars_of(params: object) -> dict[str, float]:
+    """A StepParams as a plain dict."""
+    return {f: getattr(params, f) for f in params.__dataclass_fields__}  # type: ignore[attr-defined]
+
+
+def _print(console: Console, report: dict[str, Any]) -> None:
+    for g in report["groups"]:
+        t = Table(
+            title=f"{g['gpu']} / {g['engine']} ({g['engine_version']}): measured vs fitted "
+            "(cross-validated in brackets)"
+        )
+        t.add_column("run")
+        for m in ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tok_per_s"):
+            t.add_column(m, justify="right")
+        for row in g["rows"]:
+            cells = [row["id"]]
+            for m in ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tok_per_s"):
+                meas = row["measured"][m]
+                cells.append(
+                    f"{meas:,.0f} / {row['predicted'][m]:,.0f} [{row['cross_validated'][m]:,.0f}]"
+                    if meas
+                    else "-"
+                )
+            t.add_row(*cells)
+        console.print(t)
+        console.print("median abs % error, in sample:", _fmt(g["in_sample_mape"]))
+        console.print(
+            "median abs % error, cross-validated (leave one input length out):",
+            _fmt(g["cross_validated_mape"]),
+        )
+        console.print("parameters:", {k: round(v, 6) for k, v in g["params"].items()})
+        console.print(f"profile: {g['profile']}")
+    for path in report["written"]:
+        console.print(f"wrote {path}")
+
+
+def _fmt(d: dict[str, float]) -> str:
+    return ", ".join(f"{k} {v:.1f}%" for k, v in d.items())
+
+
+def _acceptance(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"the acceptance rate must be in [0, 1), got {text!r}")
+    return v
+
+
+def register(sub: Any) -> None:
+    """Add `moerun calibrate`."""
+    p = sub.add_parser("calibrate", help="fit the performance model to measurements")
+    p.add_argument(
+        "files",
+        nargs="*",
+        help="measurement CSVs or `moerun bench` JSON results "
+        "(default: the catalog's published measurements)",
+    )
+    p.add_argument(
+        "--mtp-acceptance",
+        type=_acceptance,
+        default=DEFAULT_MTP_ACCEPTANCE,
+        help=f"MTP draft acceptance the runs had (default {DEFAULT_MTP_ACCEPTANCE})",
+    )
+    p.add_argument("--out", help="profile directory (default: the catalog's)")
+    p.add_argument("--dry-run", action="store_true", help="report only; write no profile")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_calibrate)

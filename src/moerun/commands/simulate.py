@@ -1,0 +1,193 @@
+"""`moerun simulate`: predicted throughput and latency percentiles for a deployment and load."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
+from moerun.commands.workload_args import add_workload_args, workload_from_args
+from moerun.core.calibration import Calibration
+from moerun.core.deployment import Deployment
+from moerun.core.metrics import LATENCY_KEYS
+from moerun.core.sim.build import SimOptions, simulate_deployment
+from moerun.core.sim.router import ROUTINGS
+from moerun.core.step_time import StepParams
+from moerun.errors import UsageError
+
+SOL_KEYS = ("output_tok_per_s", "input_tok_per_s", "req_per_s", *LATENCY_KEYS)
+
+
+def _acceptance(text: str) -> float:
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
+    if not 0 <= v < 1:
+        raise argparse.ArgumentTypeError(f"the acceptance rate must be in [0, 1), got {text!r}")
+    return v
+
+
+def _disagg(text: str) -> tuple[int, int]:
+    m = re.fullmatch(r"(\d+)[pP](\d+)[dD]", text.strip())
+    if not m or int(m.group(1)) < 1 or int(m.group(2)) < 1:
+        raise argparse.ArgumentTypeError(f"expected xPyD, e.g. 1P2D, got {text!r}")
+    return int(m.group(1)), int(m.group(2))
+
+
+def add_sim_args(p: argparse.ArgumentParser) -> None:
+    """Simulator switches (shared by simulate and emulate)."""
+    g = p.add_argument_group("simulation")
+    g.add_argument(
+        "--mtp-acceptance",
+        type=_acceptance,
+        help=f"per-token MTP draft acceptance (default {DEFAULT_MTP_ACCEPTANCE}, "
+        "after DeepSeek-V3's published 85-90%%)",
+    )
+    g.add_argument("--replicas", type=int, default=1, help="replicas behind the router")
+    g.add_argument("--routing", choices=ROUTINGS, default="round-robin")
+    g.add_argument("--no-prefix-caching", action="store_true")
+    g.add_argument("--no-chunked-prefill", action="store_true")
+    g.add_argument("--max-num-seqs", type=int, help="engine sequence cap per DP rank")
+    g.add_argument(
+        "--disaggregate",
+        type=_disagg,
+        metavar="xPyD",
+        help="prefill/decode disaggregation: x prefill and y decode instances",
+    )
+
+
+def sim_options_from_args(
+    args: argparse.Namespace, dep: Deployment, calibration: Calibration
+) -> SimOptions:
+    """SimOptions from the flags, with the calibration's parameters."""
+    if args.replicas < 1:
+        raise UsageError("--replicas must be at least 1")
+    if args.max_num_seqs is not None and args.max_num_seqs < 1:
+        raise UsageError("--max-num-seqs must be at least 1")
+    acceptance = args.mtp_acceptance
+    if acceptance is None:
+        acceptance = (
+            calibration.profile.mtp_acceptance if calibration.profile else DEFAULT_MTP_ACCEPTANCE
+        )
+    pd = args.disaggregate or (0, 0)
+    return SimOptions(
+        num_replicas=args.replicas,
+        routing=args.routing,
+        mtp_acceptance=acceptance if dep.mtp_tokens else 0.0,
+        chunked_prefill=not args.no_chunked_prefill,
+        prefix_caching=not args.no_prefix_caching,
+        max_num_seqs=args.max_num_seqs,
+        params=calibration.params,
+        num_prefill=pd[0],
+        num_decode=pd[1],
+    )
+
+
+def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
+    """Simulate with the calibrated parameters and at the speed of light."""
+    calibration = calibration_for(dep.gpu.id, dep.engine.engine)
+    options = sim_options_from_args(args, dep, calibration)
+    workload, slo = workload_from_args(args)
+    result = simulate_deployment(dep, workload, options)
+    summary = result.summary(slo)
+    sol = simulate_deployment(dep, workload, options, params=StepParams.speed_of_light()).summary(
+        slo
+    )
+    summary["speed_of_light"] = {k: sol[k] for k in SOL_KEYS}
+    summary["calibration"] = calibration.describe()
+    summary["mtp_acceptance"] = options.mtp_acceptance
+    summary["deployment"] = {
+        "model": dep.model.name,
+        "gpu": dep.gpu.id,
+        "num_gpus": dep.num_gpus,
+        "engine": dep.engine.engine,
+        "layout": dep.parallel.describe(),
+        "weights": dep.weights,
+        "kv_dtype": dep.kv_dtype,
+        "mtp": dep.mtp_tokens,
+        "replicas": options.num_replicas,
+        "disaggregation": None
+        if not options.num_prefill
+        else f"{options.num_prefill}P{options.num_decode}D",
+    }
+    summary["workload"] = {
+        "name": workload.name,
+        "arrival": workload.arrival.kind,
+        "num_requests": workload.num_requests,
+        "seed": args.seed,
+    }
+    return summary
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Print the prediction."""
+    from moerun.cli import deployment_from_args
+    from moerun.core.memory_fit import best_layout
+
+    dep, explicit = deployment_from_args(args)
+    if not explicit and dep.layout_problems():
+        found = best_layout(dep)
+        if found is not None:
+            from dataclasses import replace
+
+            dep = replace(dep, parallel=found[0])
+    summary = run_simulation(args, dep)
+    if args.json:
+        sys.stdout.write(json.dumps(summary, indent=2) + "\n")
+    else:
+        print_summary(Console(), summary)
+    return 0
+
+
+def print_summary(console: Console, s: dict[str, Any]) -> None:
+    """A terminal view of a simulation."""
+    d = s["deployment"]
+    console.print(
+        f"[bold]{d['model']}[/] on {d['num_gpus']}x {d['gpu']} ({d['engine']}, {d['layout']}, "
+        f"{d['weights']} weights, MTP {d['mtp']}) x {d['replicas']} replica(s)"
+    )
+    cal = s["calibration"]
+    band = ", ".join(f"{k} ±{v:.0f}%" for k, v in cal["error_band_pct"].items())
+    console.print(
+        f"calibration: {cal['status']} ({cal['note']})"
+        + (f"; typical error {band}" if band else "")
+    )
+    t = Table()
+    t.add_column("metric")
+    t.add_column("predicted", justify="right")
+    t.add_column("speed of light", justify="right")
+    sol = s["speed_of_light"]
+    for k in ("output_tok_per_s", "input_tok_per_s", "req_per_s"):
+        t.add_row(k, f"{s[k]:,.1f}", f"{sol[k]:,.1f}")
+    for k in LATENCY_KEYS:
+        for q in ("p50", "p90", "p99"):
+            t.add_row(f"{k} {q}", f"{s[k][q]:,.1f}", f"{sol[k][q]:,.1f}")
+    console.print(t)
+    console.print(
+        f"completed {s['num_completed']}/{s['num_requests']} requests; prefix-cache hit rate "
+        f"{s['prefix_cache_hit_rate']:.1%}; KV usage mean {s['kv_usage']['mean']:.0%} peak "
+        f"{s['kv_usage']['peak']:.0%}; preemptions {s['num_preemptions']}"
+    )
+    if "goodput_req_per_s" in s:
+        console.print(
+            f"goodput {s['goodput_req_per_s']:.2f} req/s ({s['slo_attainment']:.0%} met the SLO)"
+        )
+
+
+def register(sub: Any) -> None:
+    """Add `moerun simulate`."""
+    from moerun.cli import add_deployment_args
+
+    p = sub.add_parser("simulate", help="predict throughput and latency percentiles")
+    add_deployment_args(p, model_positional=False)
+    add_workload_args(p)
+    add_sim_args(p)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_simulate)

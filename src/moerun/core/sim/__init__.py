@@ -1,0 +1,1 @@
+"""The serving simulator: engine replicas, KV pool, router, discrete-event loop."""

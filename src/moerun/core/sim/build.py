@@ -1,0 +1,119 @@
+"""Build simulated replicas from a Deployment, and run a workload on them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from moerun.core.deployment import Deployment
+from moerun.core.kv_cache import kv_bytes_per_token
+from moerun.core.sim.engine import EngineConfig, EngineReplica
+from moerun.core.sim.router import ROUTINGS
+from moerun.core.sim.simulator import Disaggregation, SimResult, simulate
+from moerun.core.step_time import StepModel, StepParams
+from moerun.core.workload import Workload
+from moerun.errors import LayoutError
+
+ENGINE_POLICY = {"vllm": "mixed", "sglang": "prefill_first"}
+
+
+@dataclass(frozen=True, slots=True)
+class SimOptions:
+    """How to simulate: replicas, routing, scheduler switches, MTP acceptance, efficiencies."""
+
+    num_replicas: int = 1
+    routing: str = "round-robin"
+    mtp_acceptance: float = 0.0
+    chunked_prefill: bool = True
+    prefix_caching: bool = True
+    max_num_seqs: int | None = None
+    params: StepParams = field(default_factory=StepParams)
+    scale_out_fallback_bytes_per_s: float = 50e9
+    # prefill/decode disaggregation: prefill instances of the deployment, decode instances
+    # of `decode` (the same deployment when None), KV crossing the scale-out network
+    num_prefill: int = 0
+    num_decode: int = 0
+
+    def __post_init__(self) -> None:
+        if self.num_replicas < 1:
+            raise ValueError("at least one replica")
+        if self.routing not in ROUTINGS:
+            raise ValueError(f"routing must be one of {ROUTINGS}")
+        if not 0.0 <= self.mtp_acceptance < 1.0:
+            raise ValueError("the MTP acceptance rate must be in [0, 1)")
+        if (self.num_prefill > 0) != (self.num_decode > 0):
+            raise ValueError("disaggregation needs both prefill and decode instances")
+
+
+def build_replica(
+    dep: Deployment,
+    options: SimOptions | None = None,
+    *,
+    params: StepParams | None = None,
+    track_tokens: bool = False,
+) -> EngineReplica:
+    """One simulated replica of `dep`; LayoutError when the deployment cannot run."""
+    opts = options or SimOptions()
+    fit = dep.memory_fit()
+    if not fit.fits:
+        raise LayoutError("the deployment cannot run: " + "; ".join(fit.reasons))
+    model = StepModel(
+        dep,
+        params or opts.params,
+        mtp_acceptance=opts.mtp_acceptance,
+        scale_out_fallback_bytes_per_s=opts.scale_out_fallback_bytes_per_s,
+    )
+    ranks = fit.num_kv_ranks
+    budget = dep.batched_tokens * ranks
+    if not opts.chunked_prefill:
+        budget = max(budget, dep.effective_max_context)
+    config = EngineConfig(
+        policy=ENGINE_POLICY[dep.engine.engine],
+        max_num_batched_tokens=budget,
+        max_num_seqs=(opts.max_num_seqs or dep.engine.default_max_num_seqs) * ranks,
+        kv_capacity_tokens=fit.kv_capacity_tokens,
+        page_tokens=dep.page_size_tokens,
+        max_context=dep.effective_max_context,
+        chunked_prefill=opts.chunked_prefill,
+        prefix_caching=opts.prefix_caching,
+    )
+    return EngineReplica(model, config, track_tokens=track_tokens)
+
+
+def simulate_deployment(
+    dep: Deployment,
+    workload: Workload,
+    options: SimOptions | None = None,
+    *,
+    params: StepParams | None = None,
+    decode: Deployment | None = None,
+    record: bool = False,
+) -> SimResult:
+    """Simulate `workload` on the deployment's replicas (or its xPyD disaggregation)."""
+    opts = options or SimOptions()
+    if opts.num_prefill:
+        dec = decode or dep
+        prefill = [build_replica(dep, opts, params=params) for _ in range(opts.num_prefill)]
+        decoders = [build_replica(dec, opts, params=params) for _ in range(opts.num_decode)]
+        gpu = dep.gpu
+        bw = gpu.scale_out_bw_bytes_per_s or opts.scale_out_fallback_bytes_per_s
+        # every GPU of the smaller side sends or receives its share in parallel
+        lanes = min(dep.num_gpus, dec.num_gpus)
+        kv_token = kv_bytes_per_token(dep.model, dep.kv_layout)
+        dis = Disaggregation(opts.num_prefill, opts.num_decode, kv_token, bw * lanes)
+        gpus = dep.num_gpus * opts.num_prefill + dec.num_gpus * opts.num_decode
+        return simulate(
+            prefill,
+            workload,
+            routing=opts.routing,
+            num_gpus=gpus,
+            decode_replicas=decoders,
+            disaggregation=dis,
+        )
+    replicas = [build_replica(dep, opts, params=params) for _ in range(opts.num_replicas)]
+    return simulate(
+        replicas,
+        workload,
+        routing=opts.routing,
+        num_gpus=dep.num_gpus * opts.num_replicas,
+        record=record,
+    )

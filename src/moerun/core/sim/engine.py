@@ -1,0 +1,462 @@
+"""One engine replica, scheduled as vLLM v1 or SGLang schedule, priced by the step-time model.
+
+vLLM v1 (`policy="mixed"`): every step serves the running decodes first, then continues
+partial prefills, then admits waiting requests first-come first-served, all within one token
+budget (`max_num_batched_tokens`) and `max_num_seqs`; a prompt longer than what is left of
+the budget is chunked (or, with chunked prefill off, waits for a step it fits in whole).
+SGLang (`policy="prefill_first"`): a step is either a prefill batch (new and chunked
+requests, up to the chunk size) or a decode batch; prefill runs whenever a request can be
+admitted, pausing decodes, as SGLang does unless mixed chunking is enabled.
+
+When the KV cache cannot hold the next step's tokens, the most recently admitted request is
+preempted and later recomputed (vLLM's default); its prefix may still be cached.
+
+Decoding sequences advance together, so the replica tracks them in aggregate: each decode
+step emits `E = 1 + a + ... + a^k` tokens per sequence on average (k MTP drafts, acceptance a),
+a sequence's finishing step is known when it starts decoding, and context sums are kept as
+closed forms. A step costs O(1) plus the requests that start or end in it.
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass
+
+from moerun.core.sim.kv_pool import KVPool, Node, Segment
+from moerun.core.step_time import StepBatch, StepModel
+
+POLICIES = ("mixed", "prefill_first")
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    """Scheduler settings of one replica."""
+
+    policy: str
+    max_num_batched_tokens: int
+    max_num_seqs: int
+    kv_capacity_tokens: int
+    page_tokens: int
+    max_context: int
+    chunked_prefill: bool = True
+    prefix_caching: bool = True
+
+    def __post_init__(self) -> None:
+        if self.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {POLICIES}")
+        if min(self.max_num_batched_tokens, self.max_num_seqs, self.kv_capacity_tokens) <= 0:
+            raise ValueError("token budget, sequence cap and KV capacity must be positive")
+
+
+@dataclass(frozen=True, slots=True)
+class SimRequest:
+    """One request submitted to a replica. `output_key` names the output's segment, so a
+    later turn whose prompt continues this one finds it cached. `mode`: normal,
+    prefill_only (disaggregated prefill: ends after its first token) or preloaded
+    (disaggregated decode: its prompt's KV arrives computed, its first token already sent)."""
+
+    request_id: int
+    segments: tuple[Segment, ...]
+    output_tokens: int
+    arrival_s: float
+    output_key: str | None = None
+    mode: str = "normal"
+
+    @property
+    def input_tokens(self) -> int:
+        """Prompt length."""
+        return sum(n for _, n in self.segments)
+
+
+@dataclass(frozen=True, slots=True)
+class StepReport:
+    """What one step did; its events happen at `start_s + duration_s`."""
+
+    start_s: float
+    duration_s: float
+    batch: StepBatch
+    tokens: tuple[tuple[int, int], ...]  # (request_id, output tokens emitted), if tracked
+    first_token: tuple[int, ...]
+    finished: tuple[tuple[int, int, int], ...]  # (request_id, cached_tokens, output_tokens)
+    rejected: tuple[tuple[int, str], ...]
+    preempted: tuple[int, ...]
+
+
+class _Req:
+    __slots__ = (
+        "cached",
+        "computed",
+        "decode_start",
+        "finish_step",
+        "first_sent",
+        "generated",
+        "path",
+        "private",
+        "prompt",
+        "req",
+        "target",
+    )
+
+    def __init__(self, req: SimRequest) -> None:
+        self.req = req
+        self.prompt = req.input_tokens
+        self.generated = 0  # output tokens produced before the current decode run
+        self.target = self.prompt  # tokens the prefill must reach (prompt + recomputed output)
+        self.computed = 0
+        self.cached = -1  # prefix-cache hit of the first admission
+        self.path: list[Node] = []
+        self.private = 0
+        self.first_sent = False
+        self.decode_start = 0
+        self.finish_step = 0
+
+
+def _sum_positions(first: int, last: int, cap: int | None) -> int:
+    """Sum of min(p, cap) for p in [first, last]."""
+    if last < first:
+        return 0
+    if cap is None or last <= cap:
+        return (first + last) * (last - first + 1) // 2
+    if first > cap:
+        return cap * (last - first + 1)
+    return (first + cap) * (cap - first + 1) // 2 + cap * (last - cap)
+
+
+class EngineReplica:
+    """A replica you `submit` requests to and `step` forward; pure, with no clock of its own."""
+
+    def __init__(
+        self, model: StepModel, config: EngineConfig, *, track_tokens: bool = False
+    ) -> None:
+        self.model = model
+        self.config = config
+        self.track_tokens = track_tokens
+        self.kv = KVPool(
+            config.kv_capacity_tokens, config.page_tokens, prefix_caching=config.prefix_caching
+        )
+        self.k = model.dep.mtp_tokens
+        self.e = model.tokens_per_decode_step
+        indexer = model.dep.model.indexer
+        self.topk: int | None = indexer.topk if indexer is not None else None
+        self.max_seqs = max(
+            1, min(config.max_num_seqs, config.max_num_batched_tokens // (self.k + 1))
+        )
+        self.waiting: list[_Req] = []
+        self.prefilling: list[_Req] = []
+        self.decoding: dict[int, _Req] = {}
+        self.running: dict[int, None] = {}  # admission order: the last is preempted first
+        self._finish_heap: list[tuple[int, int]] = []
+        self._cross_heap: list[tuple[int, int]] = []
+        self.decode_step = 0
+        # closed forms over decoding sequences: context_i = base_i + E * decode_step
+        self._ctx_base = 0.0
+        self._below: dict[int, float] = {}
+        self._below_base = 0.0
+        self._growth_base = 0.0
+        self._rejected: list[tuple[int, str]] = []
+        self._awaiting_first: list[int] = []  # preloaded requests: first token on first decode
+        self.num_preemptions = 0
+
+    # ---- queue -------------------------------------------------------------------------
+    def submit(self, req: SimRequest) -> None:
+        """Queue a request (rejected at the next step if it can never run)."""
+        total = req.input_tokens + req.output_tokens
+        cfg = self.config
+        if req.output_tokens < 1 or req.input_tokens < 1:
+            self._rejected.append(
+                (req.request_id, "a request needs at least one input and one output token")
+            )
+        elif total > cfg.max_context:
+            self._rejected.append(
+                (
+                    req.request_id,
+                    f"{total} tokens (prompt + output) exceed the max context of {cfg.max_context}",
+                )
+            )
+        elif total > cfg.kv_capacity_tokens:
+            self._rejected.append(
+                (
+                    req.request_id,
+                    f"{total} tokens exceed the KV cache of {cfg.kv_capacity_tokens} tokens",
+                )
+            )
+        else:
+            self.waiting.append(_Req(req))
+
+    @property
+    def busy(self) -> bool:
+        """Whether anything waits, runs, or has a rejection to report."""
+        return bool(self.waiting or self.prefilling or self.decoding or self._rejected)
+
+    @property
+    def num_running(self) -> int:
+        """Requests admitted (prefilling or decoding)."""
+        return len(self.running)
+
+    @property
+    def num_waiting(self) -> int:
+        """Requests not yet admitted."""
+        return len(self.waiting)
+
+    def load(self) -> int:
+        """Requests waiting or running (a router's load signal)."""
+        return len(self.waiting) + len(self.running)
+
+    def kv_usage(self) -> float:
+        """Fraction of the KV cache held by running requests and cached prefixes."""
+        self.kv.external_tokens = self._growth()
+        return min(1.0, self.kv.used_tokens / self.kv.capacity_tokens)
+
+    def abort(self, request_id: int) -> None:
+        """Drop a request wherever it is (its client went away)."""
+        for lst in (self.waiting, self.prefilling):
+            for r in lst:
+                if r.req.request_id == request_id:
+                    lst.remove(r)
+                    self._release(r)
+                    return
+        dec = self.decoding.get(request_id)
+        if dec is not None:
+            self._leave_decode(dec)
+            self._release(dec)
+
+    # ---- decode aggregates ---------------------------------------------------------------
+    def _growth(self) -> float:
+        return self.e * len(self.decoding) * self.decode_step - self._growth_base
+
+    def _gen(self, remaining: int, steps: int) -> int:
+        return min(remaining, math.floor(self.e * steps + _EPS))
+
+    def _enter_decode(self, r: _Req) -> None:
+        e, s, rid = self.e, self.decode_step, r.req.request_id
+        remaining = r.req.output_tokens - r.generated
+        r.decode_start = s
+        r.finish_step = s + max(1, math.ceil((remaining - _EPS) / e)) - 1
+        heapq.heappush(self._finish_heap, (r.finish_step, rid))
+        self.decoding[rid] = r
+        ctx = r.prompt + r.generated
+        base = ctx - e * s
+        self._ctx_base += base
+        self._growth_base += e * s
+        if self.topk is not None and ctx < self.topk:
+            self._below[rid] = base
+            self._below_base += base
+            heapq.heappush(self._cross_heap, (s + math.ceil((self.topk - ctx) / e), rid))
+
+    def _leave_decode(self, r: _Req) -> None:
+        rid = r.req.request_id
+        del self.decoding[rid]
+        base = r.prompt + r.generated - self.e * r.decode_start
+        self._ctx_base -= base
+        self._growth_base -= self.e * r.decode_start
+        below = self._below.pop(rid, None)
+        if below is not None:
+            self._below_base -= below
+        r.generated += self._gen(
+            r.req.output_tokens - r.generated, self.decode_step - r.decode_start
+        )
+
+    def _release(self, r: _Req) -> None:
+        self.kv.release(r.path)
+        self.kv.free(r.private)
+        r.path, r.private = [], 0
+        self.running.pop(r.req.request_id, None)
+
+    # ---- one step --------------------------------------------------------------------
+    def step(self, now_s: float) -> StepReport:
+        """Schedule and run one engine step starting at `now_s`."""
+        rejected = tuple(self._rejected)
+        self._rejected.clear()
+        preempted: list[int] = []
+        with_decode = bool(self.decoding)
+        budget = self.config.max_num_batched_tokens
+        if with_decode and self.config.policy == "mixed":
+            preempted = self._make_room_for_decode()
+            with_decode = bool(self.decoding)
+            budget -= len(self.decoding) * (self.k + 1)
+        chunks = self._schedule_prefill(budget)
+        if chunks and self.config.policy == "prefill_first":
+            with_decode = False  # SGLang runs the prefill batch alone
+        elif with_decode and self.config.policy == "prefill_first":
+            preempted = self._make_room_for_decode()
+            with_decode = bool(self.decoding)
+        batch = self._batch(chunks, with_decode)
+        duration = self.model.step_time_s(batch) if (chunks or with_decode) else 0.0
+        first, finished, tokens = self._advance(chunks, with_decode)
+        return StepReport(
+            now_s,
+            duration,
+            batch,
+            tuple(tokens),
+            tuple(first),
+            tuple(finished),
+            rejected,
+            tuple(preempted),
+        )
+
+    def _make_room_for_decode(self) -> list[int]:
+        """Preempt the latest admitted requests until every decode's next tokens fit."""
+        preempted = []
+        while self.decoding:
+            self.kv.external_tokens = self._growth()
+            if self.kv.can_allocate(len(self.decoding) * (self.k + 1)):
+                break
+            victim_id = next(reversed(self.running))
+            victim = self.decoding.get(victim_id)
+            if victim is None:
+                victim = next(r for r in self.prefilling if r.req.request_id == victim_id)
+                self.prefilling.remove(victim)
+            else:
+                self._leave_decode(victim)
+            self._release(victim)
+            victim.target = victim.prompt + victim.generated
+            victim.computed = 0
+            self.waiting.insert(0, victim)
+            preempted.append(victim_id)
+            self.num_preemptions += 1
+        return preempted
+
+    def _schedule_prefill(self, budget: int) -> list[tuple[_Req, int]]:
+        """Prefill chunks for this step: partial prefills first, then admissions (FCFS)."""
+        chunks: list[tuple[_Req, int]] = []
+        self.kv.external_tokens = self._growth()
+        for r in self.prefilling:
+            if budget <= 0:
+                break
+            n = min(r.target - r.computed, budget)
+            if not self.kv.can_allocate(n):
+                break
+            self.kv.allocate(n)
+            r.private += n
+            chunks.append((r, n))
+            budget -= n
+        while self.waiting and budget > 0 and len(self.running) < self.max_seqs:
+            r = self.waiting[0]
+            hit, path = self.kv.match(r.req.segments)
+            hit = min(hit, r.target - 1)  # the last prompt token is always computed
+            if r.req.mode == "preloaded":
+                hit = 0
+            need = r.target - hit
+            if r.req.mode == "preloaded":
+                # its KV arrives computed: hold it, compute nothing
+                if not self.kv.can_allocate(need):
+                    break
+                self.kv.allocate(need)
+                r.private, r.computed, r.cached = need, r.target, 0
+                self.waiting.pop(0)
+                self.running[r.req.request_id] = None
+                if not r.first_sent:
+                    self._awaiting_first.append(r.req.request_id)
+                    r.first_sent = True
+                self._enter_decode(r)
+                continue
+            if not self.config.chunked_prefill and need > budget:
+                break  # waits for a step with room for the whole prompt
+            n = min(need, budget)
+            if not self.kv.can_allocate(n):
+                break
+            self.waiting.pop(0)
+            self.kv.acquire(path, hit)
+            if r.cached < 0:
+                r.cached = hit
+            r.path, r.computed = path, hit
+            self.kv.allocate(n)
+            r.private += n
+            self.running[r.req.request_id] = None
+            self.prefilling.append(r)
+            chunks.append((r, n))
+            budget -= n
+        return chunks
+
+    def _batch(self, chunks: list[tuple[_Req, int]], with_decode: bool) -> StepBatch:
+        topk = self.topk
+        p_tokens = p_att = p_ctx = p_logits = 0
+        for r, n in chunks:
+            first, last = r.computed + 1, r.computed + n
+            p_tokens += n
+            p_att += _sum_positions(first, last, topk)
+            p_ctx += _sum_positions(first, last, None)
+            if last == r.target:
+                p_logits += 1
+        n_dec = len(self.decoding) if with_decode else 0
+        d_ctx = d_att = 0.0
+        if n_dec:
+            s = self.decode_step
+            d_ctx = self._ctx_base + self.e * n_dec * s
+            if topk is None:
+                d_att = d_ctx
+            else:
+                while self._cross_heap and self._cross_heap[0][0] <= s:
+                    _, rid = heapq.heappop(self._cross_heap)
+                    below = self._below.pop(rid, None)
+                    if below is not None:
+                        self._below_base -= below
+                n_below = len(self._below)
+                d_att = self._below_base + self.e * n_below * s + topk * (n_dec - n_below)
+        return StepBatch(
+            prefill_tokens=p_tokens,
+            prefill_seqs=len(chunks),
+            prefill_attended=p_att,
+            prefill_context=p_ctx,
+            prefill_logits=p_logits,
+            decode_seqs=n_dec,
+            decode_attended=d_att,
+            decode_context=d_ctx,
+        )
+
+    def _advance(
+        self, chunks: list[tuple[_Req, int]], with_decode: bool
+    ) -> tuple[list[int], list[tuple[int, int, int]], list[tuple[int, int]]]:
+        first: list[int] = []
+        finished: list[tuple[int, int, int]] = []
+        tokens: list[tuple[int, int]] = []
+        if with_decode:
+            s = self.decode_step
+            if self.track_tokens:
+                for rid, r in self.decoding.items():
+                    rem = r.req.output_tokens - r.generated
+                    got = self._gen(rem, s + 1 - r.decode_start) - self._gen(
+                        rem, s - r.decode_start
+                    )
+                    if got:
+                        tokens.append((rid, got))
+            self.decode_step = s + 1
+            first.extend(self._awaiting_first)
+            self._awaiting_first.clear()
+            heap = self._finish_heap
+            while heap and heap[0][0] <= s:
+                f, rid = heapq.heappop(heap)
+                done = self.decoding.get(rid)
+                if done is None or done.finish_step != f:
+                    continue  # preempted or aborted since
+                self._leave_decode(done)
+                finished.append(self._finish(done))
+        for r, n in chunks:
+            r.computed += n
+            if r.computed < r.target:
+                continue
+            self.prefilling.remove(r)
+            if self.config.prefix_caching:
+                r.path, moved = self.kv.insert(r.req.segments, r.path)
+                moved = min(moved, r.private)
+                self.kv.free(moved)
+                r.private -= moved
+            if not r.first_sent:
+                r.first_sent = True
+                r.generated = 1
+                first.append(r.req.request_id)
+                if self.track_tokens:
+                    tokens.append((r.req.request_id, 1))
+            if r.generated >= r.req.output_tokens or r.req.mode == "prefill_only":
+                finished.append(self._finish(r))
+            else:
+                self._enter_decode(r)
+        return first, finished, tokens
+
+    def _finish(self, r: _Req) -> tuple[int, int, int]:
+        if r.req.output_key is not None and r.req.mode != "prefill_only":
+            self.kv.add_leaf(r.path, r.req.output_key, r.req.output_tokens)
+        self._release(r)
+        return r.req.request_id, max(0, r.cached), r.generated

@@ -1,0 +1,92 @@
+"""`moerun simulate` and `moerun calibrate` from the command line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from moerun.cli import main
+
+BASE = ["simulate", "--model", "glm-5.1-fp8", "--gpu", "h200_sxm", "--num-gpus", "8", "--mtp", "1"]
+
+
+def run_json(capsys: pytest.CaptureFixture[str], *extra: str) -> dict:  # type: ignore[type-arg]
+    assert main([*BASE, *extra, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)  # type: ignore[no-any-return]
+
+
+def test_simulate_json_has_the_shared_metric_keys(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_json(capsys, "--isl", "2048", "--osl", "64", "--concurrency", "8", "--num-requests", "40")
+    for key in ("output_tok_per_s", "input_tok_per_s", "req_per_s"):
+        assert out[key] > 0
+        assert out["speed_of_light"][key] >= out[key]
+    for key in ("ttft_ms", "tpot_ms", "itl_ms", "e2e_ms"):
+        assert set(out[key]) == {"mean", "p50", "p90", "p99"}
+    assert out["calibration"]["status"] == "calibrated"
+    assert out["num_completed"] == 40
+
+
+def test_simulate_agentic_and_rate(capsys: pytest.CaptureFixture[str]) -> None:
+    out = run_json(capsys, "--workload", "agentic", "--num-sessions", "6", "--turns", "4", "--request-rate", "0.5",
+                   "--slo-ttft-ms", "2000")
+    assert out["prefix_cache_hit_rate"] > 0.3
+    assert "goodput_req_per_s" in out
+
+
+def test_simulate_trace_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    trace = tmp_path / "t.jsonl"
+    trace.write_text('{"arrival_s": 0.0, "input_tokens": 500, "output_tokens": 20}\n'
+                     '{"arrival_s": 0.5, "input_tokens": 900, "output_tokens": 10}\n')
+    out = run_json(capsys, "--workload", str(trace))
+    assert out["num_completed"] == 2
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--request-rate", "-3"], "must be positive"),
+        (["--max-context", "500000"], "exceeds the model"),
+        (["--workload", "nope.jsonl"], "cannot read trace"),
+        (["--tp", "3"], "divide"),
+    ],
+)
+def test_bad_input_exits_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main([*BASE, *args]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_simulating_a_layout_that_does_not_fit_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
+    code = main(["simulate", "--model", "glm-5.1", "--gpu", "h100_sxm", "--num-gpus", "8", "--weights", "bf16",
+                 "--tp", "8"])
+    assert code == 2
+    assert "cannot run" in capsys.readouterr().err
+
+
+def test_calibrate_dry_run_reports_cross_validated_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["calibrate", "--dry-run", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    (group,) = out["groups"]
+    assert group["gpu"] == "h200_sxm" and len(group["rows"]) == 24
+    assert set(group["cross_validated_mape"]) >= {"tpot_p50_ms", "output_tok_per_s", "ttft_p50_ms"}
+    assert out["written"] == []
+
+
+def test_calibrate_writes_a_versioned_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    csv = Path(__file__).parents[2] / "src/moerun/catalog/data/measurements/glm5-fp8-8xh200-vllm.csv"
+    rows = csv.read_text().splitlines()
+    small = tmp_path / "m.csv"
+    small.write_text("\n".join(rows[:7]) + "\n")
+    assert main(["calibrate", str(small), "--out", str(tmp_path / "prof")]) == 0
+    assert main(["calibrate", str(small), "--out", str(tmp_path / "prof")]) == 0
+    names = sorted(p.name for p in (tmp_path / "prof").iterdir())
+    assert names == ["h200_sxm-vllm-v1.yaml", "h200_sxm-vllm-v2.yaml"]
+    capsys.readouterr()
+
+
+def test_calibrate_rejects_bad_files(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "x.csv"
+    bad.write_text("id,model\nA,zai-org/GLM-5-FP8\n")
+    assert main(["calibrate", str(bad)]) == 2
+    assert "x.csv: line 2" in capsys.readouterr().err

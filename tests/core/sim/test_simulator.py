@@ -1,0 +1,159 @@
+"""Simulator invariants: every request accounted for, tokens conserved, determinism, prefix
+caching never adds work, the speed-of-light bound, saturation, and the schedulers' rules."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+
+import pytest
+
+from moerun.core.deployment import Deployment
+from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
+from moerun.core.sim.engine import SimRequest
+from moerun.core.step_time import StepParams
+from moerun.core.workload import AgenticShape, Arrival, LengthDist, Workload
+from moerun.errors import LayoutError
+from tests.conftest import make_deployment
+
+PARAMS = StepParams(gemm_efficiency=0.3, mem_efficiency=0.8, attn_efficiency=0.3, step_overhead_s=0.01)
+
+
+@pytest.fixture(scope="module")
+def dep() -> Deployment:
+    return make_deployment("glm-5.1-fp8", mtp_tokens=1, max_context=65_536)
+
+
+def fixed(n: int, isl: int, osl: int, arrival: Arrival, seed: int = 0) -> Workload:
+    return Workload.single_turn(input_len=LengthDist("uniform", isl, isl // 2, isl * 3 // 2),
+                                output_len=LengthDist("uniform", osl, 1, osl * 2),
+                                num_requests=n, arrival=arrival, rng=random.Random(seed))
+
+
+def agentic(n: int, conc: int, seed: int = 0) -> Workload:
+    shape = AgenticShape(num_turns=LengthDist("uniform", 6, 3, 9), system_tokens=6000,
+                         tool_output=LengthDist("lognormal", 1500), output=LengthDist("lognormal", 300))
+    return Workload.agentic(shape=shape, num_sessions=n, arrival=Arrival("closed", concurrency=conc),
+                            rng=random.Random(seed))
+
+
+def opts(**kw: object) -> SimOptions:
+    return SimOptions(mtp_acceptance=0.8, params=PARAMS, **kw)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("arrival", [Arrival("closed", concurrency=32), Arrival("poisson", rate_per_s=4.0),
+                                     Arrival("burst")])
+def test_every_request_finishes_with_its_tokens(dep: Deployment, arrival: Arrival) -> None:
+    wl = fixed(120, 3000, 200, arrival)
+    res = simulate_deployment(dep, wl, opts())
+    assert len(res.results) == wl.num_requests
+    want = {s.session_id: s.turns[0].output_tokens for s in wl.sessions}
+    for r in res.results:
+        assert r.ok and r.output_tokens == want[r.session_id]
+        assert r.first_token_s is not None and r.start_s <= r.first_token_s <= r.end_s
+
+
+def test_agentic_turns_follow_each_other(dep: Deployment) -> None:
+    wl = agentic(12, 4)
+    res = simulate_deployment(dep, wl, opts())
+    assert len(res.results) == wl.num_requests
+    by_session: dict[int, list] = {}
+    for r in res.results:
+        by_session.setdefault(r.session_id or 0, []).append(r)
+    for turns in by_session.values():
+        turns.sort(key=lambda r: r.turn)
+        for prev, cur in zip(turns, turns[1:], strict=False):
+            assert cur.start_s == pytest.approx(prev.end_s + 2.0)  # think time after the previous turn
+    assert res.summary()["prefix_cache_hit_rate"] > 0.5  # the growing prefix is reused
+
+
+def test_same_seed_same_report(dep: Deployment) -> None:
+    a = simulate_deployment(dep, agentic(10, 4, seed=5), opts(num_replicas=2, routing="prefix-affinity"))
+    b = simulate_deployment(dep, agentic(10, 4, seed=5), opts(num_replicas=2, routing="prefix-affinity"))
+    assert a.summary() == b.summary()
+
+
+def test_prefix_caching_never_increases_computed_tokens(dep: Deployment) -> None:
+    for wl in (agentic(10, 4), fixed(60, 2000, 100, Arrival("closed", concurrency=8))):
+        on = simulate_deployment(dep, wl, opts())
+        off = simulate_deployment(dep, wl, opts(prefix_caching=False))
+        assert on.num_prefill_tokens <= off.num_prefill_tokens
+        assert off.summary()["prefix_cache_hit_rate"] == 0
+
+
+def test_speed_of_light_is_never_slower(dep: Deployment) -> None:
+    wl = fixed(80, 4000, 150, Arrival("closed", concurrency=16))
+    cal = simulate_deployment(dep, wl, opts()).summary()
+    sol = simulate_deployment(dep, wl, opts(), params=StepParams.speed_of_light()).summary()
+    assert sol["output_tok_per_s"] >= cal["output_tok_per_s"]
+    for key in ("ttft_ms", "tpot_ms", "e2e_ms"):
+        assert sol[key]["p50"] <= cal[key]["p50"]  # type: ignore[index]
+
+
+def test_saturation_grows_ttft_with_the_queue(dep: Deployment) -> None:
+    low = simulate_deployment(dep, fixed(40, 16000, 128, Arrival("closed", concurrency=4)), opts()).summary()
+    high = simulate_deployment(dep, fixed(640, 16000, 128, Arrival("closed", concurrency=64)), opts()).summary()
+    assert high["ttft_ms"]["p50"] > 5 * low["ttft_ms"]["p50"]  # type: ignore[index]
+    assert high["output_tok_per_s"] < 3 * low["output_tok_per_s"]  # throughput flattens
+
+
+def test_requests_that_can_never_run_are_rejected_not_lost(dep: Deployment) -> None:
+    small = replace(dep, max_context=8192)
+    wl = fixed(10, 6000, 4000, Arrival("burst"))
+    res = simulate_deployment(small, wl, opts())
+    assert len(res.results) == 10
+    failed = [r for r in res.results if not r.ok]
+    assert failed and all("max context" in (r.error or "") for r in failed)
+
+
+def test_kv_pressure_preempts_and_still_completes() -> None:
+    tight = make_deployment("glm-5.1-fp8", mtp_tokens=0, max_context=65_536, mem_fraction=0.80)
+    cap = tight.memory_fit().kv_capacity_tokens
+    n = 3 * cap // 30_000 + 4
+    wl = fixed(n, 20_000, 8000, Arrival("burst"))
+    res = simulate_deployment(tight, wl, opts())
+    assert res.num_preemptions > 0
+    assert all(r.ok for r in res.results) and len(res.results) == n
+
+
+def test_a_layout_that_does_not_fit_is_refused() -> None:
+    dep = make_deployment("glm-5.1", gpu="h100_sxm", num_gpus=8, weights="bf16")
+    with pytest.raises(LayoutError, match="cannot run"):
+        build_replica(dep)
+
+
+def test_vllm_mixes_decode_and_prefill_within_the_budget(dep: Deployment) -> None:
+    rep = build_replica(replace(dep, mtp_tokens=0, max_num_batched_tokens=2048), opts())
+    rep.submit(SimRequest(0, (("a", 100),), 50, 0.0))
+    first = rep.step(0.0)
+    assert first.first_token == (0,)
+    rep.submit(SimRequest(1, (("b", 5000),), 5, 0.0))
+    second = rep.step(first.duration_s)
+    assert second.batch.decode_seqs == 1 and second.batch.prefill_tokens == 2047  # chunked
+    assert second.first_token == ()
+
+
+def test_sglang_runs_prefill_batches_alone(dep: Deployment) -> None:
+    sg = replace(dep, engine=make_deployment(engine="sglang").engine, mtp_tokens=0)
+    rep = build_replica(sg, opts())
+    rep.submit(SimRequest(0, (("a", 100),), 50, 0.0))
+    rep.step(0.0)
+    rep.submit(SimRequest(1, (("b", 500),), 5, 0.0))
+    step = rep.step(1.0)
+    assert step.batch.prefill_tokens == 500 and step.batch.decode_seqs == 0
+    assert rep.step(2.0).batch.decode_seqs == 2
+
+
+def test_disaggregated_prefill_decode_completes_and_counts_transfer(dep: Deployment) -> None:
+    wl = fixed(60, 8000, 100, Arrival("closed", concurrency=16))
+    pd = simulate_deployment(dep, wl, opts(num_prefill=1, num_decode=1))
+    assert len(pd.results) == 60 and all(r.ok for r in pd.results)
+    assert pd.num_gpus == 16
+    assert all((r.ttft_s or 0) > 0 for r in pd.results)
+
+
+def test_prefix_affinity_keeps_sessions_on_their_cache(dep: Deployment) -> None:
+    wl = agentic(16, 8)
+    rr = simulate_deployment(dep, wl, opts(num_replicas=4, routing="round-robin")).summary()
+    pa = simulate_deployment(dep, wl, opts(num_replicas=4, routing="prefix-affinity")).summary()
+    assert pa["prefix_cache_hit_rate"] > rr["prefix_cache_hit_rate"]
