@@ -36,7 +36,10 @@ def main() -> None:
     report = calibrate_runs(glm, DEFAULT_MTP_ACCEPTANCE)
     (group,) = report["groups"]
     sol = StepParams.speed_of_light()
-    points = {p.id: p for p in (point_for(r, SimOptions(mtp_acceptance=DEFAULT_MTP_ACCEPTANCE)) for r in glm)}
+    points = {
+        p.id: p
+        for p in (point_for(r, SimOptions(mtp_acceptance=DEFAULT_MTP_ACCEPTANCE)) for r in glm)
+    }
     print("GLM-5-FP8, 8x H200, vLLM: measured / cross-validated prediction / roofline")
     print(f"{'run':6} {'isl':>6} {'conc':>4}  " + "  ".join(f"{m:>26}" for m in METRICS))
     errs: dict[str, list[float]] = {m: [] for m in METRICS}
@@ -55,7 +58,9 @@ def main() -> None:
         e, b = float(np.median(errs[m])), float(np.median(base[m]))
         target = f"<= {TARGETS[m]:.0f}%" if m in TARGETS else "-"
         print(f"  {m:18} {e:8.1f}%                      {b:8.1f}%        {b / e:5.1f}x   {target}")
-    print("in-sample (all rows fitted):", {k: round(v, 1) for k, v in group["in_sample_mape"].items()})
+    print(
+        "in-sample (all rows fitted):", {k: round(v, 1) for k, v in group["in_sample_mape"].items()}
+    )
 
     print("\nQwen3-235B, TensorRT-LLM offline (no target; H200 vLLM profile, extrapolated):")
     params = fit(list(points.values()))
@@ -63,8 +68,10 @@ def main() -> None:
         p = point_for(run, SimOptions(mtp_acceptance=0.0))
         pred = predict(p, params)["output_tok_per_s"]
         meas = run.measured["output_tok_per_s"]
-        print(f"  {run.id:14} {run.gpu:9} isl {run.isl:>5} osl {run.osl:>5}: measured {meas:>9,.0f} "
-              f"predicted {pred:>9,.0f} tok/s ({(pred - meas) / meas * 100:+.0f}%)")
+        print(
+            f"  {run.id:14} {run.gpu:9} isl {run.isl:>5} osl {run.osl:>5}: measured {meas:>9,.0f} "
+            f"predicted {pred:>9,.0f} tok/s ({(pred - meas) / meas * 100:+.0f}%)"
+        )
 
 
 if __name__ == "__main__":

@@ -14,32 +14,43 @@ import random
 import time
 
 from moerun.catalog.calibration import calibration_for
-from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
-from moerun.core.sim.simulator import simulate
-from moerun.core.workload import Arrival, LengthDist, Workload
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec
 from moerun.core.deployment import Deployment
 from moerun.core.parallel import Parallel
+from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
+from moerun.core.sim.simulator import simulate
+from moerun.core.workload import Arrival, LengthDist, Workload
 
 DEP = Deployment(
-    model=load_spec("glm-5.1-fp8"), gpu=get_gpu("h200_sxm"), num_gpus=8, engine=get_engine("vllm"),
-    reserve=get_reserve(), parallel=Parallel(tp=8), mtp_tokens=1, max_context=32_768,
+    model=load_spec("glm-5.1-fp8"),
+    gpu=get_gpu("h200_sxm"),
+    num_gpus=8,
+    engine=get_engine("vllm"),
+    reserve=get_reserve(),
+    parallel=Parallel(tp=8),
+    mtp_tokens=1,
+    max_context=32_768,
 )
 PARAMS = calibration_for("h200_sxm", "vllm").params
 
 
 def workload(n: int, conc: int, osl: int = 1000) -> Workload:
     return Workload.single_turn(
-        input_len=LengthDist("uniform", 3000, 2000, 4000), output_len=LengthDist.fixed(osl),
-        num_requests=n, arrival=Arrival("closed", concurrency=conc), rng=random.Random(0),
+        input_len=LengthDist("uniform", 3000, 2000, 4000),
+        output_len=LengthDist.fixed(osl),
+        num_requests=n,
+        arrival=Arrival("closed", concurrency=conc),
+        rng=random.Random(0),
     )
 
 
 def timed(n: int, conc: int, replicas: int = 1, *, track: bool = False) -> tuple[float, int, int]:
     wl = workload(n, conc)
-    opts = SimOptions(num_replicas=replicas, mtp_acceptance=0.85, params=PARAMS, routing="least-load")
+    opts = SimOptions(
+        num_replicas=replicas, mtp_acceptance=0.85, params=PARAMS, routing="least-load"
+    )
     t0 = time.perf_counter()
     if track:
         reps = [build_replica(DEP, opts, track_tokens=True) for _ in range(replicas)]
@@ -53,9 +64,14 @@ def timed(n: int, conc: int, replicas: int = 1, *, track: bool = False) -> tuple
 def main() -> None:
     wall, tokens, steps = timed(10_000, 256)
     base_wall, _, _ = timed(10_000, 256, track=True)
-    print(f"headline: 10,000 requests x 1,000 output tokens, concurrency 256: {wall:.2f} s, "
-          f"{tokens / wall / 1e6:.2f} M simulated output tokens/s, {steps:,} steps")
-    print(f"baseline (per-sequence token tracking): {base_wall:.2f} s; speed-up {base_wall / wall:.1f}x")
+    print(
+        f"headline: 10,000 requests x 1,000 output tokens, concurrency 256: {wall:.2f} s, "
+        f"{tokens / wall / 1e6:.2f} M simulated output tokens/s, {steps:,} steps"
+    )
+    print(
+        f"baseline (per-sequence token tracking): {base_wall:.2f} s; "
+        f"speed-up {base_wall / wall:.1f}x"
+    )
     print("\nscaling (wall seconds; cost ~ steps + requests, not tokens):")
     for n in (2_500, 5_000, 10_000):
         w, _, s = timed(n, 256)

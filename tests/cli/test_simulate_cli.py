@@ -18,7 +18,9 @@ def run_json(capsys: pytest.CaptureFixture[str], *extra: str) -> dict:  # type: 
 
 
 def test_simulate_json_has_the_shared_metric_keys(capsys: pytest.CaptureFixture[str]) -> None:
-    out = run_json(capsys, "--isl", "2048", "--osl", "64", "--concurrency", "8", "--num-requests", "40")
+    out = run_json(
+        capsys, "--isl", "2048", "--osl", "64", "--concurrency", "8", "--num-requests", "40"
+    )
     for key in ("output_tok_per_s", "input_tok_per_s", "req_per_s"):
         assert out[key] > 0
         assert out["speed_of_light"][key] >= out[key]
@@ -29,16 +31,29 @@ def test_simulate_json_has_the_shared_metric_keys(capsys: pytest.CaptureFixture[
 
 
 def test_simulate_agentic_and_rate(capsys: pytest.CaptureFixture[str]) -> None:
-    out = run_json(capsys, "--workload", "agentic", "--num-sessions", "6", "--turns", "4", "--request-rate", "0.5",
-                   "--slo-ttft-ms", "2000")
+    out = run_json(
+        capsys,
+        "--workload",
+        "agentic",
+        "--num-sessions",
+        "6",
+        "--turns",
+        "4",
+        "--request-rate",
+        "0.5",
+        "--slo-ttft-ms",
+        "2000",
+    )
     assert out["prefix_cache_hit_rate"] > 0.3
     assert "goodput_req_per_s" in out
 
 
 def test_simulate_trace_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     trace = tmp_path / "t.jsonl"
-    trace.write_text('{"arrival_s": 0.0, "input_tokens": 500, "output_tokens": 20}\n'
-                     '{"arrival_s": 0.5, "input_tokens": 900, "output_tokens": 10}\n')
+    trace.write_text(
+        '{"arrival_s": 0.0, "input_tokens": 500, "output_tokens": 20}\n'
+        '{"arrival_s": 0.5, "input_tokens": 900, "output_tokens": 10}\n'
+    )
     out = run_json(capsys, "--workload", str(trace))
     assert out["num_completed"] == 2
 
@@ -52,19 +67,36 @@ def test_simulate_trace_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         (["--tp", "3"], "divide"),
     ],
 )
-def test_bad_input_exits_2(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_exits_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main([*BASE, *args]) == 2
     assert message in capsys.readouterr().err
 
 
 def test_simulating_a_layout_that_does_not_fit_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
-    code = main(["simulate", "--model", "glm-5.1", "--gpu", "h100_sxm", "--num-gpus", "8", "--weights", "bf16",
-                 "--tp", "8"])
+    code = main(
+        [
+            "simulate",
+            "--model",
+            "glm-5.1",
+            "--gpu",
+            "h100_sxm",
+            "--num-gpus",
+            "8",
+            "--weights",
+            "bf16",
+            "--tp",
+            "8",
+        ]
+    )
     assert code == 2
     assert "cannot run" in capsys.readouterr().err
 
 
-def test_calibrate_dry_run_reports_cross_validated_error(capsys: pytest.CaptureFixture[str]) -> None:
+def test_calibrate_dry_run_reports_cross_validated_error(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     assert main(["calibrate", "--dry-run", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     (group,) = out["groups"]
@@ -73,8 +105,12 @@ def test_calibrate_dry_run_reports_cross_validated_error(capsys: pytest.CaptureF
     assert out["written"] == []
 
 
-def test_calibrate_writes_a_versioned_profile(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    csv = Path(__file__).parents[2] / "src/moerun/catalog/data/measurements/glm5-fp8-8xh200-vllm.csv"
+def test_calibrate_writes_a_versioned_profile(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = (
+        Path(__file__).parents[2] / "src/moerun/catalog/data/measurements/glm5-fp8-8xh200-vllm.csv"
+    )
     rows = csv.read_text().splitlines()
     small = tmp_path / "m.csv"
     small.write_text("\n".join(rows[:7]) + "\n")

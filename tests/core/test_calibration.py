@@ -23,25 +23,42 @@ from moerun.core.workload import Arrival, LengthDist, Workload
 from tests.conftest import make_deployment
 
 DEP = make_deployment("glm-5.1-fp8", mtp_tokens=1, max_context=32_768, kv_dtype="bf16")
-TRUE = StepParams(gemm_efficiency=0.35, mem_efficiency=0.7, attn_efficiency=0.25, step_overhead_s=0.012,
-                  seq_overhead_s=5e-5)
+TRUE = StepParams(
+    gemm_efficiency=0.35,
+    mem_efficiency=0.7,
+    attn_efficiency=0.25,
+    step_overhead_s=0.012,
+    seq_overhead_s=5e-5,
+)
 LOADS = [(isl, c) for isl in (1024, 4096, 8192) for c in (4, 16, 48)]
 
 
 def workload(isl: int, conc: int) -> Workload:
-    return Workload.single_turn(input_len=LengthDist.fixed(isl), output_len=LengthDist.fixed(128),
-                                num_requests=5 * conc, arrival=Arrival("closed", concurrency=conc),
-                                rng=random.Random(0))
+    return Workload.single_turn(
+        input_len=LengthDist.fixed(isl),
+        output_len=LengthDist.fixed(128),
+        num_requests=5 * conc,
+        arrival=Arrival("closed", concurrency=conc),
+        rng=random.Random(0),
+    )
 
 
 def measured(isl: int, conc: int, params: StepParams) -> dict[str, float]:
-    s = simulate_deployment(DEP, workload(isl, conc), SimOptions(mtp_acceptance=0.85, params=params)).summary()
-    return {"ttft_p50_ms": s["ttft_ms"]["p50"], "ttft_p99_ms": s["ttft_ms"]["p99"],  # type: ignore[index]
-            "tpot_p50_ms": s["tpot_ms"]["p50"], "output_tok_per_s": s["output_tok_per_s"]}  # type: ignore[index]
+    s = simulate_deployment(
+        DEP, workload(isl, conc), SimOptions(mtp_acceptance=0.85, params=params)
+    ).summary()
+    return {
+        "ttft_p50_ms": s["ttft_ms"]["p50"],
+        "ttft_p99_ms": s["ttft_ms"]["p99"],  # type: ignore[index]
+        "tpot_p50_ms": s["tpot_ms"]["p50"],
+        "output_tok_per_s": s["output_tok_per_s"],
+    }  # type: ignore[index]
 
 
 def point(isl: int, conc: int, meas: dict[str, float]) -> Point:
-    res = simulate_deployment(DEP, workload(isl, conc), SimOptions(mtp_acceptance=0.85), record=True)
+    res = simulate_deployment(
+        DEP, workload(isl, conc), SimOptions(mtp_acceptance=0.85), record=True
+    )
     assert res.trace is not None and res.trace_model is not None
     outs = {r.request_id: r.output_tokens for r in res.results}
     return Point.from_trace(f"{isl}-{conc}", f"isl={isl}", res.trace_model, res.trace, outs, meas)
@@ -65,8 +82,20 @@ def test_fit_recovers_known_parameters_and_generalizes() -> None:
 
 
 def _profile(gpu: str, engine: str, version: int = 1) -> CalibrationProfile:
-    return CalibrationProfile(f"{gpu}-{engine}", version, gpu, engine, "x", TRUE, 0.85, ("a",), {}, {"tpot_p50_ms": 12.0},
-                              "2026-11-28", "test")
+    return CalibrationProfile(
+        f"{gpu}-{engine}",
+        version,
+        gpu,
+        engine,
+        "x",
+        TRUE,
+        0.85,
+        ("a",),
+        {},
+        {"tpot_p50_ms": 12.0},
+        "2026-11-28",
+        "test",
+    )
 
 
 def test_calibration_status_is_honest() -> None:

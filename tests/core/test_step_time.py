@@ -31,11 +31,19 @@ params = st.builds(
 )
 batches = st.builds(
     lambda p, ctx, d, dctx: StepBatch(
-        prefill_tokens=p, prefill_seqs=1 if p else 0, prefill_attended=p * min(ctx, 2048),
-        prefill_context=p * ctx, prefill_logits=1 if p else 0, decode_seqs=d,
-        decode_attended=d * min(dctx, 2048), decode_context=d * dctx,
+        prefill_tokens=p,
+        prefill_seqs=1 if p else 0,
+        prefill_attended=p * min(ctx, 2048),
+        prefill_context=p * ctx,
+        prefill_logits=1 if p else 0,
+        decode_seqs=d,
+        decode_attended=d * min(dctx, 2048),
+        decode_context=d * dctx,
     ),
-    st.integers(0, 16384), st.integers(1, 100_000), st.integers(0, 512), st.integers(1, 200_000),
+    st.integers(0, 16384),
+    st.integers(1, 100_000),
+    st.integers(0, 512),
+    st.integers(1, 200_000),
 )
 
 
@@ -62,7 +70,9 @@ def test_decode_at_small_batch_is_memory_bound_near_weight_streaming() -> None:
     # one token touches 8 of 256 experts per layer: the non-expert weights plus 8 experts
     # per MoE layer, read at full HBM bandwidth, bound the step from below
     shape = sol.shape
-    floor = (shape.nonexpert_bytes + shape.head_bytes + shape.num_moe_layers * 8 * shape.expert_bytes / 8) / shape.mem_bw
+    floor = (
+        shape.nonexpert_bytes + shape.head_bytes + shape.num_moe_layers * 8 * shape.expert_bytes / 8
+    ) / shape.mem_bw
     assert t >= floor * 0.99
     assert t < floor * 2
 

@@ -14,29 +14,47 @@ from moerun.core.workload import AgenticShape, Arrival, LengthDist, Session, Tur
 
 
 def test_agentic_prompts_grow_and_share_the_previous_turn() -> None:
-    wl = Workload.agentic(shape=AgenticShape(), num_sessions=3, arrival=Arrival("closed", concurrency=1),
-                          rng=random.Random(1))
+    wl = Workload.agentic(
+        shape=AgenticShape(),
+        num_sessions=3,
+        arrival=Arrival("closed", concurrency=1),
+        rng=random.Random(1),
+    )
     s = wl.sessions[0]
     assert len(s.turns) >= 3
     for k in range(1, len(s.turns)):
         prev, cur = s.prompt_segments(k - 1), s.prompt_segments(k)
         assert cur[: len(prev)] == prev  # the new prompt continues the old one
         assert cur[len(prev)] == (f"s0.t{k - 1}.out", s.turns[k - 1].output_tokens)
-        assert s.input_tokens(k) == s.input_tokens(k - 1) + s.turns[k - 1].output_tokens + s.turns[k].new_input_tokens
+        assert (
+            s.input_tokens(k)
+            == s.input_tokens(k - 1) + s.turns[k - 1].output_tokens + s.turns[k].new_input_tokens
+        )
     assert s.prompt_segments(0)[0] == ("agent-sys0", 8000)
 
 
 def test_same_seed_same_workload() -> None:
     def make(seed: int) -> Workload:
-        return Workload.single_turn(input_len=LengthDist("lognormal", 2000), output_len=LengthDist("uniform", 100, 50, 150),
-                                    num_requests=50, arrival=Arrival("poisson", rate_per_s=2.0), rng=random.Random(seed))
+        return Workload.single_turn(
+            input_len=LengthDist("lognormal", 2000),
+            output_len=LengthDist("uniform", 100, 50, 150),
+            num_requests=50,
+            arrival=Arrival("poisson", rate_per_s=2.0),
+            rng=random.Random(seed),
+        )
+
     assert make(3) == make(3)
     assert make(3) != make(4)
 
 
 def test_poisson_rate_is_respected_on_average() -> None:
-    wl = Workload.single_turn(input_len=LengthDist.fixed(10), output_len=LengthDist.fixed(1),
-                              num_requests=4000, arrival=Arrival("poisson", rate_per_s=5.0), rng=random.Random(0))
+    wl = Workload.single_turn(
+        input_len=LengthDist.fixed(10),
+        output_len=LengthDist.fixed(1),
+        num_requests=4000,
+        arrival=Arrival("poisson", rate_per_s=5.0),
+        rng=random.Random(0),
+    )
     last = wl.sessions[-1].start_s
     assert last is not None and 4000 / last == pytest.approx(5.0, rel=0.05)
 
@@ -50,7 +68,15 @@ def test_bad_arrivals_are_refused() -> None:
 
 def test_trace_sessions_continue_their_context() -> None:
     lines = [
-        json.dumps({"session_id": "a", "input_tokens": 1000, "output_tokens": 100, "prefix_id": "sys", "prefix_tokens": 800}),
+        json.dumps(
+            {
+                "session_id": "a",
+                "input_tokens": 1000,
+                "output_tokens": 100,
+                "prefix_id": "sys",
+                "prefix_tokens": 800,
+            }
+        ),
         json.dumps({"session_id": "a", "input_tokens": 1500, "output_tokens": 50, "think_s": 1.5}),
         json.dumps({"input_tokens": 300, "output_tokens": 10}),
     ]
@@ -77,9 +103,11 @@ def test_bad_trace_lines_name_the_line(line: str, message: str) -> None:
 
 
 def test_trace_turn_shorter_than_its_context_is_refused() -> None:
-    lines = ['{"session_id": 1, "input_tokens": 100, "output_tokens": 50}',
-             '{"session_id": 1, "input_tokens": 120, "output_tokens": 5}']
-    with pytest.raises(TraceError, match="line 2.*fewer than the 150"):
+    lines = [
+        '{"session_id": 1, "input_tokens": 100, "output_tokens": 50}',
+        '{"session_id": 1, "input_tokens": 120, "output_tokens": 5}',
+    ]
+    with pytest.raises(TraceError, match=r"line 2.*fewer than the 150"):
         parse_trace(lines)
 
 
@@ -93,8 +121,12 @@ def test_weighted_percentiles_equal_the_expanded_sample() -> None:
 
 
 def test_tpot_excludes_the_first_token_and_goodput_counts_slo() -> None:
-    fast = RequestResult(0, start_s=0.0, end_s=1.1, input_tokens=100, output_tokens=11, first_token_s=0.1)
-    slow = RequestResult(1, start_s=0.0, end_s=3.0, input_tokens=100, output_tokens=11, first_token_s=2.0)
+    fast = RequestResult(
+        0, start_s=0.0, end_s=1.1, input_tokens=100, output_tokens=11, first_token_s=0.1
+    )
+    slow = RequestResult(
+        1, start_s=0.0, end_s=3.0, input_tokens=100, output_tokens=11, first_token_s=2.0
+    )
     failed = RequestResult(2, start_s=0.0, end_s=0.5, input_tokens=100, output_tokens=0, ok=False)
     assert fast.tpot_s == pytest.approx(0.1)
     s = summarize([fast, slow, failed], num_gpus=8, slo=Slo(ttft_ms=500))

@@ -3,6 +3,7 @@ caching never adds work, the speed-of-light bound, saturation, and the scheduler
 
 from __future__ import annotations
 
+import itertools
 import random
 from dataclasses import replace
 
@@ -16,7 +17,9 @@ from moerun.core.workload import AgenticShape, Arrival, LengthDist, Workload
 from moerun.errors import LayoutError
 from tests.conftest import make_deployment
 
-PARAMS = StepParams(gemm_efficiency=0.3, mem_efficiency=0.8, attn_efficiency=0.3, step_overhead_s=0.01)
+PARAMS = StepParams(
+    gemm_efficiency=0.3, mem_efficiency=0.8, attn_efficiency=0.3, step_overhead_s=0.01
+)
 
 
 @pytest.fixture(scope="module")
@@ -25,24 +28,38 @@ def dep() -> Deployment:
 
 
 def fixed(n: int, isl: int, osl: int, arrival: Arrival, seed: int = 0) -> Workload:
-    return Workload.single_turn(input_len=LengthDist("uniform", isl, isl // 2, isl * 3 // 2),
-                                output_len=LengthDist("uniform", osl, 1, osl * 2),
-                                num_requests=n, arrival=arrival, rng=random.Random(seed))
+    return Workload.single_turn(
+        input_len=LengthDist("uniform", isl, isl // 2, isl * 3 // 2),
+        output_len=LengthDist("uniform", osl, 1, osl * 2),
+        num_requests=n,
+        arrival=arrival,
+        rng=random.Random(seed),
+    )
 
 
 def agentic(n: int, conc: int, seed: int = 0) -> Workload:
-    shape = AgenticShape(num_turns=LengthDist("uniform", 6, 3, 9), system_tokens=6000,
-                         tool_output=LengthDist("lognormal", 1500), output=LengthDist("lognormal", 300))
-    return Workload.agentic(shape=shape, num_sessions=n, arrival=Arrival("closed", concurrency=conc),
-                            rng=random.Random(seed))
+    shape = AgenticShape(
+        num_turns=LengthDist("uniform", 6, 3, 9),
+        system_tokens=6000,
+        tool_output=LengthDist("lognormal", 1500),
+        output=LengthDist("lognormal", 300),
+    )
+    return Workload.agentic(
+        shape=shape,
+        num_sessions=n,
+        arrival=Arrival("closed", concurrency=conc),
+        rng=random.Random(seed),
+    )
 
 
 def opts(**kw: object) -> SimOptions:
     return SimOptions(mtp_acceptance=0.8, params=PARAMS, **kw)  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize("arrival", [Arrival("closed", concurrency=32), Arrival("poisson", rate_per_s=4.0),
-                                     Arrival("burst")])
+@pytest.mark.parametrize(
+    "arrival",
+    [Arrival("closed", concurrency=32), Arrival("poisson", rate_per_s=4.0), Arrival("burst")],
+)
 def test_every_request_finishes_with_its_tokens(dep: Deployment, arrival: Arrival) -> None:
     wl = fixed(120, 3000, 200, arrival)
     res = simulate_deployment(dep, wl, opts())
@@ -62,14 +79,20 @@ def test_agentic_turns_follow_each_other(dep: Deployment) -> None:
         by_session.setdefault(r.session_id or 0, []).append(r)
     for turns in by_session.values():
         turns.sort(key=lambda r: r.turn)
-        for prev, cur in zip(turns, turns[1:], strict=False):
-            assert cur.start_s == pytest.approx(prev.end_s + 2.0)  # think time after the previous turn
+        for prev, cur in itertools.pairwise(turns):
+            assert cur.start_s == pytest.approx(
+                prev.end_s + 2.0
+            )  # think time after the previous turn
     assert res.summary()["prefix_cache_hit_rate"] > 0.5  # the growing prefix is reused
 
 
 def test_same_seed_same_report(dep: Deployment) -> None:
-    a = simulate_deployment(dep, agentic(10, 4, seed=5), opts(num_replicas=2, routing="prefix-affinity"))
-    b = simulate_deployment(dep, agentic(10, 4, seed=5), opts(num_replicas=2, routing="prefix-affinity"))
+    a = simulate_deployment(
+        dep, agentic(10, 4, seed=5), opts(num_replicas=2, routing="prefix-affinity")
+    )
+    b = simulate_deployment(
+        dep, agentic(10, 4, seed=5), opts(num_replicas=2, routing="prefix-affinity")
+    )
     assert a.summary() == b.summary()
 
 
@@ -91,8 +114,12 @@ def test_speed_of_light_is_never_slower(dep: Deployment) -> None:
 
 
 def test_saturation_grows_ttft_with_the_queue(dep: Deployment) -> None:
-    low = simulate_deployment(dep, fixed(40, 16000, 128, Arrival("closed", concurrency=4)), opts()).summary()
-    high = simulate_deployment(dep, fixed(640, 16000, 128, Arrival("closed", concurrency=64)), opts()).summary()
+    low = simulate_deployment(
+        dep, fixed(40, 16000, 128, Arrival("closed", concurrency=4)), opts()
+    ).summary()
+    high = simulate_deployment(
+        dep, fixed(640, 16000, 128, Arrival("closed", concurrency=64)), opts()
+    ).summary()
     assert high["ttft_ms"]["p50"] > 5 * low["ttft_ms"]["p50"]  # type: ignore[index]
     assert high["output_tok_per_s"] < 3 * low["output_tok_per_s"]  # throughput flattens
 
