@@ -34,7 +34,9 @@ FIT_BOUNDS = {
     "mem_efficiency": (0.05, 1.0),
     "attn_efficiency": (0.01, 1.0),
     "step_overhead_s": (0.0, 0.2),
-    "seq_overhead_s": (0.0, 2e-3),
+    # CPU work per running sequence per step (scheduling, sampling, detokenizing): tens of
+    # microseconds in vLLM and SGLang; a larger value would not extrapolate to big batches
+    "seq_overhead_s": (0.0, 5e-5),
 }
 _FIELDS = (
     "prefill_tokens",
