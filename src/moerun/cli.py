@@ -247,6 +247,9 @@ def _command_modules() -> list[Any]:
     from moerun.commands import calibrate, simulate
 
     registers += [simulate.register, calibrate.register]
+    from moerun.commands import deploy
+
+    registers.append(deploy.register)
     return registers
 
 

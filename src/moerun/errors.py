@@ -29,3 +29,11 @@ class LayoutError(MoerunError):
 
 class UsageError(MoerunError):
     """A command-line value is nonsensical (zero GPUs, negative context, ...)."""
+
+
+class GatewayConfigError(MoerunError):
+    """A gateway config file is malformed, or names a missing backend, provider or secret."""
+
+
+class StoreError(MoerunError):
+    """The usage ledger database cannot be reached, migrated or read."""

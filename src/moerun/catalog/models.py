@@ -27,6 +27,12 @@ class ModelEntry:
     status: str
     source: str
     as_of: str
+    # Published Hugging Face repo per weight format, ("fp8", "zai-org/GLM-5.1-FP8"), ...
+    checkpoints: tuple[tuple[str, str], ...] = ()
+
+    def checkpoint(self, weights: str) -> str | None:
+        """The Hugging Face repo that serves this model in `weights` format, if one is known."""
+        return dict(self.checkpoints).get(weights)
 
 
 @cache
@@ -42,6 +48,9 @@ def model_index() -> dict[str, ModelEntry]:
             status=e["status"],
             source=e["source"],
             as_of=str(e["as_of"]),
+            checkpoints=tuple(
+                sorted((str(k), str(v)) for k, v in e.get("checkpoints", {}).items())
+            ),
         )
         for mid, e in raw.items()
     }

@@ -15,6 +15,7 @@ from moerun.core.providers import CERTIFICATIONS, EU_MEMBER_CODES, Provider
 from moerun.errors import UsageError
 
 _COUNTRY = re.compile(r"^[A-Z]{2}$")
+_ALIASES = {"jurisdictions": "allowed_jurisdictions", "certifications": "required_certifications"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +31,13 @@ class Policy:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> Policy:
         """Build and validate a policy from YAML/JSON data; errors name the bad value."""
-        data = data or {}
+        data = dict(data or {})
+        # The gateway's key policies spell the two lists shorter; both spellings are one schema.
+        for short, full in _ALIASES.items():
+            if short in data:
+                if full in data:
+                    raise UsageError(f"policy: give {short!r} or {full!r}, not both")
+                data[full] = data.pop(short)
         unknown = set(data) - {
             "allowed_jurisdictions",
             "required_certifications",
@@ -79,6 +86,22 @@ class EndpointFacts:
             certifications=dict(provider.certifications),
             retention=provider.retention,
         )
+
+
+def check_jurisdiction(code: str) -> str:
+    """The code upper-cased if it is an ISO 3166 alpha-2 code or "EU"; UsageError otherwise."""
+    code = code.upper()
+    if code != "EU" and not _COUNTRY.match(code):
+        raise UsageError(f"jurisdiction {code!r} is not an ISO 3166 alpha-2 code or 'EU'")
+    return code
+
+
+def check_certification(name: str) -> str:
+    """The certification lower-cased if it is in the fixed list; UsageError otherwise."""
+    name = name.lower()
+    if name not in CERTIFICATIONS:
+        raise UsageError(f"unknown certification {name!r}; known: {', '.join(CERTIFICATIONS)}")
+    return name
 
 
 def jurisdiction_allowed(code: str, allowed: tuple[str, ...]) -> bool:

@@ -1,0 +1,95 @@
+"""A deployment described as a dict (a plan file's `deployment`) -> Deployment.
+
+The dict has exactly the deployment flags' names in snake_case (`model, gpu, num_gpus, weights,
+kv_dtype, engine, tp, dp, ep, pp, mtp, max_context, mem_fraction, max_num_batched_tokens`),
+null where a flag is optional. It is validated like the flags and then built by the very same
+code as `--model ... --gpu ...` (`moerun.cli.deployment_from_args`), so a plan and a command
+line that say the same thing give the same Deployment.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Mapping
+from typing import Any
+
+from moerun.core.deployment import Deployment
+from moerun.core.engine import ENGINES
+from moerun.core.kv_cache import KV_DTYPES
+from moerun.core.weights import WEIGHT_FORMATS
+from moerun.errors import UsageError
+
+DEPLOYMENT_KEYS = (
+    "model",
+    "gpu",
+    "num_gpus",
+    "weights",
+    "kv_dtype",
+    "engine",
+    "tp",
+    "dp",
+    "ep",
+    "pp",
+    "mtp",
+    "max_context",
+    "mem_fraction",
+    "max_num_batched_tokens",
+)
+_DEFAULTS: dict[str, Any] = {"weights": "fp8", "kv_dtype": "fp8", "engine": "vllm", "mtp": 0}
+_CHOICES: dict[str, tuple[str, ...]] = {
+    "weights": WEIGHT_FORMATS,
+    "kv_dtype": KV_DTYPES,
+    "engine": ENGINES,
+}
+_POSITIVE = ("num_gpus", "tp", "dp", "ep", "pp", "max_context", "max_num_batched_tokens")
+
+
+def deployment_from_dict(d: object, where: str = "deployment") -> tuple[Deployment, bool]:
+    """The Deployment `d` describes, and whether it names a layout (tp/dp/ep/pp)."""
+    from moerun.cli import deployment_from_args
+
+    return deployment_from_args(namespace_from_dict(d, where))
+
+
+def namespace_from_dict(d: object, where: str = "deployment") -> argparse.Namespace:
+    """`d` checked as the flags are checked, as the argparse namespace the flags would give."""
+    if not isinstance(d, Mapping):
+        raise UsageError(f"{where}: expected an object with the deployment flags")
+    unknown = sorted(set(d) - set(DEPLOYMENT_KEYS))
+    if unknown:
+        raise UsageError(
+            f"{where}: unknown field(s) {', '.join(unknown)}; allowed: {', '.join(DEPLOYMENT_KEYS)}"
+        )
+    missing = [k for k in ("gpu", "num_gpus") if d.get(k) is None]
+    if missing:
+        raise UsageError(f"{where}: {' and '.join(missing)} required (the GPU id and count)")
+    values: dict[str, Any] = {}
+    for key in DEPLOYMENT_KEYS:
+        value = d.get(key)
+        values[key] = _DEFAULTS.get(key) if value is None else _check(key, value, where)
+    values["model_pos"] = None
+    return argparse.Namespace(**values)
+
+
+def _check(key: str, value: Any, where: str) -> Any:
+    if key in _CHOICES:
+        if value not in _CHOICES[key]:
+            raise UsageError(f"{where}.{key}: {value!r} is not one of {', '.join(_CHOICES[key])}")
+        return value
+    if key in ("model", "gpu"):
+        if not isinstance(value, str) or not value:
+            raise UsageError(f"{where}.{key}: expected a non-empty string, got {value!r}")
+        return value
+    if key == "mem_fraction":
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise UsageError(f"{where}.mem_fraction: expected a number, got {value!r}")
+        if not 0.0 < float(value) <= 1.0:
+            raise UsageError(f"{where}.mem_fraction: must be in (0, 1], got {value}")
+        return float(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UsageError(f"{where}.{key}: expected a whole number, got {value!r}")
+    if key in _POSITIVE and value <= 0:
+        raise UsageError(f"{where}.{key}: must be at least 1, got {value}")
+    if key == "mtp" and value < 0:
+        raise UsageError(f"{where}.mtp: must not be negative, got {value}")
+    return value
