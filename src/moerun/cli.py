@@ -15,7 +15,6 @@ from moerun.catalog.gpus import get_gpu, load_gpus
 from moerun.catalog.models import DEFAULT_MODEL, load_spec
 from moerun.core.deployment import Deployment
 from moerun.core.engine import ENGINES
-from moerun.core.fit_table import fit_table
 from moerun.core.kv_cache import KV_DTYPES
 from moerun.core.memory_fit import best_layout, memory_fit
 from moerun.core.parallel import Parallel
@@ -24,8 +23,6 @@ from moerun.errors import MoerunError, UsageError
 from moerun.render import reports
 
 EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
-PLAN_NODE_COUNTS = (1, 2, 4)
-PLAN_CONTEXT = 200_000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -141,35 +138,6 @@ def cmd_fit(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def cmd_plan(args: argparse.Namespace) -> int:
-    spec = load_spec(args.model or DEFAULT_MODEL)
-    gpus = load_gpus()
-    gpu_ids = args.gpus.split(",") if args.gpus else list(gpus)
-    chosen = [get_gpu(g) for g in gpu_ids]
-    template = Deployment(
-        model=spec,
-        gpu=chosen[0],
-        num_gpus=chosen[0].gpus_per_node,
-        engine=get_engine(args.engine),
-        reserve=get_reserve(),
-        kv_dtype=args.kv_dtype,
-        max_context=min(args.context, spec.max_position_embeddings),
-    )
-    rows = fit_table(template, chosen, PLAN_NODE_COUNTS, WEIGHT_FORMATS)
-    if args.json:
-        data = {
-            "model": spec.name,
-            "context_tokens": template.effective_max_context,
-            "engine": args.engine,
-            "kv_dtype": args.kv_dtype,
-            "rows": [reports.plan_row_dict(r) for r in rows],
-        }
-        sys.stdout.write(json.dumps(data, indent=2) + "\n")
-    else:
-        reports.print_plan(Console(width=200), spec.name, template.effective_max_context, rows)
-    return EXIT_OK
-
-
 def cmd_gpus(args: argparse.Namespace) -> int:
     gpus = load_gpus()
     data: list[dict[str, Any]] = [
@@ -223,15 +191,6 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--json", action="store_true")
     fit.set_defaults(func=cmd_fit)
 
-    plan = sub.add_parser("plan", help="where the model fits: GPUs x nodes x weight formats")
-    plan.add_argument("--model", help=f"catalog id or config.json (default {DEFAULT_MODEL})")
-    plan.add_argument("--gpus", help="comma-separated GPU ids (default: all in the catalog)")
-    plan.add_argument("--engine", choices=ENGINES, default="vllm")
-    plan.add_argument("--kv-dtype", choices=KV_DTYPES, default="fp8")
-    plan.add_argument("--context", type=_positive_int, default=PLAN_CONTEXT)
-    plan.add_argument("--json", action="store_true")
-    plan.set_defaults(func=cmd_plan)
-
     gpus = sub.add_parser("gpus", help="GPUs in the catalog")
     gpus.add_argument("--json", action="store_true")
     gpus.set_defaults(func=cmd_gpus)
@@ -250,6 +209,9 @@ def _command_modules() -> list[Any]:
     from moerun.commands import deploy
 
     registers.append(deploy.register)
+    from moerun.commands import plan
+
+    registers.append(plan.register)
     return registers
 
 

@@ -66,8 +66,8 @@ def test_fit_human_output(capsys: pytest.CaptureFixture[str]) -> None:
     assert "FITS" in out and "best valid layout" in out
 
 
-def test_plan_default_table(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["plan", "--json"]) == 0
+def test_fit_table_default(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["fit-table", "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     rows = {(r["gpu"], r["num_gpus"], r["weights"]): r for r in data["rows"]}
     assert rows[("h200_sxm", 8, "fp8")]["fits"]
@@ -79,8 +79,14 @@ def test_plan_default_table(capsys: pytest.CaptureFixture[str]) -> None:
     assert all(r["reason"] for r in data["rows"] if not r["fits"])
 
 
-def test_plan_human_runs() -> None:
+def test_plan_with_no_arguments_recommends() -> None:
     proc = run("plan")
+    assert proc.returncode == 0, proc.stderr
+    assert "agentic-coding" in proc.stdout and "Recommendation:" in proc.stdout
+
+
+def test_fit_table_human_runs() -> None:
+    proc = run("fit-table")
     assert proc.returncode == 0, proc.stderr
     assert "h200_sxm" in proc.stdout
 

@@ -216,6 +216,27 @@ class StepModel:
         clone.params = params
         return clone
 
+    def with_deployment(self, dep: Deployment, mtp_acceptance: float) -> StepModel:
+        """This model for `dep`, a deployment with the same model, GPU, layout, weights and
+        KV layout that may differ in MTP drafts, memory fraction or context; the per-GPU shape
+        is reused rather than re-walked (the MTP layer enters only through its pass count)."""
+        old = self.dep
+        assert (dep.model.name, dep.gpu.id, dep.parallel, dep.weights, dep.kv_layout) == (
+            old.model.name,
+            old.gpu.id,
+            old.parallel,
+            old.weights,
+            old.kv_layout,
+        ), "with_deployment only changes MTP, memory or context"
+        clone = self.with_params(self.params)
+        clone.dep = dep
+        clone.shape = replace(self.shape, mtp_tokens=dep.mtp_tokens)
+        clone.mtp_acceptance = mtp_acceptance if dep.mtp_tokens else 0.0
+        clone.tokens_per_decode_step = accepted_tokens_per_step(
+            dep.mtp_tokens, clone.mtp_acceptance
+        )
+        return clone
+
     def speed_of_light(self) -> StepModel:
         """The same deployment with every loss removed."""
         return self.with_params(StepParams.speed_of_light())

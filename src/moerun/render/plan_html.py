@@ -1,0 +1,308 @@
+"""The plan as one self-contained HTML page: recommendation, ranked options, charts, sources.
+
+No CDN and no plotting library: the charts are inline SVG (`render.svg_charts`). A few lines of
+inline script only record, on load, each chart's drawn size in `data-rendered-*` attributes
+(what a headless-browser test reads back). Every price and spec cites its source ids and date;
+every predicted number says whether it was simulated or estimated, its calibration status and
+the calibration's typical error.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from html import escape
+
+from moerun.core.curves import cost_curves, pareto
+from moerun.core.planner import PlanResult
+from moerun.core.recommend import Option
+from moerun.render.plan_json import assumptions
+from moerun.render.plan_text import headline
+from moerun.render.svg_charts import fmt, line_chart, scatter_chart, stacked_bars
+
+GB = 1e9
+MAX_TABLE_ROWS = 40
+MAX_MEMORY_ROWS = 6
+# (title, ref, date) of each cited source id
+Sources = Mapping[str, tuple[str, str, str]]
+
+CSS = """
+body{font:14px/1.45 system-ui,sans-serif;margin:24px auto;max-width:1200px;color:#222}
+h1{font-size:22px}h2{font-size:18px;margin-top:28px}
+table{border-collapse:collapse;width:100%;font-size:12.5px}
+th,td{border:1px solid #ddd;padding:4px 6px;text-align:left;vertical-align:top}
+th{background:#f4f4f4}td.n{text-align:right;white-space:nowrap}
+.rec{border:2px solid #2ca02c;border-radius:6px;padding:10px 14px;background:#f6fff6}
+.none{border:2px solid #d62728;border-radius:6px;padding:10px 14px;background:#fff6f6}
+svg.chart{display:block;margin:12px 0;font-size:11px;fill:#333}
+svg .grid{stroke:#e6e6e6}svg .ct{font-size:14px;font-weight:600}svg .lg,svg .mk{font-size:11px}
+ul.notes{margin:2px 0 0 16px;padding:0}small{color:#666}
+"""
+
+SELF_REPORT = """
+window.addEventListener('load', function () {
+  document.querySelectorAll('svg.chart').forEach(function (svg) {
+    var box = svg.getBoundingClientRect();
+    svg.setAttribute('data-rendered-width', Math.round(box.width));
+    svg.setAttribute('data-rendered-height', Math.round(box.height));
+    svg.setAttribute('data-rendered-marks',
+      svg.querySelectorAll('path.series, circle.point, rect.bar').length);
+  });
+  document.body.setAttribute('data-charts-checked', 'true');
+});
+"""
+
+
+def _cite(ids: Sequence[str], as_of: str) -> str:
+    return f"<small>[{escape(', '.join(ids))}] {escape(as_of)}</small>"
+
+
+def _perf_cell(o: Option) -> str:
+    sh = o.self_hosted
+    if sh is not None and o.kind != "managed":
+        p = sh.perf
+        band = ", ".join(f"{k} ±{v:.0f}%" for k, v in sorted(p.error_band_pct.items()))
+        return (
+            f"{p.ttft_p99_ms or 0:,.0f} / {p.tpot_p99_ms or 0:.1f}<br><small>{p.source}; "
+            f"calibration {escape(p.calibration_status)}"
+            + (f" ({band})" if band else "")
+            + "</small>"
+        )
+    if o.managed is not None:
+        m = o.managed
+        t, s = m.best_ttft_s, m.best_output_tok_per_s
+        pub = f"median TTFT {t:.2f} s" if t else "no published TTFT"
+        pub += f", {s:.0f} tok/s" if s else ""
+        src = sorted({sid for p in m.model.perf for sid in p.source})
+        cite = f"published [{escape(', '.join(src))}]" if src else "nothing published"
+        return f"{pub}<br><small>{cite}; p99 unverified</small>"
+    return "-"
+
+
+def _price_cell(o: Option) -> str:
+    parts = []
+    if o.self_hosted is not None:
+        p = o.self_hosted.cloud.price
+        parts.append(
+            f"${p.usd_per_gpu_hour:g}/GPU-h {escape(p.provider)} {escape(p.region or '')} "
+            + _cite(p.source, p.as_of)
+        )
+    if o.managed is not None:
+        m = o.managed.model
+        parts.append(
+            f"${m.input_usd_per_mtok}/{m.cached_input_usd_per_mtok}/"
+            f"{m.output_usd_per_mtok} per Mtok in/cached/out " + _cite(m.source, m.as_of)
+        )
+    return "<br>".join(parts)
+
+
+def _options_table(r: PlanResult) -> str:
+    rows = []
+    for i, o in enumerate(r.options[:MAX_TABLE_ROWS]):
+        repl = str(o.self_hosted.cost.peak_replicas) if o.self_hosted else "-"
+        notes = "".join(f"<li>{escape(n)}</li>" for n in o.notes)
+        rows.append(
+            f"<tr><td class=n>{i + 1}</td><td>{o.kind}</td><td>{escape(o.label)}"
+            f"<ul class=notes>{notes}</ul></td><td class=n>{repl}</td>"
+            f"<td class=n>${o.usd_per_month:,.0f}</td><td class=n>"
+            f"${o.usd_per_mtok_blended:.3f}</td><td>{_perf_cell(o)}</td>"
+            f"<td>{_price_cell(o)}</td></tr>"
+        )
+    head = (
+        "<tr><th>#</th><th>kind</th><th>what, and what to know</th><th>replicas at peak"
+        "</th><th>$/month</th><th>$/Mtok blended</th><th>p99 TTFT / TPOT ms (source)</th>"
+        "<th>price (source, date)</th></tr>"
+    )
+    more = (
+        f"<p><small>{len(r.options) - MAX_TABLE_ROWS} more in --json.</small></p>"
+        if len(r.options) > MAX_TABLE_ROWS
+        else ""
+    )
+    return f"<table>{head}{''.join(rows)}</table>{more}"
+
+
+def _charts(r: PlanResult) -> str:
+    out = []
+    curves = cost_curves(r)
+    if curves is not None:
+        markers = [(curves.planned_requests_per_day, "this plan")]
+        if curves.break_even_requests_per_day:
+            markers.append(
+                (
+                    curves.break_even_requests_per_day,
+                    f"break-even {fmt(curves.break_even_requests_per_day)}/day",
+                )
+            )
+        out.append(
+            line_chart(
+                "Monthly cost against daily volume",
+                curves.requests_per_day,
+                curves.series,
+                x_label="requests per day (log scale)",
+                y_label="USD per month (log scale)",
+                log_x=True,
+                log_y=True,
+                markers=markers,
+            )
+        )
+    points, front = pareto(r)
+    statuses = sorted({p.calibration for p in points})
+    out.append(
+        scatter_chart(
+            "Self-hosted layouts: output throughput per GPU against p99 TPOT",
+            [(p.tpot_p99_ms, p.output_tok_per_s_per_gpu, p.label) for p in points],
+            [(p.tpot_p99_ms, p.output_tok_per_s_per_gpu, p.label) for p in front],
+            x_label="p99 TPOT, ms (analytic screen)",
+            y_label="output tokens/s per GPU",
+            vline=(r.request.slo.tpot_ms, "TPOT bound") if r.request.slo.tpot_ms else None,
+        )
+    )
+    out.append(
+        f"<p><small>Screening estimates; calibration status of the points: "
+        f"{escape(', '.join(statuses) or 'none')}.</small></p>"
+    )
+    rows, seen = [], set()
+    for o in r.options:
+        sh = o.self_hosted
+        if sh is None or sh.label in seen:
+            continue
+        seen.add(sh.label)
+        f = sh.screened.fit
+        free = max(
+            0.0,
+            f.gpu_memory_bytes
+            - f.weights_bytes_per_gpu
+            - f.kv_free_bytes_per_gpu
+            - f.reserve_bytes_per_gpu,
+        )
+        rows.append(
+            (
+                sh.label,
+                [
+                    ("weights", f.weights_bytes_per_gpu / GB),
+                    ("KV cache", f.kv_free_bytes_per_gpu / GB),
+                    ("engine reserve", f.reserve_bytes_per_gpu / GB),
+                    ("unused", free / GB),
+                ],
+            )
+        )
+        if len(rows) >= MAX_MEMORY_ROWS:
+            break
+    out.append(stacked_bars("Memory per GPU of the top layouts", rows, unit="GB"))
+    return "\n".join(out)
+
+
+def _exclusions(r: PlanResult) -> str:
+    unpriced = (
+        f"<p>Not searched, no cloud price in the catalog: {escape(', '.join(r.unpriced_gpus))}"
+        " (add one with --prices).</p>"
+        if r.unpriced_gpus
+        else ""
+    )
+    if not r.exclusions:
+        return unpriced + "<p>Nothing was excluded.</p>"
+    funnel = "".join(
+        f"<li>after <b>{escape(n)}</b>: {left} left</li>" for n, left in r.funnel.stages
+    )
+    rows = "".join(
+        f"<tr><td>{escape(e.constraint)}</td><td>{e.kind}</td>"
+        f"<td>{escape(e.subject)}</td><td>{escape(e.reason)}</td></tr>"
+        for e in r.exclusions
+    )
+    return unpriced + (
+        f"<p>{r.funnel.total} endpoints considered:</p><ul>{funnel}</ul>"
+        "<table><tr><th>constraint</th><th>kind</th><th>endpoint</th><th>why</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def _specs(r: PlanResult) -> str:
+    gpus = {
+        o.self_hosted.screened.dep.gpu.id: o.self_hosted.screened.dep.gpu
+        for o in r.options
+        if o.self_hosted
+    }
+    rows = "".join(
+        f"<tr><td>{escape(g.name)}</td><td class=n>{g.memory_bytes / GB:,.1f}</td>"
+        f"<td class=n>{g.mem_bw_bytes_per_s / 1e12:.2f}</td><td>"
+        + escape(", ".join(f"{k} {v:g}" for k, v in g.dense_tflops.items()))
+        + f"</td><td>{_cite(g.source, g.as_of)}</td></tr>"
+        for g in gpus.values()
+    )
+    return (
+        "<table><tr><th>GPU</th><th>memory GB</th><th>HBM TB/s</th><th>dense TFLOPS</th>"
+        f"<th>source, date</th></tr>{rows}</table>"
+    )
+
+
+def _sources(r: PlanResult, sources: Sources) -> str:
+    cited: set[str] = set()
+    for o in r.options[:MAX_TABLE_ROWS]:
+        if o.self_hosted:
+            cited |= set(o.self_hosted.cloud.price.source) | set(
+                o.self_hosted.screened.dep.gpu.source
+            )
+        if o.managed:
+            cited |= set(o.managed.model.source)
+            cited |= {sid for p in o.managed.model.perf for sid in p.source}
+    items = "".join(
+        f"<li><b>{escape(sid)}</b> {escape(sources[sid][0])} - {escape(sources[sid][1])} "
+        f"({escape(sources[sid][2])})</li>"
+        for sid in sorted(cited)
+        if sid in sources
+    )
+    return f"<ul>{items}</ul>"
+
+
+def render_plan_html(r: PlanResult, sources: Sources) -> str:
+    """The whole page."""
+    if r.options:
+        top = r.options[0]
+        notes = "".join(f"<li>{escape(n)}</li>" for n in top.notes)
+        rec = (
+            f'<div class="rec"><b>Recommendation:</b> {top.kind} - {escape(top.label)}<br>'
+            f"${top.usd_per_month:,.0f}/month, ${top.usd_per_mtok_blended:.3f}/Mtok blended"
+            f"<ul class=notes>{notes}</ul></div>"
+        )
+    else:
+        rec = (
+            f'<div class="none"><b>No option satisfies every constraint.</b> Emptied by: '
+            f"{escape(r.funnel.emptied_by or 'unknown')}. Closest: "
+            f"{escape(r.closest or 'none')}</div>"
+        )
+    be = ""
+    if r.break_even_between is not None:
+        own, api = r.break_even_between
+        v = r.break_even_requests_per_day
+        be = (
+            f"<p>Break-even: {escape(own.label)} beats {escape(api.label)} from "
+            f"{v:,.0f} requests/day.</p>"
+            if v
+            else f"<p>{escape(own.label)} does not beat {escape(api.label)} below 1000x this "
+            "volume.</p>"
+        )
+    over = "".join(f"<li>{escape(x)}</li>" for x in r.overridden)
+    body = [
+        f"<h1>moerun plan</h1><p>{escape(headline(r))}</p>",
+        rec,
+        be,
+        "<h2>Cost, throughput and memory</h2>",
+        _charts(r),
+        f"<h2>Ranked options ({len(r.options)})</h2>",
+        _options_table(r),
+        "<h2>Which constraint excluded what</h2>",
+        _exclusions(r),
+        "<h2>GPU specs</h2>",
+        _specs(r),
+        "<h2>Assumptions</h2><ul>"
+        + "".join(f"<li>{escape(a)}</li>" for a in assumptions(r))
+        + "</ul>",
+        f"<h2>Prices overridden</h2><ul>{over}</ul>" if over else "",
+        "<h2>Sources</h2>",
+        _sources(r, sources),
+    ]
+    return (
+        "<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>moerun plan</title>"
+        f"<style>{CSS}</style></head><body>"
+        + "\n".join(body)
+        + f"<script>{SELF_REPORT}</script></body></html>\n"
+    )
