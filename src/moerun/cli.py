@@ -206,6 +206,9 @@ def _command_modules() -> list[Any]:
     from moerun.commands import calibrate, simulate
 
     registers += [simulate.register, calibrate.register]
+    from moerun.commands import bench, emulate
+
+    registers += [bench.register, emulate.register]
     from moerun.commands import deploy
 
     registers.append(deploy.register)

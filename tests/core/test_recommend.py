@@ -147,7 +147,14 @@ def test_break_even_is_where_the_costs_cross() -> None:
     assert r.break_even_between is not None
     own, api = r.break_even_between
     v = r.break_even_requests_per_day
-    assert v is not None and own.self_hosted is not None and api.managed is not None
+    assert own.self_hosted is not None and api.managed is not None
+    if v is None:
+        # no crossing: even at 1000x the volume the fleet costs more per request than the API
+        top = r.request.volume.requests_per_day * 1000
+        assert self_hosted_usd_per_day(own.self_hosted, r.request.volume, top) > (
+            api.managed.usd_per_request * top
+        )
+        return
     fleet = self_hosted_usd_per_day(own.self_hosted, r.request.volume, v)
     assert fleet <= api.managed.usd_per_request * v * 1.001
     below = v * 0.99

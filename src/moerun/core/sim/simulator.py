@@ -179,7 +179,9 @@ def simulate(
         if workload.arrival.kind == "closed":
             nxt = next(pending, None)
             if nxt is not None:
-                arrive(nxt, 0, t)
+                # through the event queue, like a next turn: the client sends its next request
+                # after the response, so it joins the step after the one that ends now
+                push_arrival(t, nxt, 0)
 
     def finish(rid: int, cached: int, n_out: int, t: float, ok: bool, error: str | None) -> None:
         s_idx, turn, start = meta.pop(rid)

@@ -1,0 +1,251 @@
+"""`moerun bench URL`: measure an OpenAI-compatible endpoint with moerun's workloads."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import math
+import os
+import secrets
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichBar
+
+from moerun.bench.driver import Progress, SweepPoint, run_bench
+from moerun.bench.openai_api import ENDPOINTS
+from moerun.bench.prompts import PromptText
+from moerun.bench.records import RequestRecord
+from moerun.bench.results import BenchResults, RunResult, write_results
+from moerun.bench.runner import BenchConfig
+from moerun.bench.table import print_runs
+from moerun.commands.workload_args import add_workload_args, workload_from_args
+from moerun.core.deployment import Deployment
+from moerun.errors import UsageError
+
+EXIT_INTERRUPTED = 130
+
+
+def flag_names(adder: Callable[[argparse.ArgumentParser], None]) -> list[str]:
+    """The destinations (snake_case names) of the flags an `add_*_args` function adds."""
+    p = argparse.ArgumentParser(add_help=False)
+    adder(p)
+    return list(vars(p.parse_args([])))
+
+
+def _deployment_flags(p: argparse.ArgumentParser) -> None:
+    from moerun.cli import add_deployment_args
+
+    add_deployment_args(p, model_positional=False)
+
+
+def _levels(text: str) -> list[int]:
+    try:
+        levels = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected e.g. 1,4,16, got {text!r}") from None
+    if not levels or min(levels) < 1:
+        raise argparse.ArgumentTypeError(f"concurrency levels must be >= 1, got {text!r}")
+    return levels
+
+
+class _Bar(Progress):
+    """A rich progress bar on stderr."""
+
+    def __init__(self) -> None:
+        self.bar: RichBar | None = None
+        self.task: TaskID | None = None
+        self.num_failed = 0
+
+    def start(self, label: str, total: int) -> None:
+        self.num_failed = 0
+        self.bar = RichBar(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("{task.fields[failed]} failed"),
+            TimeElapsedColumn(),
+            console=Console(stderr=True),
+        )
+        self.task = self.bar.add_task(label, total=total, failed=0)
+        self.bar.start()
+
+    def advance(self, record: RequestRecord) -> None:
+        assert self.bar is not None and self.task is not None
+        self.num_failed += not record.ok
+        self.bar.update(self.task, advance=1, failed=self.num_failed)
+
+    def stop(self) -> None:
+        if self.bar is not None:
+            self.bar.stop()
+
+
+def sweep_points(args: argparse.Namespace) -> list[SweepPoint]:
+    """One workload per sweep point (or the one the flags describe)."""
+    names = flag_names(add_workload_args)
+    if not args.sweep_concurrency:
+        wl, slo = workload_from_args(args)
+        return [SweepPoint(_label(args), {k: getattr(args, k) for k in names}, wl, slo)]
+    if args.request_rate is not None:
+        raise UsageError("--sweep-concurrency sweeps closed loops: drop --request-rate")
+    points = []
+    for c in args.sweep_concurrency:
+        ns = copy.copy(args)
+        ns.concurrency = c
+        wl, slo = workload_from_args(ns)
+        points.append(SweepPoint(f"concurrency {c}", {k: getattr(ns, k) for k in names}, wl, slo))
+    return points
+
+
+def _label(args: argparse.Namespace) -> str:
+    if args.request_rate is not None:
+        rate = "inf" if math.isinf(args.request_rate) else f"{args.request_rate:g}"
+        return f"rate {rate}/s"
+    return f"concurrency {args.concurrency or 1}"
+
+
+def _deployment(args: argparse.Namespace) -> Deployment | None:
+    if args.gpu is None and args.num_gpus is None:
+        if args.compare_sim:
+            raise UsageError(
+                "--compare-sim needs the deployment behind the endpoint: --model --gpu "
+                "--num-gpus --engine (and its layout flags)"
+            )
+        return None
+    from moerun.cli import deployment_from_args
+
+    return deployment_from_args(args)[0]
+
+
+def cmd_bench(args: argparse.Namespace) -> int:
+    """Run the benchmark, write the results, print the summary."""
+    dep = _deployment(args)
+    points = sweep_points(args)
+    salt = args.prompt_salt if args.prompt_salt is not None else secrets.token_hex(4)
+    prompts = PromptText.from_tokenizer_file(args.tokenizer, salt=salt)
+    try:
+        extra = json.loads(args.extra_body) if args.extra_body else {}
+    except ValueError as exc:
+        raise UsageError(f"--extra-body is not JSON: {exc}") from None
+    if not isinstance(extra, dict):
+        raise UsageError("--extra-body must be a JSON object")
+    headers = {"Authorization": f"Bearer {args.api_key}"} if args.api_key else {}
+
+    def config_for(model: str, time_scale: float) -> BenchConfig:
+        return BenchConfig(
+            model=model,
+            time_scale=time_scale,
+            endpoint=args.endpoint,
+            fixed_output=not args.no_fixed_output,
+            timeout_s=args.timeout_s,
+            extra_body=extra,
+        )
+
+    num_gpus = dep.num_gpus * args.replicas if dep is not None else 1
+    show_bar = not args.no_progress and sys.stderr.isatty()
+    model, runs = run_bench(
+        args.url, config_for, prompts, points,
+        served_model=args.served_model, num_gpus=num_gpus, headers=headers,
+        progress=_Bar() if show_bar else None,
+    )  # fmt: skip
+    results = BenchResults(
+        url=args.url,
+        endpoint=args.endpoint,
+        served_model=model,
+        token_rule="tokenizer" if prompts.exact else "words",
+        prompt_salt=salt,
+        deployment=None
+        if dep is None
+        else {k: getattr(args, k) for k in flag_names(_deployment_flags)},
+        mtp_acceptance=args.mtp_acceptance,
+        runs=tuple(runs),
+    )
+    write_results(Path(args.output), results)
+    if args.html:
+        from moerun.bench.html_report import write_html
+
+        write_html(Path(args.html), results)
+    predicted = _predictions(args, dep, runs) if args.compare_sim and dep is not None else None
+    _print(args, runs, predicted)
+    interrupted = any(r.interrupted for r in runs)
+    if interrupted:
+        sys.stderr.write(f"moerun: interrupted; the results so far are in {args.output}\n")
+        return EXIT_INTERRUPTED
+    return 0
+
+
+def _predictions(
+    args: argparse.Namespace, dep: Deployment, runs: list[RunResult]
+) -> list[dict[str, Any]]:
+    from moerun.commands.simulate import run_simulation
+
+    out = []
+    for run in runs:
+        ns = copy.copy(args)
+        for k, v in run.workload.items():
+            setattr(ns, k, v)
+        out.append(run_simulation(ns, dep))
+    return out
+
+
+def _print(
+    args: argparse.Namespace, runs: list[RunResult], predicted: list[dict[str, Any]] | None
+) -> None:
+    if args.json:
+        docs: list[dict[str, Any]] = []
+        for i, run in enumerate(runs):
+            doc = dict(run.summary)
+            if predicted is not None:
+                doc["predicted"] = {k: v for k, v in predicted[i].items() if k in run.summary}
+            docs.append(doc)
+        out: Any = docs[0] if len(docs) == 1 and not args.sweep_concurrency else docs
+        sys.stdout.write(json.dumps(out, indent=2, default=str) + "\n")
+        return
+    print_runs(Console(), runs, predicted)
+    Console(stderr=True).print(
+        f"results: {args.output}" + (f", report: {args.html}" if args.html else "")
+    )
+
+
+def register(sub: Any) -> None:
+    """Add `moerun bench`."""
+    from moerun.cli import add_deployment_args
+    from moerun.commands.simulate import add_sim_args
+
+    p = sub.add_parser(
+        "bench",
+        help="measure an OpenAI-compatible endpoint (vLLM, SGLang, a gateway, moerun emulate)",
+    )
+    p.add_argument("url", help="server root, e.g. http://127.0.0.1:8000 (a trailing /v1 is fine)")
+    g = p.add_argument_group("bench")
+    g.add_argument("--endpoint", choices=sorted(ENDPOINTS), default="chat")
+    g.add_argument("--served-model", help="model id to send (default: the first of /v1/models)")
+    g.add_argument("--tokenizer", help="a local tokenizer.json: prompts of exact token counts")
+    g.add_argument(
+        "--prompt-salt",
+        help="varies every prompt's text (default: a new one per run, so a run never finds the "
+        "previous run's prompts in the server's prefix cache); give one to repeat a run exactly",
+    )
+    g.add_argument("--sweep-concurrency", type=_levels, help="closed-loop levels, e.g. 1,4,16,64")
+    g.add_argument("--output", default="moerun-bench.json", help="results file (JSON)")
+    g.add_argument("--html", help="also write a self-contained HTML report")
+    g.add_argument("--json", action="store_true", help="print the summary as JSON")
+    g.add_argument("--compare-sim", action="store_true", help="print measured vs `simulate`")
+    g.add_argument(
+        "--no-fixed-output",
+        action="store_true",
+        help="do not send ignore_eos/min_tokens (for servers that reject them)",
+    )
+    g.add_argument("--extra-body", help="JSON object merged into every request body")
+    g.add_argument("--timeout-s", type=float, default=600.0, help="per-request timeout")
+    g.add_argument("--api-key", default=os.environ.get("OPENAI_API_KEY"), help="bearer token")
+    g.add_argument("--no-progress", action="store_true")
+    add_deployment_args(p, model_positional=False)
+    add_workload_args(p)
+    add_sim_args(p)
+    p.set_defaults(func=cmd_bench)

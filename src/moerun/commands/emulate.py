@@ -1,0 +1,125 @@
+"""`moerun emulate`: an OpenAI-compatible server with the simulated deployment's timing."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import replace
+from typing import Any
+
+from moerun.errors import UsageError
+
+
+def _rate(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a probability, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
+    return value
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = _positive(text) if text.strip() not in ("0", "0.0") else 0.0
+    return value
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    """Build the emulated deployment and serve it."""
+    from moerun.catalog.calibration import calibration_for
+    from moerun.cli import deployment_from_args
+    from moerun.commands.simulate import sim_options_from_args
+    from moerun.core.memory_fit import best_layout
+    from moerun.serve.emulator.app import build_emulator
+    from moerun.serve.emulator.faults import Faults
+    from moerun.serve.emulator.server import serve
+
+    if args.replicas != 1 or args.disaggregate:
+        raise UsageError(
+            "the emulator runs one replica: start one `moerun emulate` per replica and put "
+            "`moerun gateway` in front"
+        )
+    dep, explicit = deployment_from_args(args)
+    if not explicit and dep.layout_problems():
+        found = best_layout(dep)
+        if found is not None:
+            dep = replace(dep, parallel=found[0])
+    options = sim_options_from_args(args, dep, calibration_for(dep.gpu.id, dep.engine.engine))
+    try:
+        faults = Faults(
+            error_rate=args.error_rate,
+            latency_spike_rate=args.latency_spike_rate,
+            latency_spike_s=args.latency_spike_s,
+            stall_rate=args.stall_rate,
+            stall_s=args.stall_s,
+            drop_rate=args.drop_rate,
+            seed=args.fault_seed,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    served = args.served_model_name or dep.model.name
+    app = build_emulator(
+        dep,
+        served_model=served,
+        options=options,
+        time_scale=args.time_scale,
+        faults=faults,
+        default_output_tokens=args.default_output_tokens,
+    )
+    sys.stderr.write(
+        f"moerun emulate: {served} on {dep.num_gpus}x {dep.gpu.id} ({dep.engine.engine}, "
+        f"{dep.parallel.describe()}, {dep.weights}) at http://{args.host}:{args.port} "
+        f"(time scale {args.time_scale:g}; synthetic text)\n"
+    )
+    serve(app, host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def register(sub: Any) -> None:
+    """Add `moerun emulate`."""
+    from moerun.cli import add_deployment_args
+    from moerun.commands.simulate import add_sim_args
+
+    p = sub.add_parser(
+        "emulate", help="serve an OpenAI-compatible API with the simulated deployment's timing"
+    )
+    add_deployment_args(p, model_positional=False)
+    add_sim_args(p)
+    g = p.add_argument_group("emulator")
+    g.add_argument("--host", default="127.0.0.1")
+    g.add_argument("--port", type=int, default=8000)
+    g.add_argument("--served-model-name", help="model id to serve (default: the model's name)")
+    g.add_argument(
+        "--time-scale",
+        type=_positive,
+        default=1.0,
+        help="emulated seconds per real second (moerun bench reads it from /v1/models and "
+        "reports emulated times)",
+    )
+    g.add_argument(
+        "--default-output-tokens",
+        type=int,
+        default=256,
+        help="answer length without ignore_eos (the synthetic model's EOS)",
+    )
+    g.add_argument("--log-level", default="warning", choices=("debug", "info", "warning", "error"))
+    f = p.add_argument_group("fault injection")
+    f.add_argument("--error-rate", type=_rate, default=0.0, help="answer HTTP 500")
+    f.add_argument("--latency-spike-rate", type=_rate, default=0.0)
+    f.add_argument("--latency-spike-s", type=_seconds, default=2.0, help="extra queueing")
+    f.add_argument("--stall-rate", type=_rate, default=0.0, help="pause a stream halfway")
+    f.add_argument("--stall-s", type=_seconds, default=10.0)
+    f.add_argument("--drop-rate", type=_rate, default=0.0, help="close the connection halfway")
+    f.add_argument("--fault-seed", type=int, default=0)
+    p.set_defaults(func=cmd_emulate)
