@@ -206,6 +206,9 @@ def _command_modules() -> list[Any]:
     from moerun.commands import calibrate, simulate
 
     registers += [simulate.register, calibrate.register]
+    from moerun.commands import gateway
+
+    registers.append(gateway.register)
     from moerun.commands import bench, emulate
 
     registers += [bench.register, emulate.register]

@@ -1,0 +1,249 @@
+"""Choosing backends for one request: prefix affinity under a load guard, session binding,
+cost and latency scoring for managed APIs, and overflow from self-hosted to managed.
+
+Policy is not decided here: the caller passes only the backends that passed the key's policy,
+so every list this module returns is a subset of what it was given (a property test holds it
+to that). State that outlives a request (the prefix index, session bindings) lives in plain
+classes; time comes in as arguments, never from a clock.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+SELF_HOSTED, MANAGED = "self-hosted", "managed"
+
+
+@dataclass(frozen=True, slots=True)
+class RoutingConfig:
+    """Knobs of the routing rule (defaults after llm-d's approximate prefix scorer)."""
+
+    # llm-d hashes blocks of blockSizeTokens x 4 characters (16 tokens = 64 chars).
+    block_chars: int = 64
+    max_blocks: int = 256
+    # llm-d lruCapacityPerServer: 31 250 blocks per replica.
+    blocks_per_replica: int = 31_250
+    # llm-d chart weights: prefix 3, queue 2.
+    prefix_weight: float = 3.0
+    load_weight: float = 2.0
+    # A replica is overloaded when its load exceeds the least loaded one by more than
+    # balance_abs AND by a factor balance_rel (sgl-router's imbalance rule).
+    balance_abs: float = 4.0
+    balance_rel: float = 1.5
+    session_ttl_s: float = 1800.0
+    max_sessions: int = 100_000
+    # Overflow: self-hosted keeps up while some replica is under both limits (None: no limit).
+    overflow_in_flight: float | None = None
+    overflow_ttft_s: float | None = None
+    cost_weight: float = 1.0
+    latency_weight: float = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A snapshot of one policy-compliant backend at decision time."""
+
+    name: str
+    kind: str
+    in_flight: int = 0
+    weight: float = 1.0
+    available: bool = True  # healthy and its circuit lets a request through
+    ttft_p50_s: float | None = None
+    input_usd_per_mtok: float = 0.0
+    output_usd_per_mtok: float = 0.0
+
+    @property
+    def load(self) -> float:
+        """In-flight requests per unit of weight."""
+        return self.in_flight / self.weight
+
+
+def prompt_blocks(text: bytes, config: RoutingConfig) -> tuple[int, ...]:
+    """Chained hashes of whole blocks of the prompt; a trailing partial block is dropped."""
+    size = config.block_chars
+    num = min(len(text) // size, config.max_blocks)
+    out: list[int] = []
+    h = 0
+    for i in range(num):
+        # h_i = hash(block_i, h_{i-1}): a block matches only with everything before it.
+        h = hash((h, text[i * size : (i + 1) * size]))
+        out.append(h)
+    return tuple(out)
+
+
+class PrefixIndex:
+    """Which prompt blocks each replica has recently seen (an LRU of block hashes per replica)."""
+
+    def __init__(self, config: RoutingConfig) -> None:
+        self.config = config
+        self._blocks: dict[str, OrderedDict[int, None]] = {}
+
+    def num_matched(self, replica: str, blocks: Sequence[int]) -> int:
+        """Leading blocks of the prompt the replica has seen."""
+        seen = self._blocks.get(replica)
+        if not seen:
+            return 0
+        n = 0
+        for h in blocks:
+            if h not in seen:
+                break
+            n += 1
+        return n
+
+    def insert(self, replica: str, blocks: Sequence[int]) -> None:
+        """Record that the replica now holds these blocks, evicting its oldest ones."""
+        seen = self._blocks.setdefault(replica, OrderedDict())
+        for h in blocks:
+            seen[h] = None
+            seen.move_to_end(h)
+        while len(seen) > self.config.blocks_per_replica:
+            seen.popitem(last=False)
+
+    def num_blocks(self, replica: str) -> int:
+        """Blocks remembered for a replica."""
+        return len(self._blocks.get(replica, ()))
+
+
+class SessionTable:
+    """Session id -> replica bindings with an idle TTL and a size bound (LRU)."""
+
+    def __init__(self, config: RoutingConfig) -> None:
+        self.config = config
+        self._bound: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def get(self, session: str, now_s: float) -> str | None:
+        """The replica bound to the session, or None if unbound or expired."""
+        hit = self._bound.get(session)
+        if hit is None or now_s - hit[1] > self.config.session_ttl_s:
+            return None
+        return hit[0]
+
+    def bind(self, session: str, replica: str, now_s: float) -> None:
+        """Bind (or refresh) a session to a replica."""
+        self._bound[session] = (replica, now_s)
+        self._bound.move_to_end(session)
+        while len(self._bound) > self.config.max_sessions:
+            self._bound.popitem(last=False)
+
+
+def overloaded(load: float, min_load: float, config: RoutingConfig) -> bool:
+    """Whether a replica's load is too far above the least loaded one to keep its affinity."""
+    return load - min_load > config.balance_abs and load > config.balance_rel * min_load
+
+
+def keeps_up(c: Candidate, config: RoutingConfig) -> bool:
+    """Whether a self-hosted replica is under the overflow limits (queue and measured TTFT)."""
+    if not c.available:
+        return False
+    if (
+        config.overflow_in_flight is not None
+        and c.in_flight >= config.overflow_in_flight * c.weight
+    ):
+        return False
+    return not (
+        config.overflow_ttft_s is not None
+        and c.ttft_p50_s is not None
+        and c.ttft_p50_s >= config.overflow_ttft_s
+    )
+
+
+def rank_self_hosted(
+    replicas: Sequence[Candidate],
+    blocks: Sequence[int],
+    index: PrefixIndex,
+    session_replica: str | None,
+    config: RoutingConfig,
+) -> list[Candidate]:
+    """Replicas best first: the session's replica, then prefix match + load, overloaded last."""
+    if not replicas:
+        return []
+    min_load = min(c.load for c in replicas)
+    max_load = max(c.load for c in replicas)
+    spread = max_load - min_load
+    total = len(blocks)
+
+    def score(c: Candidate) -> float:
+        prefix = index.num_matched(c.name, blocks) / total if total else 0.0
+        queue = (max_load - c.load) / spread if spread > 0 else 1.0  # llm-d queue-scorer
+        return config.prefix_weight * prefix + config.load_weight * queue
+
+    # Sort key: not overloaded, session binding, score, lower load, then the replica that
+    # remembers fewest blocks (sgl-router's "smallest tree"), so cold prompts spread out
+    # instead of all landing on the first replica at low concurrency (sglang#32983).
+    ranked = sorted(
+        replicas,
+        key=lambda c: (
+            overloaded(c.load, min_load, config),
+            c.name != session_replica,
+            -score(c),
+            c.load,
+            index.num_blocks(c.name),
+        ),
+    )
+    return ranked
+
+
+def rank_managed(
+    managed: Sequence[Candidate],
+    num_input_tokens: int,
+    num_output_tokens: int,
+    config: RoutingConfig,
+) -> list[Candidate]:
+    """Managed backends best first by expected cost and measured p50 TTFT (lower is better)."""
+    if not managed:
+        return []
+    costs = {
+        c.name: (
+            num_input_tokens * c.input_usd_per_mtok + num_output_tokens * c.output_usd_per_mtok
+        )
+        / 1e6
+        for c in managed
+    }
+    known = [c.ttft_p50_s for c in managed if c.ttft_p50_s is not None]
+    # An unmeasured backend is assumed average, so it gets traffic and a measurement.
+    default_ttft = sum(known) / len(known) if known else 0.0
+    ttfts = {c.name: c.ttft_p50_s if c.ttft_p50_s is not None else default_ttft for c in managed}
+    max_cost = max(costs.values()) or 1.0
+    max_ttft = max(ttfts.values()) or 1.0
+
+    def score(c: Candidate) -> float:
+        raw = (
+            config.cost_weight * costs[c.name] / max_cost
+            + config.latency_weight * ttfts[c.name] / max_ttft
+        )
+        return raw / c.weight
+
+    return sorted(managed, key=score)
+
+
+def order_backends(
+    candidates: Sequence[Candidate],
+    blocks: Sequence[int],
+    index: PrefixIndex,
+    session_replica: str | None,
+    num_input_tokens: int,
+    num_output_tokens: int,
+    config: RoutingConfig,
+) -> list[str]:
+    """Every candidate, in the order to try them: first choice, then failover order.
+
+    Self-hosted replicas that keep up come first, then managed backends, then replicas past
+    the overflow limits: when no replica keeps up, new requests spill to managed (overflow)
+    and come back as load falls. Backends that are unhealthy or whose circuit is open come
+    last, as a last resort, so a fleet whose circuits all opened still answers.
+    """
+    up = [c for c in candidates if c.available]
+    down = [c.name for c in candidates if not c.available]
+    hosted = rank_self_hosted(
+        [c for c in up if c.kind == SELF_HOSTED], blocks, index, session_replica, config
+    )
+    managed = rank_managed(
+        [c for c in up if c.kind != SELF_HOSTED], num_input_tokens, num_output_tokens, config
+    )
+    if not managed:
+        return [c.name for c in hosted] + down
+    fast = [c.name for c in hosted if keeps_up(c, config)]
+    slow = [c.name for c in hosted if not keeps_up(c, config)]
+    return fast + [c.name for c in managed] + slow + down

@@ -1,0 +1,184 @@
+"""The gateway as one ASGI application: raw routes, no framework on the hot path.
+
+POST /v1/chat/completions, /v1/completions (streamed or not); GET /v1/models, /health,
+/metrics, /openapi.json. `startup` opens the ledger and limits and starts health probes;
+uvicorn calls it through the ASGI lifespan, tests may call it directly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import orjson
+
+from moerun.core.metering import period_start
+from moerun.serve.gateway.asgi import Receive, Scope, Send, send_bytes, send_error
+from moerun.serve.gateway.config import GatewayConfig
+from moerun.serve.gateway.finish import Finisher
+from moerun.serve.gateway.health import health_loop
+from moerun.serve.gateway.limits import Limits, MemoryLimits
+from moerun.serve.gateway.metrics import Metrics
+from moerun.serve.gateway.openapi import openapi_document
+from moerun.serve.gateway.proxy import Proxy
+from moerun.serve.gateway.redis_limits import RedisLimits
+from moerun.serve.gateway.router import Router
+from moerun.store.usage import Ledger, open_ledger
+
+log = logging.getLogger("moerun.gateway")
+_PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
+
+
+class GatewayApp:
+    """The ASGI app; one instance per gateway process (or per test)."""
+
+    def __init__(
+        self,
+        config: GatewayConfig,
+        clock: Callable[[], float] = time.monotonic,
+        wall: Callable[[], float] = time.time,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.wall = wall
+        self.rng = rng or random.Random()
+        self.router: Router | None = None
+        self.metrics = Metrics(lambda: self.router)
+        self.ledger: Ledger | None = None
+        self.limits: Limits | None = None
+        self.proxy: Proxy | None = None
+        self._health: asyncio.Task[None] | None = None
+        self.startup_error: str | None = None
+
+    async def startup(self) -> None:
+        """Open the ledger (migrating it), the limits, the backends; start health probes."""
+        cfg = self.config
+        self.router = Router(cfg, asyncio.get_running_loop())
+        self.ledger = await asyncio.to_thread(
+            open_ledger, cfg.database_url, cfg.settings.ledger.sync
+        )
+        self.limits = (
+            RedisLimits(cfg.redis_url, cfg.settings.redis_prefix)
+            if cfg.redis_url
+            else MemoryLimits()
+        )
+        await self._seed_budgets()
+        finisher = Finisher(
+            self.router, self.ledger, self.limits, self.metrics, self.clock, self.wall
+        )
+        self.proxy = Proxy(
+            cfg, self.router, self.limits, self.metrics, finisher, self.clock, self.wall, self.rng
+        )
+        h = cfg.settings.health
+        self._health = asyncio.get_running_loop().create_task(
+            health_loop(self.router, h.interval_s, h.timeout_s)
+        )
+
+    async def _seed_budgets(self) -> None:
+        assert self.ledger is not None and self.limits is not None
+        now_s = self.wall()
+        budgeted = [k for k in self.config.keys or () if k.budget_usd is not None]
+        for period in sorted({k.budget_period for k in budgeted}):
+            since = period_start(datetime.fromtimestamp(now_s, UTC), period).timestamp()
+            spend = await asyncio.to_thread(self.ledger.spend_by_key, since)
+            for key in budgeted:
+                if key.budget_period == period:
+                    await self.limits.seed_spend(key, spend.get(key.name, 0.0), now_s)
+
+    async def shutdown(self) -> None:
+        """Stop probes, close connections, the limits and the ledger."""
+        if self._health is not None:
+            self._health.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._health
+        if self.router is not None:
+            self.router.close()
+        if self.limits is not None:
+            await self.limits.close()
+        if self.ledger is not None:
+            self.ledger.close()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            return await self._http(scope, receive, send)
+        if kind == "lifespan":
+            return await self._lifespan(receive, send)
+        return None
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        method: str = scope["method"]
+        if self.proxy is None:
+            return await send_error(send, 503, "the gateway is starting", "starting")
+        if path == "/v1/chat/completions" or path == "/v1/completions":
+            if method != "POST":
+                return await send_error(send, 405, f"use POST for {path}", "method_not_allowed")
+            return await self.proxy.handle(scope, receive, send, path[4:])
+        if method not in ("GET", "HEAD"):
+            return await send_error(send, 405, f"use GET for {path}", "method_not_allowed")
+        if path == "/v1/models":
+            return await self._models(scope, send)
+        if path == "/health":
+            return await self._healthz(send)
+        if path == "/metrics":
+            return await send_bytes(send, 200, self.metrics.render(), _PROMETHEUS)
+        if path == "/openapi.json":
+            return await send_bytes(send, 200, orjson.dumps(openapi_document(self.config)))
+        await send_error(send, 404, f"no route {path}", "not_found")
+
+    async def _models(self, scope: Scope, send: Send) -> None:
+        assert self.proxy is not None and self.router is not None
+        key_name = None
+        if self.config.keys is not None:
+            auth = next((v for k, v in scope["headers"] if k == b"authorization"), None)
+            key = self.proxy.authenticate(auth)
+            if key is None:
+                return await send_error(send, 401, "missing or invalid API key", "invalid_api_key")
+            key_name = key.name
+        data = [
+            {"id": model, "object": "model", "created": 0, "owned_by": "moerun"}
+            for model in self.config.models
+            if self.router.allowed.get((key_name, model))
+        ]
+        await send_bytes(send, 200, orjson.dumps({"object": "list", "data": data}))
+
+    async def _healthz(self, send: Send) -> None:
+        assert self.router is not None
+        now = self.clock()
+        backends = {}
+        for name, s in self.router.states.items():
+            p50, p99 = s.ttft.quantiles(now)
+            backends[name] = {
+                "healthy": s.healthy,
+                "circuit": s.breaker.state,
+                "in_flight": s.in_flight,
+                "ttft_p50_ms": None if p50 is None else round(p50 * 1000, 3),
+                "ttft_p99_ms": None if p99 is None else round(p99 * 1000, 3),
+            }
+        up = any(s.available(now) for s in self.router.states.values())
+        body = {"status": "ok" if up else "unavailable", "backends": backends}
+        await send_bytes(send, 200 if up else 503, orjson.dumps(body))
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            msg = await receive()
+            if msg["type"] == "lifespan.startup":
+                try:
+                    await self.startup()
+                except Exception as exc:
+                    self.startup_error = str(exc)
+                    log.error("gateway failed to start: %s", exc)
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif msg["type"] == "lifespan.shutdown":
+                await self.shutdown()
+                await send({"type": "lifespan.shutdown.complete"})
+                return

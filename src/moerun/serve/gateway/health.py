@@ -1,0 +1,56 @@
+"""Background health probes: GET <base_url>/<health_path> on each probed backend.
+
+Self-hosted backends are probed by default; managed ones only when `health_check: true`
+(probes cost money and quota). A failed probe takes the backend out of routing until one
+passes; the circuit breaker works independently on real traffic.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from moerun.serve.gateway.http1 import TransportError
+from moerun.serve.gateway.router import BackendState, Router
+
+log = logging.getLogger("moerun.gateway")
+
+
+async def probe(state: BackendState, timeout_s: float) -> bool:
+    """Whether the backend answers its health path with a 2xx in time."""
+    pool = state.pool
+    head = (
+        f"GET {state.health_path} HTTP/1.1\r\nhost: {pool.host_header}\r\n"
+        + (f"authorization: Bearer {state.spec.api_key}\r\n" if state.spec.api_key else "")
+        + "connection: close\r\n\r\n"
+    ).encode("latin-1")
+    try:
+        conn = await pool.connect(timeout_s)
+    except TransportError:
+        return False
+    try:
+        assert conn.transport is not None
+        conn.transport.write(head)
+        await conn.wait_headers(timeout_s)
+        await conn.read_body(timeout_s)
+        return 200 <= conn.status < 300
+    except TransportError:
+        return False
+    finally:
+        conn.close()
+
+
+async def health_loop(router: Router, interval_s: float, timeout_s: float) -> None:
+    """Probe every probed backend each interval, forever (cancel to stop)."""
+    probed = [s for s in router.states.values() if s.spec.health_check]
+    if not probed:
+        return
+    while True:
+        results = await asyncio.gather(*(probe(s, timeout_s) for s in probed))
+        for state, ok in zip(probed, results, strict=True):
+            if ok != state.healthy:
+                log.warning(
+                    "backend %s is %s", state.spec.name, "healthy again" if ok else "unhealthy"
+                )
+            state.healthy = ok
+        await asyncio.sleep(interval_s)

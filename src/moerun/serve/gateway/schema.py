@@ -1,0 +1,130 @@
+"""Pydantic schema of the gateway's YAML config file; used only to validate it on load."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Strict(BaseModel):
+    """Base: unknown keys are errors, so a typo in a field name cannot pass silently."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class BackendEntry(_Strict):
+    """One backend: a self-hosted replica or a managed API."""
+
+    name: str = Field(min_length=1, pattern=r"^[A-Za-z0-9_.:-]+$")
+    kind: Literal["self-hosted", "managed"]
+    base_url: str | None = Field(default=None, pattern=r"^https?://")
+    model: str | None = None
+    provider: str | None = None
+    api_key_env: str | None = None
+    jurisdiction: str | None = None
+    region: str | None = None
+    certifications: list[str] | None = None
+    zero_retention: bool | None = None
+    input_usd_per_mtok: float | None = Field(default=None, ge=0)
+    cached_input_usd_per_mtok: float | None = Field(default=None, ge=0)
+    output_usd_per_mtok: float | None = Field(default=None, ge=0)
+    weight: float = Field(default=1.0, gt=0)
+    health_check: bool | None = None
+    health_path: str = "/models"
+
+
+class KeyEntry(_Strict):
+    """One gateway API key (stored as its SHA-256), with its policy, limits and budget."""
+
+    name: str = Field(min_length=1)
+    key_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+    policy: dict[str, Any] | None = None
+    budget_usd: float | None = Field(default=None, ge=0)
+    budget_period: Literal["day", "week", "month"] = "month"
+    requests_per_minute: int | None = Field(default=None, gt=0)
+    tokens_per_minute: int | None = Field(default=None, gt=0)
+
+
+class ServerEntry(_Strict):
+    """HTTP front: body limit and access logs."""
+
+    max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    access_log: bool = True
+
+
+class TimeoutsEntry(_Strict):
+    """Upstream timeouts: connect, response headers / first byte, idle between chunks, total."""
+
+    connect_s: float = Field(default=5.0, gt=0)
+    first_byte_s: float = Field(default=120.0, gt=0)
+    read_s: float = Field(default=120.0, gt=0)
+    total_s: float = Field(default=900.0, gt=0)
+
+
+class RetriesEntry(_Strict):
+    """Attempts per request (first try included) and the backoff between them."""
+
+    max_attempts: int = Field(default=3, ge=1, le=10)
+    backoff_base_s: float = Field(default=0.05, ge=0)
+    backoff_cap_s: float = Field(default=2.0, ge=0)
+
+
+class BreakerEntry(_Strict):
+    """Circuit breaker per backend."""
+
+    failure_threshold: int = Field(default=5, ge=1)
+    cooldown_s: float = Field(default=10.0, gt=0)
+
+
+class HealthEntry(_Strict):
+    """Background health probes (self-hosted backends by default, managed only if asked)."""
+
+    interval_s: float = Field(default=5.0, gt=0)
+    timeout_s: float = Field(default=2.0, gt=0)
+
+
+class RoutingEntry(_Strict):
+    """Routing knobs; see moerun.core.routing.RoutingConfig."""
+
+    session_header: str = "x-session-id"
+    block_chars: int = Field(default=64, gt=0)
+    balance_abs: float = Field(default=4.0, ge=0)
+    balance_rel: float = Field(default=1.5, ge=1)
+    prefix_weight: float = Field(default=3.0, ge=0)
+    load_weight: float = Field(default=2.0, ge=0)
+    cost_weight: float = Field(default=1.0, ge=0)
+    latency_weight: float = Field(default=1.0, ge=0)
+    session_ttl_s: float = Field(default=1800.0, gt=0)
+
+
+class OverflowEntry(_Strict):
+    """When self-hosted replicas stop keeping up and new requests spill to managed ones."""
+
+    max_in_flight_per_replica: float | None = Field(default=None, gt=0)
+    ttft_s: float | None = Field(default=None, gt=0)
+
+
+class LedgerEntry(_Strict):
+    """Usage ledger durability: "normal" survives a gateway crash, "full" also a power cut."""
+
+    sync: Literal["normal", "full"] = "normal"
+
+
+class GatewayFile(_Strict):
+    """The whole gateway config file."""
+
+    backends: list[BackendEntry] = Field(min_length=1)
+    models: dict[str, list[str]] = Field(min_length=1)
+    keys: list[KeyEntry] | None = None
+    database_url: str = "sqlite:///moerun-usage.db"
+    redis_url: str | None = None
+    redis_prefix: str = "moerun:"
+    server: ServerEntry = ServerEntry()
+    timeouts: TimeoutsEntry = TimeoutsEntry()
+    retries: RetriesEntry = RetriesEntry()
+    circuit_breaker: BreakerEntry = BreakerEntry()
+    health: HealthEntry = HealthEntry()
+    routing: RoutingEntry = RoutingEntry()
+    overflow: OverflowEntry = OverflowEntry()
+    ledger: LedgerEntry = LedgerEntry()
