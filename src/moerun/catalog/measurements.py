@@ -121,7 +121,15 @@ def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
     out = []
     for j, run in enumerate(runs):
         try:
-            dep, wl, summary = run["deployment"], run["workload"], run["summary"]
+            dep = run.get("deployment") or data["deployment"]
+            wl, summary = run["workload"], run["summary"]
+            if not dep or not dep.get("model") or not dep.get("gpu"):
+                raise CatalogError(
+                    f"{where}: run {j}: the results do not say what ran; rerun `moerun bench` "
+                    "with the deployment flags (--model --gpu --num-gpus ...)"
+                )
+            if run.get("interrupted"):
+                raise CatalogError(f"{where}: run {j} was interrupted; calibrate on complete runs")
             if wl.get("workload", "fixed") != "fixed" or not wl.get("concurrency"):
                 raise CatalogError(
                     f"{where}: run {j}: calibration needs closed-loop fixed-length runs "

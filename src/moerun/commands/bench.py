@@ -122,6 +122,16 @@ def _deployment(args: argparse.Namespace) -> Deployment | None:
     return deployment_from_args(args)[0]
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
+    return value
+
+
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark, write the results, print the summary."""
     dep = _deployment(args)
@@ -139,7 +149,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     def config_for(model: str, time_scale: float) -> BenchConfig:
         return BenchConfig(
             model=model,
-            time_scale=time_scale,
+            time_scale=args.time_scale or time_scale,
             endpoint=args.endpoint,
             fixed_output=not args.no_fixed_output,
             timeout_s=args.timeout_s,
@@ -232,6 +242,12 @@ def register(sub: Any) -> None:
         "previous run's prompts in the server's prefix cache); give one to repeat a run exactly",
     )
     g.add_argument("--sweep-concurrency", type=_levels, help="closed-loop levels, e.g. 1,4,16,64")
+    g.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        help="the endpoint runs this many times faster than real time (default: what `moerun "
+        "emulate` reports in /v1/models, else 1; give it when a gateway sits in front)",
+    )
     g.add_argument("--output", default="moerun-bench.json", help="results file (JSON)")
     g.add_argument("--html", help="also write a self-contained HTML report")
     g.add_argument("--json", action="store_true", help="print the summary as JSON")
