@@ -13,6 +13,9 @@ from rich.console import Console
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu, load_gpus
 from moerun.catalog.models import DEFAULT_MODEL, load_spec
+from moerun.commands.arg_types import fraction as _fraction
+from moerun.commands.arg_types import nonneg_int as _nonneg_int
+from moerun.commands.arg_types import positive_int as _positive_int
 from moerun.core.deployment import Deployment
 from moerun.core.engine import ENGINES
 from moerun.core.kv_cache import KV_DTYPES
@@ -30,36 +33,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must not be negative, got {value}")
-    return value
-
-
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not 0.0 < value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be in (0, 1], got {value}")
-    return value
 
 
 def add_deployment_args(p: argparse.ArgumentParser, *, model_positional: bool) -> None:

@@ -24,6 +24,7 @@ from moerun.bench.records import RequestRecord
 from moerun.bench.results import BenchResults, RunResult, write_results
 from moerun.bench.runner import BenchConfig
 from moerun.bench.table import print_runs
+from moerun.commands.arg_types import positive_float as _positive_float
 from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.deployment import Deployment
 from moerun.errors import UsageError
@@ -120,16 +121,6 @@ def _deployment(args: argparse.Namespace) -> Deployment | None:
     from moerun.cli import deployment_from_args
 
     return deployment_from_args(args)[0]
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
 
 
 def cmd_bench(args: argparse.Namespace) -> int:

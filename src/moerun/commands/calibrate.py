@@ -21,6 +21,7 @@ from moerun.catalog.calibration import (
     save_profile,
 )
 from moerun.catalog.measurements import MeasuredRun, builtin_measurements, load_measurements
+from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.calibration_points import SIMULATED_ENGINES, point_for
 from moerun.core.calibration import (
     CalibrationProfile,
@@ -163,16 +164,6 @@ def _print(console: Console, report: dict[str, Any]) -> None:
 
 def _fmt(d: dict[str, float]) -> str:
     return ", ".join(f"{k} {v:.1f}%" for k, v in d.items())
-
-
-def _acceptance(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"the acceptance rate must be in [0, 1), got {text!r}")
-    return v
 
 
 def register(sub: Any) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from moerun import __version__
+from moerun.commands.arg_types import positive_int as _count
 from moerun.commands.request import DeployOptions, DeployRequest, Part
 from moerun.errors import UsageError
 
@@ -26,16 +27,6 @@ _PLAN_CONFLICTS = (
     "max_context", "mem_fraction", "max_num_batched_tokens",
 )  # fmt: skip
 _FLAG_DEFAULTS = {"weights": "fp8", "kv_dtype": "fp8", "engine": "vllm"}
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _dns_label(text: str) -> str:

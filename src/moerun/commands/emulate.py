@@ -7,32 +7,10 @@ import sys
 from dataclasses import replace
 from typing import Any
 
+from moerun.commands.arg_types import nonneg_float as _seconds
+from moerun.commands.arg_types import positive_float as _positive
+from moerun.commands.arg_types import probability as _rate
 from moerun.errors import UsageError
-
-
-def _rate(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a probability, got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a probability in [0, 1], got {text!r}")
-    return value
-
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"expected a positive number, got {text!r}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = _positive(text) if text.strip() not in ("0", "0.0") else 0.0
-    return value
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:

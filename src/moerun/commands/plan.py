@@ -27,6 +27,7 @@ from moerun.catalog.plan_data import plan_sources
 from moerun.catalog.prices import load_gpu_prices
 from moerun.catalog.providers import load_providers
 from moerun.catalog.sources import load_sources
+from moerun.commands.arg_types import positive_int as _positive_int
 from moerun.commands.plan_args import add_plan_args, request_from_args
 from moerun.core.deployment import Deployment
 from moerun.core.engine import ENGINES
@@ -127,16 +128,6 @@ def cmd_fit_table(args: argparse.Namespace) -> int:
     else:
         reports.print_plan(Console(width=200), spec.name, template.effective_max_context, rows)
     return 0
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def register(sub: Any) -> None:

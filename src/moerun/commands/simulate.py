@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
+from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.calibration import Calibration
 from moerun.core.deployment import Deployment
@@ -22,16 +23,6 @@ from moerun.core.step_time import StepParams
 from moerun.errors import UsageError
 
 SOL_KEYS = ("output_tok_per_s", "input_tok_per_s", "req_per_s", *LATENCY_KEYS)
-
-
-def _acceptance(text: str) -> float:
-    try:
-        v = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1), got {text!r}") from None
-    if not 0 <= v < 1:
-        raise argparse.ArgumentTypeError(f"the acceptance rate must be in [0, 1), got {text!r}")
-    return v
 
 
 def _disagg(text: str) -> tuple[int, int]:

@@ -7,6 +7,10 @@ import math
 import random
 from pathlib import Path
 
+from moerun.commands.arg_types import nonneg_float as _nonneg_float
+from moerun.commands.arg_types import nonneg_int as _nonneg_int
+from moerun.commands.arg_types import positive_int as _positive_int
+from moerun.commands.arg_types import request_rate as _rate
 from moerun.core.metrics import Slo
 from moerun.core.trace import TraceError, parse_trace
 from moerun.core.workload import AgenticShape, Arrival, LengthDist, Workload
@@ -15,50 +19,6 @@ from moerun.errors import UsageError
 WORKLOAD_KINDS = ("fixed", "agentic")
 DEFAULT_NUM_REQUESTS = 200
 DEFAULT_NUM_SESSIONS = 32
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
-    return value
-
-
-def _rate(text: str) -> float:
-    if text.strip().lower() == "inf":
-        return math.inf
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"expected a rate in requests/s or 'inf', got {text!r}"
-        ) from None
-    if not value > 0 or math.isnan(value):
-        raise argparse.ArgumentTypeError(f"the request rate must be positive, got {text!r}")
-    return value
-
-
-def _nonneg_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}") from None
-    if not value >= 0:
-        raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
-    return value
 
 
 def add_workload_args(p: argparse.ArgumentParser) -> None:

@@ -21,7 +21,7 @@ def linear_flops_per_token(spec: ModelSpec) -> int:
     return 2 * spec.active_params_no_embedding
 
 
-def _attention_coeff(spec: ModelSpec, phase: str) -> int:
+def attention_coeff(spec: ModelSpec, phase: str) -> int:
     """FLOPs per layer per attended token."""
     heads = spec.num_attention_heads
     if spec.mla is not None:
@@ -31,7 +31,7 @@ def _attention_coeff(spec: ModelSpec, phase: str) -> int:
     return 2 * heads * 2 * spec.head_dim
 
 
-def _indexer_coeff(spec: ModelSpec) -> int:
+def indexer_coeff(spec: ModelSpec) -> int:
     """FLOPs per token of context for all indexer layers together."""
     if spec.indexer is None:
         return 0
@@ -44,8 +44,8 @@ def attention_flops_per_token(spec: ModelSpec, context_len: int, phase: str) -> 
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}")
     attended = spec.attended_tokens(context_len)
-    core = _attention_coeff(spec, phase) * spec.num_layers * attended
-    return core + _indexer_coeff(spec) * context_len
+    core = attention_coeff(spec, phase) * spec.num_layers * attended
+    return core + indexer_coeff(spec) * context_len
 
 
 def flops_per_token(spec: ModelSpec, context_len: int, phase: str = "decode") -> int:
@@ -53,7 +53,7 @@ def flops_per_token(spec: ModelSpec, context_len: int, phase: str = "decode") ->
     return linear_flops_per_token(spec) + attention_flops_per_token(spec, context_len, phase)
 
 
-def _sum_capped(first: int, last: int, cap: int | None) -> int:
+def sum_capped(first: int, last: int, cap: int | None) -> int:
     """Sum of min(p, cap) for p in [first, last]."""
     if last < first:
         return 0
@@ -68,7 +68,7 @@ def prefill_flops(spec: ModelSpec, num_new_tokens: int, num_cached_tokens: int =
     """FLOPs to prefill `num_new_tokens` after `num_cached_tokens` already in the cache."""
     first, last = num_cached_tokens + 1, num_cached_tokens + num_new_tokens
     cap = spec.indexer.topk if spec.indexer is not None else None
-    attended = _sum_capped(first, last, cap)
-    context_sum = _sum_capped(first, last, None)
-    attn = _attention_coeff(spec, "prefill") * spec.num_layers * attended
-    return linear_flops_per_token(spec) * num_new_tokens + attn + _indexer_coeff(spec) * context_sum
+    attended = sum_capped(first, last, cap)
+    context_sum = sum_capped(first, last, None)
+    attn = attention_coeff(spec, "prefill") * spec.num_layers * attended
+    return linear_flops_per_token(spec) * num_new_tokens + attn + indexer_coeff(spec) * context_sum

@@ -29,7 +29,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from moerun.core.deployment import FORMAT_COMPUTE, Deployment
-from moerun.core.flops import _attention_coeff, _indexer_coeff
+from moerun.core.flops import attention_coeff, indexer_coeff
 from moerun.core.kv_cache import attention_bytes_per_layer, indexer_bytes_per_layer
 from moerun.core.weights import keep_list, tensor_bytes
 
@@ -179,9 +179,9 @@ def _shape(dep: Deployment, scale_out_fallback_bytes_per_s: float) -> _Shape:
         experts_per_tok=moe.num_experts_per_tok if moe else 0,
         expert_bytes=expert_bytes,
         expert_params=expert_params,
-        attn_prefill_coeff=_attention_coeff(spec, "prefill") * spec.num_layers / par.tp,
-        attn_decode_coeff=_attention_coeff(spec, "decode") * spec.num_layers / par.tp,
-        indexer_coeff=float(_indexer_coeff(spec)),
+        attn_prefill_coeff=attention_coeff(spec, "prefill") * spec.num_layers / par.tp,
+        attn_decode_coeff=attention_coeff(spec, "decode") * spec.num_layers / par.tp,
+        indexer_coeff=float(indexer_coeff(spec)),
         kv_attn_bytes=float(attn_b * spec.num_layers),
         kv_index_bytes=float(indexer_bytes_per_layer(spec) * idx_layers),
     )

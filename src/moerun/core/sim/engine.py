@@ -23,6 +23,7 @@ import heapq
 import math
 from dataclasses import dataclass
 
+from moerun.core.flops import sum_capped
 from moerun.core.sim.kv_pool import KVPool, Node, Segment
 from moerun.core.step_time import StepBatch, StepModel
 
@@ -111,17 +112,6 @@ class _Req:
         self.first_sent = False
         self.decode_start = 0
         self.finish_step = 0
-
-
-def _sum_positions(first: int, last: int, cap: int | None) -> int:
-    """Sum of min(p, cap) for p in [first, last]."""
-    if last < first:
-        return 0
-    if cap is None or last <= cap:
-        return (first + last) * (last - first + 1) // 2
-    if first > cap:
-        return cap * (last - first + 1)
-    return (first + cap) * (cap - first + 1) // 2 + cap * (last - cap)
 
 
 class EngineReplica:
@@ -376,8 +366,8 @@ class EngineReplica:
         for r, n in chunks:
             first, last = r.computed + 1, r.computed + n
             p_tokens += n
-            p_att += _sum_positions(first, last, topk)
-            p_ctx += _sum_positions(first, last, None)
+            p_att += sum_capped(first, last, topk)
+            p_ctx += sum_capped(first, last, None)
             if last == r.target:
                 p_logits += 1
         n_dec = len(self.decoding) if with_decode else 0
