@@ -95,6 +95,7 @@ class _Shape:
     hidden: int
     gemm_peak: float
     attn_peak: float
+    index_peak: float  # the DSA indexer scores keys in fp8 where the GPU has fp8 tensor cores
     mem_bw: float
     tp_bw: float
     ep_bw: float
@@ -167,6 +168,8 @@ def _shape(dep: Deployment, scale_out_fallback_bytes_per_s: float) -> _Shape:
         hidden=spec.hidden_size,
         gemm_peak=gemm_tflops * 1e12,
         attn_peak=gpu.dense_tflops.get("bf16", gemm_tflops) * 1e12,
+        index_peak=(gpu.dense_tflops.get("fp8") or gpu.dense_tflops.get("bf16", gemm_tflops))
+        * 1e12,
         mem_bw=gpu.mem_bw_bytes_per_s,
         tp_bw=up_bw if par.tp <= node else out_bw,
         ep_bw=up_bw if par.moe_group <= node else out_bw,
@@ -281,15 +284,13 @@ def step_time(
     layers = _layers_time(s, p, tokens, mx)
     logits = (verify + prefill_logits) / s.dp
     head = _gemm(p, 2 * s.head_params_rank * logits, s.head_bytes, logits, s, mx)
-    attn_flops = (
-        s.attn_prefill_coeff * prefill_attended
-        + s.indexer_coeff * prefill_context
-        + (s.attn_decode_coeff * decode_attended + s.indexer_coeff * decode_context) * (k + 1)
+    core_flops = (
+        s.attn_prefill_coeff * prefill_attended + s.attn_decode_coeff * decode_attended * (k + 1)
     ) / s.dp
+    index_flops = s.indexer_coeff * (prefill_context + decode_context * (k + 1)) / s.dp
+    attn_compute = (core_flops / s.attn_peak + index_flops / s.index_peak) / p.attn_efficiency
     attn_bytes = (s.kv_attn_bytes * decode_attended + s.kv_index_bytes * decode_context) / s.dp
-    attn = mx(
-        attn_flops / (s.attn_peak * p.attn_efficiency), attn_bytes / (s.mem_bw * p.mem_efficiency)
-    )
+    attn = mx(attn_compute, attn_bytes / (s.mem_bw * p.mem_efficiency))
     comm = _comm_time(s, p, rank_tokens)
     total = layers + head + attn + comm
     if k:
