@@ -18,7 +18,7 @@ from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE
 from moerun.catalog.measurements import builtin_measurements
 from moerun.commands.calibrate import calibrate_runs
 from moerun.commands.calibration_points import point_for
-from moerun.core.calibration import fit, predict
+from moerun.core.calibration import predict
 from moerun.core.sim.build import SimOptions
 from moerun.core.step_time import StepParams
 
@@ -63,9 +63,10 @@ def main() -> None:
     )
 
     print("\nQwen3-235B, TensorRT-LLM offline (no target; H200 vLLM profile, extrapolated):")
-    params = fit(list(points.values()))
+    params, factor = group["params"], group["kv_capacity_factor"]
+    print(f"  (profile: KV capacity factor {factor}, {params})")
     for run in (r for r in runs if r.engine != "vllm"):
-        p = point_for(run, SimOptions(mtp_acceptance=0.0))
+        p = point_for(run, SimOptions(mtp_acceptance=0.0, kv_capacity_factor=factor))
         pred = predict(p, params)["output_tok_per_s"]
         meas = run.measured["output_tok_per_s"]
         print(

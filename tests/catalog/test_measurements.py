@@ -81,3 +81,16 @@ def test_interrupted_or_open_loop_runs_are_refused(tmp_path: Path) -> None:
     poisson = {"workload": "fixed", "isl": 10, "osl": 10, "request_rate": 2.0, "concurrency": None}
     with pytest.raises(CatalogError, match="closed-loop"):
         load_measurements(bench_file(tmp_path, workload=poisson))
+
+
+def test_profile_round_trip_keeps_the_kv_factor(tmp_path: Path) -> None:
+    from moerun.catalog.calibration import load_profiles, save_profile
+    from moerun.core.calibration import CalibrationProfile
+    from moerun.core.step_time import StepParams
+
+    prof = CalibrationProfile(
+        "g-e", 3, "g", "e", "x", StepParams(), 0.8, ("a",), {}, {}, "d", "s", 0.75
+    )
+    save_profile(prof, tmp_path)
+    (back,) = load_profiles(tmp_path)
+    assert back == prof

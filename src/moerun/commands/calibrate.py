@@ -25,16 +25,37 @@ from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.calibration_points import SIMULATED_ENGINES, point_for
 from moerun.core.calibration import (
     CalibrationProfile,
-    cross_validate,
+    Point,
     fit,
+    fit_loss,
     median_ape,
     point_errors,
     predict,
 )
 from moerun.core.sim.build import SimOptions
+from moerun.core.step_time import StepParams
 from moerun.errors import UsageError
 
 REPORT_METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "output_tok_per_s")
+
+
+# KV capacity factors tried: the engine's real KV capacity relative to the memory fit's
+# estimate (which rests on a stated engine-reserve assumption). Each factor changes the
+# schedule, so each is simulated; the efficiencies are fitted for every factor and the factor
+# with the lowest loss on the training runs wins (cross-validation repeats the choice per fold).
+KV_FACTORS = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05)
+
+
+def _best(points_by_factor: dict[float, list[Point]], groups: set[str]) -> tuple[float, StepParams]:
+    best: tuple[float, float, StepParams] | None = None
+    for factor, points in points_by_factor.items():
+        train = [p for p in points if p.group in groups]
+        params = fit(train)
+        loss = fit_loss(train, params)
+        if best is None or loss < best[0]:
+            best = (loss, factor, params)
+    assert best is not None
+    return best[1], best[2]
 
 
 def calibrate_runs(runs: list[MeasuredRun], mtp_acceptance: float) -> dict[str, Any]:
@@ -44,13 +65,27 @@ def calibrate_runs(runs: list[MeasuredRun], mtp_acceptance: float) -> dict[str, 
         groups[(r.gpu, r.engine)].append(r)
     out: dict[str, Any] = {"mtp_acceptance": mtp_acceptance, "groups": []}
     for (gpu, engine), members in sorted(groups.items()):
-        options = SimOptions(
-            mtp_acceptance=mtp_acceptance if any(m.mtp_tokens for m in members) else 0.0
-        )
-        points = [point_for(r, options) for r in members]
-        params = fit(points)
+        acceptance = mtp_acceptance if any(m.mtp_tokens for m in members) else 0.0
+        by_factor = {
+            f: [
+                point_for(r, SimOptions(mtp_acceptance=acceptance, kv_capacity_factor=f))
+                for r in members
+            ]
+            for f in KV_FACTORS
+        }
+        all_groups = {r.group for r in members}
+        factor, params = _best(by_factor, all_groups)
+        points = by_factor[factor]
         fitted = {p.id: predict(p, params) for p in points}
-        cv = cross_validate(points) if len({p.group for p in points}) > 1 else fitted
+        cv: dict[str, dict[str, float]] = {}
+        for g in sorted(all_groups):
+            if len(all_groups) == 1:
+                cv = fitted
+                break
+            f_g, params_g = _best(by_factor, all_groups - {g})
+            for p in by_factor[f_g]:
+                if p.group == g:
+                    cv[p.id] = predict(p, params_g)
         rows = []
         for p in points:
             rows.append(
@@ -68,6 +103,7 @@ def calibrate_runs(runs: list[MeasuredRun], mtp_acceptance: float) -> dict[str, 
                 "engine": engine,
                 "engine_version": members[0].engine_version,
                 "params": params,
+                "kv_capacity_factor": factor,
                 "runs": [r.id for r in members],
                 "sources": sorted({r.source.split(" (")[0] for r in members}),
                 "rows": rows,
@@ -92,6 +128,7 @@ def _profile(group: dict[str, Any], acceptance: float, version: int) -> Calibrat
         cross_validated_mape=group["cross_validated_mape"],
         created=dt.date.today().isoformat(),
         source="; ".join(group["sources"]),
+        kv_capacity_factor=group["kv_capacity_factor"],
     )
 
 
@@ -157,6 +194,9 @@ def _print(console: Console, report: dict[str, Any]) -> None:
             _fmt(g["cross_validated_mape"]),
         )
         console.print("parameters:", {k: round(v, 6) for k, v in g["params"].items()})
+        console.print(
+            f"KV capacity factor (engine KV / memory-fit estimate): {g['kv_capacity_factor']}"
+        )
         console.print(f"profile: {g['profile']}")
     for path in report["written"]:
         console.print(f"wrote {path}")

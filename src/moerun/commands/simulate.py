@@ -76,6 +76,7 @@ def sim_options_from_args(
         prefix_caching=not args.no_prefix_caching,
         max_num_seqs=args.max_num_seqs,
         params=calibration.params,
+        kv_capacity_factor=calibration.kv_capacity_factor,
         num_prefill=pd[0],
         num_decode=pd[1],
     )

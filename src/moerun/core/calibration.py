@@ -137,6 +137,11 @@ def _residuals(points: Sequence[Point], params: StepParams) -> np.ndarray:
     return np.array(out)
 
 
+def fit_loss(points: Sequence[Point], params: StepParams) -> float:
+    """The fit's objective: the sum of squared weighted log errors."""
+    return float(np.sum(_residuals(points, params) ** 2))
+
+
 def fit(points: Sequence[Point], base: StepParams | None = None) -> StepParams:
     """The parameters that best reproduce `points` (the fitted fields of FIT_BOUNDS)."""
     start = base or StepParams()
@@ -224,6 +229,9 @@ class CalibrationProfile:
     cross_validated_mape: dict[str, float]
     created: str
     source: str
+    # The engine's KV capacity relative to moerun's memory-fit estimate, fitted with the
+    # efficiencies (the fit's engine reserve is a stated assumption; engines profile theirs)
+    kv_capacity_factor: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -234,6 +242,11 @@ class Calibration:
     params: StepParams
     profile: CalibrationProfile | None
     note: str
+
+    @property
+    def kv_capacity_factor(self) -> float:
+        """The profile's KV capacity factor (1 when uncalibrated)."""
+        return self.profile.kv_capacity_factor if self.profile else 1.0
 
     @property
     def error_band_pct(self) -> dict[str, float]:

@@ -46,11 +46,12 @@ class ReplicaLimits:
     max_batched_tokens: int
 
     @classmethod
-    def of(cls, dep: Deployment, fit: MemoryFit) -> ReplicaLimits:
-        """The limits of a fitting deployment (per-rank engine caps times DP ranks)."""
+    def of(cls, dep: Deployment, fit: MemoryFit, kv_capacity_factor: float = 1.0) -> ReplicaLimits:
+        """The limits of a fitting deployment (per-rank engine caps times DP ranks), with the
+        KV capacity scaled by the calibration's factor."""
         ranks = fit.num_kv_ranks
         return cls(
-            kv_capacity_tokens=fit.kv_capacity_tokens,
+            kv_capacity_tokens=int(fit.kv_capacity_tokens * kv_capacity_factor),
             max_num_seqs=dep.engine.default_max_num_seqs * ranks,
             max_batched_tokens=dep.batched_tokens * ranks,
         )

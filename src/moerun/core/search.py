@@ -166,7 +166,7 @@ def _screen_group(
                 model = (
                     models[key].with_params(cal.params).with_deployment(dep, space.mtp_acceptance)
                 )
-                cap = colocated_capacity(model, ReplicaLimits.of(dep, fit), stats, slo)
+                cap = colocated_capacity(model, ReplicaLimits.of(dep, fit, cal.kv_capacity_factor), stats, slo)
                 result.num_screened += 1
                 screened = Screened(dep, fit, cap, cal, price)
                 (result.feasible if cap.best else result.infeasible).append(screened)
@@ -195,7 +195,7 @@ def _screen_disaggregated(
             mtp_acceptance=space.mtp_acceptance,
             scale_out_fallback_bytes_per_s=SCALE_OUT_FALLBACK_BYTES_PER_S,
         )
-        limits = ReplicaLimits.of(dep, s.fit)
+        limits = ReplicaLimits.of(dep, s.fit, s.calibration.kv_capacity_factor)
         bw = dep.gpu.scale_out_bw_bytes_per_s or SCALE_OUT_FALLBACK_BYTES_PER_S
         transfer_s = (
             (stats.p99_new_tokens + stats.mean_cached_tokens)

@@ -90,6 +90,7 @@ def simulate_at(
         num_replicas=1,
         mtp_acceptance=mtp_acceptance if dep.mtp_tokens else 0.0,
         params=screened.calibration.params,
+        kv_capacity_factor=screened.calibration.kv_capacity_factor,
         num_prefill=x,
         num_decode=y,
     )

@@ -184,3 +184,13 @@ def test_prefix_affinity_keeps_sessions_on_their_cache(dep: Deployment) -> None:
     rr = simulate_deployment(dep, wl, opts(num_replicas=4, routing="round-robin")).summary()
     pa = simulate_deployment(dep, wl, opts(num_replicas=4, routing="prefix-affinity")).summary()
     assert pa["prefix_cache_hit_rate"] > rr["prefix_cache_hit_rate"]
+
+
+def test_kv_capacity_factor_scales_the_pool(dep: Deployment) -> None:
+    full = build_replica(dep, opts())
+    part = build_replica(dep, opts(kv_capacity_factor=0.5))
+    assert part.config.kv_capacity_tokens == int(full.config.kv_capacity_tokens * 0.5)
+    wl = fixed(320, 16000, 128, Arrival("closed", concurrency=64))
+    small = simulate_deployment(dep, wl, opts(kv_capacity_factor=0.5)).summary()
+    big = simulate_deployment(dep, wl, opts()).summary()
+    assert small["ttft_ms"]["p50"] > big["ttft_ms"]["p50"]  # type: ignore[index]

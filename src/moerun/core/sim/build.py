@@ -32,6 +32,9 @@ class SimOptions:
     # of `decode` (the same deployment when None), KV crossing the scale-out network
     num_prefill: int = 0
     num_decode: int = 0
+    # The engine's real KV capacity relative to the memory fit's estimate (calibrated: the
+    # engines' start-up reserve is an assumption of the fit, see Calibration).
+    kv_capacity_factor: float = 1.0
 
     def __post_init__(self) -> None:
         if self.num_replicas < 1:
@@ -40,6 +43,8 @@ class SimOptions:
             raise ValueError(f"routing must be one of {ROUTINGS}")
         if not 0.0 <= self.mtp_acceptance < 1.0:
             raise ValueError("the MTP acceptance rate must be in [0, 1)")
+        if not 0.1 <= self.kv_capacity_factor <= 2.0:
+            raise ValueError("the KV capacity factor must be in [0.1, 2]")
         if (self.num_prefill > 0) != (self.num_decode > 0):
             raise ValueError("disaggregation needs both prefill and decode instances")
 
@@ -70,7 +75,7 @@ def build_replica(
         policy=ENGINE_POLICY[dep.engine.engine],
         max_num_batched_tokens=budget,
         max_num_seqs=(opts.max_num_seqs or dep.engine.default_max_num_seqs) * ranks,
-        kv_capacity_tokens=fit.kv_capacity_tokens,
+        kv_capacity_tokens=max(1, int(fit.kv_capacity_tokens * opts.kv_capacity_factor)),
         page_tokens=dep.page_size_tokens,
         max_context=dep.effective_max_context,
         chunked_prefill=opts.chunked_prefill,
