@@ -166,7 +166,8 @@ def _screen_group(
                 model = (
                     models[key].with_params(cal.params).with_deployment(dep, space.mtp_acceptance)
                 )
-                cap = colocated_capacity(model, ReplicaLimits.of(dep, fit, cal.kv_capacity_factor), stats, slo)
+                limits = ReplicaLimits.of(dep, fit, cal.kv_capacity_factor)
+                cap = colocated_capacity(model, limits, stats, slo)
                 result.num_screened += 1
                 screened = Screened(dep, fit, cap, cal, price)
                 (result.feasible if cap.best else result.infeasible).append(screened)
