@@ -174,8 +174,9 @@ def scatter_chart(
     """Points (with hover titles) and the front through the best of them."""
     if not points:
         return f'<p class="empty">{escape(title)}: no data</p>'
-    xs = [p[0] for p in points] + ([vline[0]] if vline else [])
-    f = _Frame(xs, [p[1] for p in points], False)
+    # the front comes from every point, the scatter from a sample: frame them both
+    xs = [p[0] for p in (*points, *front)] + ([vline[0]] if vline else [])
+    f = _Frame(xs, [p[1] for p in (*points, *front)], False)
     out = f.svg(title, x_label, y_label)
     for x, y, label in points:
         out.append(
