@@ -114,3 +114,10 @@ def test_load_gpus_returns_a_fresh_dict() -> None:
     gpus = load_gpus()
     gpus.pop("h100_sxm")
     assert "h100_sxm" in load_gpus()
+
+
+def test_unknown_scale_out_uses_the_catalogs_stated_assumption() -> None:
+    h100, h200 = get_gpu("h100_sxm"), get_gpu("h200_sxm")
+    assert h100.network_bw_bytes_per_s == h100.scale_out_bw_bytes_per_s  # known: used as is
+    assert h200.scale_out_bw_bytes_per_s is None
+    assert h200.network_bw_bytes_per_s == pytest.approx(400e9 / 8)  # 400 Gb/s per GPU, assumed

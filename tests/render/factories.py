@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import os
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -24,8 +26,35 @@ GPU_COUNTS = (8, 16, 32)
 ENGINES = ("vllm", "sglang")
 ROLES = ("serve", "prefill", "decode")
 CHECK_ROLES = ROLES
-# The shared k8s schemas live beside the checkout (../shared/data/k8s, see its SOURCES.md).
-K8S_SCHEMAS = Path(__file__).resolve().parents[3] / "shared" / "data" / "k8s"
+
+
+def _k8s_schemas() -> Path:
+    """The shared k8s schemas (../shared/data/k8s, see its SOURCES.md: read, never copied).
+
+    They live beside the checkout; a clone made elsewhere (a fresh clone in /tmp) finds them
+    beside the checkout it was cloned from, or where MOERUN_K8S_SCHEMAS points."""
+    repo = Path(__file__).resolve().parents[2]
+    candidates = [repo.parent / "shared" / "data" / "k8s"]
+    if env := os.environ.get("MOERUN_K8S_SCHEMAS"):
+        candidates.insert(0, Path(env))
+    origin = subprocess.run(
+        ["git", "-C", str(repo), "config", "--get", "remote.origin.url"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    if origin and Path(origin).is_dir():
+        candidates.append(Path(origin).resolve().parent / "shared" / "data" / "k8s")
+    for c in candidates:
+        if (c / "compose-spec.json").is_file():
+            return c
+    raise FileNotFoundError(
+        "the k8s schemas (shared/data/k8s) are not beside this checkout or its origin; "
+        "set MOERUN_K8S_SCHEMAS to their folder"
+    )
+
+
+K8S_SCHEMAS = _k8s_schemas()
 
 
 @dataclass(frozen=True, slots=True)

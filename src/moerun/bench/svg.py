@@ -2,26 +2,14 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from html import escape
+
+from moerun.render.svg_charts import nice_ticks
 
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 W, H = 560, 320
 L, R, T, B = 64, 16, 28, 48  # margins
-
-
-def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
-    """About `n` round tick values covering [lo, hi]."""
-    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
-        hi = lo + 1.0
-    raw = (hi - lo) / n
-    mag = 10 ** math.floor(math.log10(raw))
-    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
-    first = math.floor(lo / step) * step
-    last = math.ceil(hi / step) * step
-    count = round((last - first) / step)
-    return [round(first + i * step, 10) for i in range(count + 1)]
 
 
 def _fmt(v: float) -> str:

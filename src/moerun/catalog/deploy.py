@@ -17,7 +17,14 @@ from moerun.core.deploy_facts import (
 from moerun.errors import CatalogError
 
 DEPLOY_FILE = "deploy.yaml"
-_PORT_KEYS = ("dp_rpc_port", "master_port", "ray_port", "dist_init_port", "disagg_bootstrap_port")
+_PORT_KEYS = (
+    "dp_rpc_port",
+    "master_port",
+    "ray_port",
+    "dist_init_port",
+    "disagg_bootstrap_port",
+    "nixl_side_channel_port",
+)
 
 
 def parse_deploy(text: str, filename: str = DEPLOY_FILE) -> DeployFacts:

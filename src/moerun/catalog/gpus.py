@@ -16,17 +16,19 @@ def parse_gpus(text: str, filename: str = GPUS_FILE) -> dict[str, GPU]:
     """Validate gpus.yaml text and build GPU values keyed by id."""
     data = parse_file(text, filename, GpusFile)
     gpus: dict[str, GPU] = {}
+    check_sources(filename, "scale_out_assumed_source", data.scale_out_assumed_source, data.sources)
+    assumed = data.scale_out_assumed_gbps_per_gpu * 1e9 / 8
     for i, entry in enumerate(data.gpus):
         where = f"gpus[{i}]"
         if entry.id in gpus:
             raise CatalogError(f"{filename}: {where}.id: duplicate GPU id {entry.id!r}")
         cited = [*entry.source, *entry.memory_source, *entry.scale_out_source]
         check_sources(filename, where, cited, data.sources)
-        gpus[entry.id] = _to_gpu(entry, filename, where)
+        gpus[entry.id] = _to_gpu(entry, filename, where, assumed)
     return gpus
 
 
-def _to_gpu(entry: GpuEntry, filename: str, where: str) -> GPU:
+def _to_gpu(entry: GpuEntry, filename: str, where: str, assumed_bw: float) -> GPU:
     return GPU(
         id=entry.id,
         name=entry.name,
@@ -40,6 +42,7 @@ def _to_gpu(entry: GpuEntry, filename: str, where: str) -> GPU:
         scale_out_bw_bytes_per_s=(
             None if entry.scale_out_gbps_per_gpu is None else entry.scale_out_gbps_per_gpu * 1e9 / 8
         ),
+        scale_out_assumed_bw_bytes_per_s=assumed_bw,
         gpus_per_node=entry.gpus_per_node,
         source=tuple(dict.fromkeys([*entry.source, *entry.memory_source, *entry.scale_out_source])),
         as_of=entry.as_of,

@@ -82,6 +82,8 @@ class GpusFile(_Strict):
 
     schema_: Literal[1] = Field(alias="schema")
     compiled: str
+    scale_out_assumed_gbps_per_gpu: float = Field(gt=0)
+    scale_out_assumed_source: SourceIds
     gpus: list[GpuEntry] = Field(min_length=1)
     sources: dict[str, SourceEntry]
 

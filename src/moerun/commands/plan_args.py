@@ -22,6 +22,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE
 from moerun.catalog.files import load_yaml
 from moerun.catalog.models import DEFAULT_MODEL, load_spec, model_index
 from moerun.catalog.plan_data import (
@@ -315,6 +316,7 @@ def request_from_args(
         mtp_options=_ints(_list(args.mtp, search, "mtp"), "mtp", (0, 1, 2, 3)),
         disaggregation=not (args.no_disaggregation or search.get("disaggregation") is False),
         simulate=not (args.no_simulate or search.get("simulate") is False),
+        mtp_acceptance=DEFAULT_MTP_ACCEPTANCE,
         api_cache_hit_fraction=assumptions.api_cache_hit_fraction,
         hours_per_month=assumptions.hours_per_month,
         min_tok_per_s_per_user=per_user,

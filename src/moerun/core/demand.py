@@ -14,12 +14,12 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from moerun.core.cost import HOURS_PER_DAY
 from moerun.core.metrics import Slo
 from moerun.core.workload import AgenticShape, Arrival, LengthDist, Workload
 
 PRESET_KINDS = ("single-turn", "agentic")
 SECONDS_PER_DAY = 86_400
-HOURS_PER_DAY = 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,11 +186,6 @@ class WorkloadStats:
     def mean_new_tokens(self) -> float:
         """Prompt tokens a request must compute when its reusable prefix is cached."""
         return max(1.0, self.mean_input_tokens - self.mean_cached_tokens)
-
-    @property
-    def cached_fraction(self) -> float:
-        """Share of input tokens that are a reusable prefix."""
-        return self.mean_cached_tokens / self.mean_input_tokens if self.mean_input_tokens else 0.0
 
     @property
     def tokens_per_request(self) -> float:

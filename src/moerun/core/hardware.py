@@ -26,6 +26,9 @@ class GPU:
     scale_up_bw_bytes_per_s: float | None = None
     # Scale-out (inter-node network) bandwidth per GPU, one direction.
     scale_out_bw_bytes_per_s: float | None = None
+    # What predictions assume when the scale-out bandwidth is unknown (the catalog's stated
+    # assumption, with its source there).
+    scale_out_assumed_bw_bytes_per_s: float | None = None
     gpus_per_node: int = 8
     source: tuple[str, ...] = ()
     as_of: str = ""
@@ -34,6 +37,14 @@ class GPU:
     def memory_gib(self) -> float:
         """Device memory in GiB (2**30 bytes)."""
         return self.memory_bytes / 2**30
+
+    @property
+    def network_bw_bytes_per_s(self) -> float:
+        """Scale-out bandwidth per GPU for predictions: the known one, else the assumed one."""
+        bw = self.scale_out_bw_bytes_per_s or self.scale_out_assumed_bw_bytes_per_s
+        if bw is None:
+            raise ValueError(f"{self.id}: no scale-out bandwidth, known or assumed")
+        return bw
 
     def supports(self, compute_dtype: str) -> bool:
         """Whether the GPU has tensor cores for this compute dtype (bf16, fp8, fp4)."""

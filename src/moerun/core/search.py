@@ -34,8 +34,6 @@ from moerun.core.step_time import StepModel
 
 DISAGG_RATIOS = ((1, 1), (1, 2), (2, 1), (1, 3), (3, 1))
 NUM_DISAGG_SEEDS = 12
-# scale-out bandwidth assumed when the catalog has none (as the simulator's default)
-SCALE_OUT_FALLBACK_BYTES_PER_S = 50e9
 
 Progress = Callable[[int, int], None]
 
@@ -161,7 +159,6 @@ def _screen_group(
                     models[key] = StepModel(
                         replace(dep, mtp_tokens=0),
                         cal.params,
-                        scale_out_fallback_bytes_per_s=SCALE_OUT_FALLBACK_BYTES_PER_S,
                     )
                 model = (
                     models[key].with_params(cal.params).with_deployment(dep, space.mtp_acceptance)
@@ -194,10 +191,9 @@ def _screen_disaggregated(
             dep,
             s.calibration.params,
             mtp_acceptance=space.mtp_acceptance,
-            scale_out_fallback_bytes_per_s=SCALE_OUT_FALLBACK_BYTES_PER_S,
         )
         limits = ReplicaLimits.of(dep, s.fit, s.calibration.kv_capacity_factor)
-        bw = dep.gpu.scale_out_bw_bytes_per_s or SCALE_OUT_FALLBACK_BYTES_PER_S
+        bw = dep.gpu.network_bw_bytes_per_s
         transfer_s = (
             (stats.p99_new_tokens + stats.mean_cached_tokens)
             * kv_bytes_per_token(dep.model, dep.kv_layout)

@@ -115,7 +115,7 @@ class _Shape:
     kv_index_bytes: float  # bytes read per context token for the indexer, all layers
 
 
-def _shape(dep: Deployment, scale_out_fallback_bytes_per_s: float) -> _Shape:
+def _shape(dep: Deployment) -> _Shape:
     spec, par, gpu = dep.model, dep.parallel, dep.gpu
     keep = keep_list(spec)
     nonexpert_bytes = nonexpert_params = head_bytes = head_params = 0.0
@@ -149,7 +149,7 @@ def _shape(dep: Deployment, scale_out_fallback_bytes_per_s: float) -> _Shape:
     kv_heads = max(1, spec.num_kv_heads // par.tp) if spec.mla is None else None
     attn_b = attention_bytes_per_layer(spec, layout, kv_heads)
     idx_layers = spec.indexer.num_indexer_layers if spec.indexer is not None else 0
-    out_bw = gpu.scale_out_bw_bytes_per_s or scale_out_fallback_bytes_per_s
+    out_bw = gpu.network_bw_bytes_per_s
     up_bw = gpu.scale_up_bw_bytes_per_s or out_bw
     node = gpu.gpus_per_node
     compute = FORMAT_COMPUTE[dep.weights]
@@ -204,12 +204,11 @@ class StepModel:
         params: StepParams | None = None,
         *,
         mtp_acceptance: float = 0.0,
-        scale_out_fallback_bytes_per_s: float = 50e9,
     ) -> None:
         self.dep = dep
         self.params = params or StepParams()
         self.mtp_acceptance = mtp_acceptance if dep.mtp_tokens else 0.0
-        self.shape = _shape(dep, scale_out_fallback_bytes_per_s)
+        self.shape = _shape(dep)
         self.tokens_per_decode_step = accepted_tokens_per_step(dep.mtp_tokens, self.mtp_acceptance)
 
     def with_params(self, params: StepParams) -> StepModel:

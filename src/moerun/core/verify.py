@@ -32,7 +32,6 @@ class Verified:
 
     req_per_s: float
     summary: dict[str, object]
-    num_simulations: int
     passed: bool
     # False when the run was too short to fill the replica before measuring (long sessions
     # at a high rate): its p99s are then optimistic
@@ -52,12 +51,12 @@ def verify(
     assert screened.capacity.best is not None, "verify configurations that met the SLO"
     last: dict[str, object] = {}
     warmed = True
-    for i, factor in enumerate(LOAD_STEPS):
+    for factor in LOAD_STEPS:
         summary, warmed = simulate_at(screened, preset, rate * factor, mtp_acceptance, seed)
         last = summary
         if meets(summary, slo):
-            return Verified(rate * factor, summary, i + 1, True, warmed)
-    return Verified(0.0, last, len(LOAD_STEPS), False, warmed)
+            return Verified(rate * factor, summary, True, warmed)
+    return Verified(0.0, last, False, warmed)
 
 
 def simulate_at(

@@ -15,7 +15,8 @@ W, H = 720, 360
 L, R, T, B = 78, 20, 34, 52
 
 
-def _ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
+    """About `n` round tick values covering [lo, hi]."""
     if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo:
         hi = lo + 1.0
     raw = (hi - lo) / n
@@ -58,14 +59,14 @@ class _Frame:
             self.xt = _log_ticks(min(xs), max(xs))
             self.x0, self.x1 = math.log10(min(xs)), math.log10(max(xs))
         else:
-            self.xt = _ticks(min(0.0, min(xs)), max(xs))
+            self.xt = nice_ticks(min(0.0, min(xs)), max(xs))
             self.x0, self.x1 = self.xt[0], self.xt[-1]
         if log_y:
             lo, hi = min(ys), max(ys)
             self.yt = _log_ticks(lo, hi)
             self.y0, self.y1 = math.log10(lo), math.log10(hi)
         else:
-            self.yt = _ticks(0.0, max(ys) if ys else 1.0)
+            self.yt = nice_ticks(0.0, max(ys) if ys else 1.0)
             self.y0, self.y1 = self.yt[0], self.yt[-1]
 
     def px(self, x: float) -> float:

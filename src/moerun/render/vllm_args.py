@@ -21,7 +21,6 @@ from moerun.errors import LayoutError
 from moerun.render.engine_args import LISTEN_HOST, GroupContext, common_values, whole_nodes_problem
 
 KV_ROLE = {"prefill": "kv_producer", "decode": "kv_consumer"}
-NIXL_SIDE_CHANNEL_PORT = "5600"
 
 
 def base_argv(ctx: GroupContext) -> list[str]:
@@ -64,7 +63,7 @@ def build(ctx: GroupContext) -> EngineGroup:
     env: list[tuple[str, str]] = []
     if ctx.role in KV_ROLE:
         env += [("VLLM_NIXL_SIDE_CHANNEL_HOST", POD_IP)]
-        env += [("VLLM_NIXL_SIDE_CHANNEL_PORT", NIXL_SIDE_CHANNEL_PORT)]
+        env += [("VLLM_NIXL_SIDE_CHANNEL_PORT", str(ports["nixl_side_channel_port"]))]
     worker: NodeRole | None = None
     if nodes == 1:
         head = NodeRole((Step(tuple(argv), "vllm"),), serves_http=True)

@@ -29,20 +29,4 @@ usage_records = Table(
 )
 
 # Column order of the fast-path INSERT; matches UsageRecord field order.
-RECORD_COLUMNS = (
-    "request_id",
-    "created_at_s",
-    "key_name",
-    "backend",
-    "model",
-    "endpoint",
-    "stream",
-    "status",
-    "http_status",
-    "input_tokens",
-    "cached_tokens",
-    "output_tokens",
-    "cost_usd",
-    "ttft_ms",
-    "duration_ms",
-)
+RECORD_COLUMNS = tuple(c.name for c in usage_records.columns if c.name != "id")

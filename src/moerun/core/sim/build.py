@@ -27,7 +27,6 @@ class SimOptions:
     prefix_caching: bool = True
     max_num_seqs: int | None = None
     params: StepParams = field(default_factory=StepParams)
-    scale_out_fallback_bytes_per_s: float = 50e9
     # prefill/decode disaggregation: prefill instances of the deployment, decode instances
     # of `decode` (the same deployment when None), KV crossing the scale-out network
     num_prefill: int = 0
@@ -65,7 +64,6 @@ def build_replica(
         dep,
         params or opts.params,
         mtp_acceptance=opts.mtp_acceptance,
-        scale_out_fallback_bytes_per_s=opts.scale_out_fallback_bytes_per_s,
     )
     ranks = fit.num_kv_ranks
     budget = dep.batched_tokens * ranks
@@ -100,7 +98,7 @@ def simulate_deployment(
         prefill = [build_replica(dep, opts, params=params) for _ in range(opts.num_prefill)]
         decoders = [build_replica(dec, opts, params=params) for _ in range(opts.num_decode)]
         gpu = dep.gpu
-        bw = gpu.scale_out_bw_bytes_per_s or opts.scale_out_fallback_bytes_per_s
+        bw = gpu.network_bw_bytes_per_s
         # every GPU of the smaller side sends or receives its share in parallel
         lanes = min(dep.num_gpus, dec.num_gpus)
         kv_token = kv_bytes_per_token(dep.model, dep.kv_layout)

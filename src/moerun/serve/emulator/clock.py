@@ -62,10 +62,6 @@ class ScaledClock:
         delay = max(0.0, (t_s - self.now()) / self.time_scale)
         return asyncio.get_running_loop().call_later(delay, callback)
 
-    def real_s(self, emulated_s: float) -> float:
-        """Real seconds for a span of emulated seconds."""
-        return emulated_s / self.time_scale
-
 
 class _VirtualSelector(selectors.SelectSelector):
     """Polls without blocking; a would-be wait advances the virtual time instead."""

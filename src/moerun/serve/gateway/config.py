@@ -6,11 +6,9 @@ from the environment mapping given here, once, and are kept out of every repr.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 import yaml
@@ -42,11 +40,6 @@ class BackendSpec:
     health_check: bool = True
     health_path: str = "/models"
     api_key: str | None = field(default=None, repr=False)
-
-    @property
-    def chat_url(self) -> str:
-        """The backend's chat completions URL."""
-        return self.base_url.rstrip("/") + "/chat/completions"
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,18 +262,3 @@ def _prices(where: str, b: BackendEntry, provider: Provider | None) -> Prices:
 
 def _first(*values: float | None) -> float | None:
     return next((v for v in values if v is not None), None)
-
-
-def key_digest(api_key: str) -> bytes:
-    """SHA-256 of an API key as configured in keys[].key_sha256."""
-    return hashlib.sha256(api_key.encode()).digest()
-
-
-def example_dict() -> dict[str, Any]:
-    """A minimal valid config (one local replica, no keys), for docs and tests."""
-    return {
-        "backends": [
-            {"name": "local", "kind": "self-hosted", "base_url": "http://127.0.0.1:8001/v1"}
-        ],
-        "models": {"glm-5.1": ["local"]},
-    }

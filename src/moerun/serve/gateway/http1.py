@@ -12,7 +12,6 @@ import asyncio
 import socket
 import ssl
 from collections import deque
-from collections.abc import AsyncIterator
 from typing import Protocol, cast
 from urllib.parse import urlsplit
 
@@ -267,9 +266,3 @@ class Pool:
         for conn in self._idle:
             conn.close()
         self._idle.clear()
-
-
-async def iter_body(conn: Connection, timeout_s: float) -> AsyncIterator[bytes]:
-    """The body's pieces as they arrive."""
-    while (chunk := await conn.next_chunk(timeout_s)) is not None:
-        yield chunk
