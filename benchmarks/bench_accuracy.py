@@ -18,9 +18,9 @@ from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE
 from moerun.catalog.measurements import builtin_measurements
 from moerun.commands.calibrate import calibrate_runs
 from moerun.commands.calibration_points import point_for
-from moerun.core.calibration import predict
+from moerun.core.calibrate.calibration import predict
+from moerun.core.perf.step_time import StepParams
 from moerun.core.sim.build import SimOptions
-from moerun.core.step_time import StepParams
 
 METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tok_per_s")
 TARGETS = {"tpot_p50_ms": 15.0, "output_tok_per_s": 15.0, "ttft_p50_ms": 25.0}

@@ -13,11 +13,11 @@ from dataclasses import replace
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import load_gpus
 from moerun.catalog.models import load_spec
-from moerun.core.deployment import Deployment
-from moerun.core.fit_table import fit_table
-from moerun.core.memory_fit import _shard_factor, stage_layers, weights_per_gpu
-from moerun.core.parallel import candidate_layouts
-from moerun.core.weights import WEIGHT_FORMATS, keep_list, tensor_bytes
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.fit_table import fit_table
+from moerun.core.deploy.memory_fit import _shard_factor, stage_layers, weights_per_gpu
+from moerun.core.deploy.parallel import candidate_layouts
+from moerun.core.model.weights import WEIGHT_FORMATS, keep_list, tensor_bytes
 
 
 def baseline_weights_per_gpu(dep: Deployment) -> list[int]:

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from moerun.core.synthetic_text import VOCAB
+from moerun.core.load.synthetic_text import VOCAB
 
 VENV = Path(os.environ.get("GUIDELLM_VENV", Path.home() / ".cache/moerun/guidellm-venv"))
 MOERUN = Path(sys.executable).with_name("moerun")

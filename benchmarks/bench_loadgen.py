@@ -34,7 +34,7 @@ from moerun.bench.http import HttpTransport
 from moerun.bench.prompts import PromptText
 from moerun.bench.runner import BenchConfig, LoadGenerator, paused_gc
 from moerun.bench.transport import HttpResult
-from moerun.core.workload import Arrival, LengthDist, Workload
+from moerun.core.load.workload import Arrival, LengthDist, Workload
 
 T = TypeVar("T")
 BODY = {"model": "fixed-timing", "messages": [{"role": "user", "content": "a b c d"}],

@@ -23,12 +23,12 @@ from moerun.catalog.gpus import load_gpus
 from moerun.catalog.models import load_spec
 from moerun.catalog.plan_catalog import plan_catalog
 from moerun.catalog.plan_data import get_preset
-from moerun.core.demand import Volume
-from moerun.core.deployment import Deployment
-from moerun.core.fit_table import fit_table
-from moerun.core.plan_request import PlanRequest
-from moerun.core.planner import plan
-from moerun.core.weights import WEIGHT_FORMATS
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.fit_table import fit_table
+from moerun.core.model.weights import WEIGHT_FORMATS
+from moerun.core.plan.demand import Volume
+from moerun.core.plan.plan_request import PlanRequest
+from moerun.core.plan.planner import plan
 
 BUDGET_S = 10.0
 REPEATS = 3

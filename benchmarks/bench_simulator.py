@@ -17,11 +17,11 @@ from moerun.catalog.calibration import calibration_for
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec
-from moerun.core.deployment import Deployment
-from moerun.core.parallel import Parallel
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.parallel import Parallel
+from moerun.core.load.workload import Arrival, LengthDist, Workload
 from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
 from moerun.core.sim.simulator import simulate
-from moerun.core.workload import Arrival, LengthDist, Workload
 
 DEP = Deployment(
     model=load_spec("glm-5.1-fp8"),

@@ -13,9 +13,9 @@ import pytest
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec, model_index
-from moerun.core.deployment import Deployment
-from moerun.core.model_spec import ModelSpec
-from moerun.core.parallel import Parallel
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.parallel import Parallel
+from moerun.core.model.model_spec import ModelSpec
 
 
 def raw_config(model_id: str) -> dict[str, Any]:

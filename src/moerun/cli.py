@@ -16,12 +16,12 @@ from moerun.catalog.models import DEFAULT_MODEL, load_spec
 from moerun.commands.arg_types import fraction as _fraction
 from moerun.commands.arg_types import nonneg_int as _nonneg_int
 from moerun.commands.arg_types import positive_int as _positive_int
-from moerun.core.deployment import Deployment
-from moerun.core.engine import ENGINES
-from moerun.core.kv_cache import KV_DTYPES
-from moerun.core.memory_fit import best_layout, memory_fit
-from moerun.core.parallel import Parallel
-from moerun.core.weights import WEIGHT_FORMATS
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.engine import ENGINES
+from moerun.core.deploy.memory_fit import best_layout, memory_fit
+from moerun.core.deploy.parallel import Parallel
+from moerun.core.model.kv_cache import KV_DTYPES
+from moerun.core.model.weights import WEIGHT_FORMATS
 from moerun.errors import MoerunError, UsageError
 from moerun.render import reports
 

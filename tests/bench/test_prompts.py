@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from moerun.bench.prompts import PromptText
-from moerun.core.synthetic_text import VOCAB, count_tokens
+from moerun.core.load.synthetic_text import VOCAB, count_tokens
 from moerun.errors import UsageError
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from moerun.catalog.loader import get_gpu, load_gpus, load_sources
-from moerun.core.hardware import COMPUTE_DTYPES
+from moerun.core.deploy.hardware import COMPUTE_DTYPES
 from moerun.errors import CatalogError
 
 REQUIRED_IDS = (

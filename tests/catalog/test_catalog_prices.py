@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from moerun.catalog.loader import load_gpu_prices, load_gpus, load_sources
-from moerun.core.pricing import PRICING_KINDS
+from moerun.core.market.pricing import PRICING_KINDS
 
 
 def test_prices_load() -> None:

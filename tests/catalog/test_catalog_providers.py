@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from moerun.catalog.loader import load_providers, load_sources
-from moerun.core.providers import CERT_STATUSES, CERTIFICATIONS, RETENTION_CLASSES
+from moerun.core.market.providers import CERT_STATUSES, CERTIFICATIONS, RETENTION_CLASSES
 
 
 def test_providers_serving_glm_5_1() -> None:

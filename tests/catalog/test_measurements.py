@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from moerun.catalog.measurements import builtin_measurements, load_measurements
-from moerun.core.parallel import Parallel
+from moerun.core.deploy.parallel import Parallel
 from moerun.errors import CatalogError
 
 SUMMARY = {
@@ -85,8 +85,8 @@ def test_interrupted_or_open_loop_runs_are_refused(tmp_path: Path) -> None:
 
 def test_profile_round_trip_keeps_the_kv_factor(tmp_path: Path) -> None:
     from moerun.catalog.calibration import load_profiles, save_profile
-    from moerun.core.calibration import CalibrationProfile
-    from moerun.core.step_time import StepParams
+    from moerun.core.calibrate.calibration import CalibrationProfile
+    from moerun.core.perf.step_time import StepParams
 
     prof = CalibrationProfile(
         "g-e", 3, "g", "e", "x", StepParams(), 0.8, ("a",), {}, {}, "d", "s", 0.75

@@ -14,10 +14,10 @@ from moerun.catalog.flags import flag_versions, load_flags
 from moerun.catalog.gpus import get_gpu
 from moerun.commands.deploy_plan import build_plan
 from moerun.commands.request import DeployOptions, DeployRequest, Part
-from moerun.core.deployment import Deployment
-from moerun.core.launch import DeployPlan, EngineGroup
-from moerun.core.parallel import Parallel, candidate_layouts
-from moerun.core.weights import weight_bytes
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.launch import DeployPlan, EngineGroup
+from moerun.core.deploy.parallel import Parallel, candidate_layouts
+from moerun.core.model.weights import weight_bytes
 from moerun.render.engine_args import GroupContext, engine_group
 from tests.conftest import make_deployment
 

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from moerun.catalog.flags import default_version, flag_versions, load_flags
-from moerun.core.engine_flags import FlagSet, flag_names
-from moerun.core.launch import EngineGroup
+from moerun.core.deploy.engine_flags import FlagSet, flag_names
+from moerun.core.deploy.launch import EngineGroup
 from moerun.errors import CatalogError, LayoutError
 from moerun.render.engine_args import check_commands
 from moerun.render.router_args import discovery_argv, router_group, urls_argv

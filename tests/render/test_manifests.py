@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from moerun.catalog.deploy import load_deploy_facts
-from moerun.core.launch import DeployPlan, ManagedBackend
-from moerun.core.parallel import Parallel
+from moerun.core.deploy.launch import DeployPlan, ManagedBackend
+from moerun.core.deploy.parallel import Parallel
 from moerun.render.targets import render
 from tests.render.factories import K8S_SCHEMAS, deployment, plan_for
 

@@ -17,7 +17,7 @@ import pytest
 
 from moerun.catalog.plan_data import plan_sources
 from moerun.catalog.sources import load_sources
-from moerun.core.demand import DailyProfile, Volume
+from moerun.core.plan.demand import DailyProfile, Volume
 from moerun.render.plan_html import render_plan_html
 from tests.fixtures.plan import run_plan
 

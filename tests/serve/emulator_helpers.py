@@ -9,7 +9,7 @@ from typing import Any
 
 import uvicorn
 
-from moerun.core.deployment import Deployment
+from moerun.core.deploy.deployment import Deployment
 from tests.conftest import make_deployment
 
 MODEL = "glm-5.1"

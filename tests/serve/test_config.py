@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from moerun.cli import main
-from moerun.core.policy import allows
+from moerun.core.market.policy import allows
 from moerun.errors import GatewayConfigError
 from moerun.serve.gateway.config import parse_config
 

@@ -10,7 +10,7 @@ from moerun.bench.asgi import AsgiTransport
 from moerun.bench.prompts import PromptText
 from moerun.bench.records import RequestRecord, summarize_records
 from moerun.bench.runner import BenchConfig, LoadGenerator
-from moerun.core.workload import Arrival, LengthDist, Workload
+from moerun.core.load.workload import Arrival, LengthDist, Workload
 from moerun.serve.emulator.app import EmulatorApp, build_emulator
 from moerun.serve.emulator.clock import ScaledClock, run_virtual
 from moerun.serve.emulator.faults import Faults

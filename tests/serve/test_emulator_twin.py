@@ -11,8 +11,8 @@ from moerun.bench.asgi import AsgiTransport
 from moerun.bench.prompts import PromptText
 from moerun.bench.records import summarize_records
 from moerun.bench.runner import BenchConfig, LoadGenerator
+from moerun.core.load.workload import AgenticShape, Arrival, LengthDist, Workload
 from moerun.core.sim.build import simulate_deployment
-from moerun.core.workload import AgenticShape, Arrival, LengthDist, Workload
 from moerun.serve.emulator.app import build_emulator
 from moerun.serve.emulator.clock import ScaledClock, run_virtual
 from tests.serve.emulator_helpers import MODEL, glm5_on_h200

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from moerun.core.synthetic_text import (
+from moerun.core.load.synthetic_text import (
     count_tokens,
     output_words,
     prompt_segments,

@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from moerun.cli import main
-from moerun.core.metering import UsageRecord
+from moerun.core.traffic.metering import UsageRecord
 from moerun.errors import StoreError
 from moerun.serve.gateway import GatewayApp, parse_config
 from tests.fixtures.upstream import UpstreamServer, free_port

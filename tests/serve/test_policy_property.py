@@ -1,7 +1,7 @@
 """Policy is proven, not assumed: over random policies, backend facts and failures (5xx, dead
 backends), no request ever reaches a backend outside its key's policy, failover included.
 
-The oracle below is written independently of moerun.core.policy.
+The oracle below is written independently of moerun.core.market.policy.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from moerun.core.providers import EU_MEMBER_CODES
+from moerun.core.market.providers import EU_MEMBER_CODES
 from moerun.serve.gateway import GatewayApp, parse_config
 from tests.fixtures.upstream import Behaviour, UpstreamServer, free_port
 from tests.serve.factories import MODEL

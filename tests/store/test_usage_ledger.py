@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import create_engine, inspect
 
 from moerun.cli import main
-from moerun.core.metering import UsageRecord
+from moerun.core.traffic.metering import UsageRecord
 from moerun.errors import StoreError
 from moerun.store.migrate import upgrade
 from moerun.store.report import spend_by_key_backend

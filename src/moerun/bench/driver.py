@@ -16,8 +16,8 @@ from moerun.bench.records import RequestRecord, summarize_records
 from moerun.bench.results import RunResult
 from moerun.bench.runner import BenchConfig, LoadGenerator
 from moerun.bench.transport import Transport
-from moerun.core.metrics import Slo
-from moerun.core.workload import Workload
+from moerun.core.load.metrics import Slo
+from moerun.core.load.workload import Workload
 from moerun.errors import UsageError
 
 T = TypeVar("T")

@@ -18,7 +18,7 @@ from moerun.bench.records import RequestRecord
 from moerun.bench.results import BenchResults, RunResult
 from moerun.bench.svg import cdf, chart
 from moerun.bench.table import RATE_KEYS
-from moerun.core.metrics import LATENCY_KEYS
+from moerun.core.load.metrics import LATENCY_KEYS
 
 MAX_SCATTER = 3000
 STYLE = """

@@ -1,6 +1,6 @@
 """OpenAI request bodies and the reading of their responses (streamed or not).
 
-Timing follows `vllm bench serve` (see moerun.core.metrics): a chunk counts as output when its
+Timing follows `vllm bench serve` (see moerun.core.load.metrics): a chunk counts as output when its
 delta carries text (`content`, `reasoning_content` or `reasoning`; `text` for completions), so
 a reasoning model's thinking counts toward TTFT; the request ends with its last output chunk.
 Token counts come from the server's `usage` (requested with `stream_options.include_usage`),

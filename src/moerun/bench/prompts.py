@@ -1,6 +1,6 @@
 """Prompt text for workload segments: moerun's word rule, or exact with a tokenizer.
 
-Without a tokenizer a segment of N tokens is N words (`moerun.core.synthetic_text`), which
+Without a tokenizer a segment of N tokens is N words (`moerun.core.load.synthetic_text`), which
 the emulator counts back exactly and a real tokenizer counts within a few percent. With
 `--tokenizer tokenizer.json` (the `tokenizers` package) the same words are encoded, cut to
 exactly N token ids and decoded, so each segment is N tokens of that model (joining segments
@@ -17,7 +17,7 @@ import importlib
 from pathlib import Path
 from typing import Any
 
-from moerun.core.synthetic_text import segment_text, segment_words
+from moerun.core.load.synthetic_text import segment_text, segment_words
 from moerun.errors import UsageError
 
 _MAX_CACHED = 4096

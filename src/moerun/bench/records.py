@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from moerun.core.metrics import RequestResult, Slo, summarize
+from moerun.core.load.metrics import RequestResult, Slo, summarize
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,7 +104,7 @@ def pooled_itl_ms(records: Sequence[RequestRecord]) -> np.ndarray:
 def summarize_records(
     records: Sequence[RequestRecord], *, num_gpus: int, slo: Slo | None = None
 ) -> dict[str, object]:
-    """The shared metric report (moerun.core.metrics) of a measured run."""
+    """The shared metric report (moerun.core.load.metrics) of a measured run."""
     return summarize(
         [r.result() for r in records], num_gpus=num_gpus, itl_ms=pooled_itl_ms(records), slo=slo
     )

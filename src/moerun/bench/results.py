@@ -9,7 +9,7 @@ Schema `moerun.bench/1` (a JSON object):
   runs            one per sweep point:
     label, workload (the workload flags, snake_case; request_rate "inf" for a burst),
     interrupted, num_unfinished, duration_s,
-    summary       the shared metrics (moerun.core.metrics.summarize), as `--json` prints
+    summary       the shared metrics (moerun.core.load.metrics.summarize), as `--json` prints
     requests      every request (moerun.bench.records.RequestRecord.to_json)
 `moerun calibrate` reads the deployment, the workload and the requests of each run.
 """

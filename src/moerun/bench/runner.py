@@ -1,6 +1,6 @@
 """The load generator: sessions of turns sent to an OpenAI-compatible endpoint on schedule.
 
-Arrivals follow the workload (`moerun.core.workload`): a closed loop keeps `concurrency`
+Arrivals follow the workload (`moerun.core.load.workload`): a closed loop keeps `concurrency`
 sessions in flight (a new one starts when one ends, as `vllm bench serve --max-concurrency`
 does); Poisson, burst and trace arrivals start each session at its `start_s`.
 
@@ -28,8 +28,8 @@ from moerun.bench.openai_api import ENDPOINTS, read_reply, request_body
 from moerun.bench.prompts import PromptText
 from moerun.bench.records import RequestRecord
 from moerun.bench.transport import Transport
-from moerun.core.synthetic_text import count_tokens
-from moerun.core.workload import Session, Workload
+from moerun.core.load.synthetic_text import count_tokens
+from moerun.core.load.workload import Session, Workload
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.table import Table
 
 from moerun.bench.results import RunResult
-from moerun.core.metrics import LATENCY_KEYS
+from moerun.core.load.metrics import LATENCY_KEYS
 
 RATE_KEYS = ("output_tok_per_s", "input_tok_per_s", "req_per_s")
 

@@ -13,8 +13,8 @@ from typing import Any
 
 import yaml
 
-from moerun.core.calibration import Calibration, CalibrationProfile, choose_calibration
-from moerun.core.step_time import StepParams
+from moerun.core.calibrate.calibration import Calibration, CalibrationProfile, choose_calibration
+from moerun.core.perf.step_time import StepParams
 from moerun.errors import CatalogError
 
 # Default MTP acceptance (probability each drafted token is accepted): DeepSeek-V3's

@@ -6,7 +6,7 @@ import functools
 from typing import Any
 
 from moerun.catalog.files import load_yaml, read_package_file
-from moerun.core.deploy_facts import (
+from moerun.core.deploy.deploy_facts import (
     DeployFacts,
     EngineFacts,
     GatewayFacts,

@@ -8,7 +8,7 @@ from typing import Any
 
 import yaml
 
-from moerun.core.engine import ENGINES, EngineMemory, ReserveModel
+from moerun.core.deploy.engine import ENGINES, EngineMemory, ReserveModel
 from moerun.errors import CatalogError
 
 

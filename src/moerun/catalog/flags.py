@@ -13,7 +13,7 @@ import re
 from importlib import resources
 from typing import Any
 
-from moerun.core.engine_flags import FlagInfo, FlagSet
+from moerun.core.deploy.engine_flags import FlagInfo, FlagSet
 from moerun.errors import CatalogError
 
 FLAGS_DIR = "data/engine_flags"

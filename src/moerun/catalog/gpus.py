@@ -6,7 +6,7 @@ import functools
 
 from moerun.catalog.files import check_sources, parse_file, read_package_file
 from moerun.catalog.schema import GpuEntry, GpusFile
-from moerun.core.hardware import GPU
+from moerun.core.deploy.hardware import GPU
 from moerun.errors import CatalogError
 
 GPUS_FILE = "gpus.yaml"

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from moerun.catalog.models import model_index
-from moerun.core.parallel import Parallel
+from moerun.core.deploy.parallel import Parallel
 from moerun.errors import CatalogError
 
 BUILTIN_FILES = ("glm5-fp8-8xh200-vllm.csv", "qwen3-235b-8gpu-trtllm-offline.csv")

@@ -11,7 +11,7 @@ from typing import Any
 
 import yaml
 
-from moerun.core.model_spec import ModelSpec
+from moerun.core.model.model_spec import ModelSpec
 from moerun.errors import ConfigError
 
 DEFAULT_MODEL = "glm-5.1"

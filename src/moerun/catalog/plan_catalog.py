@@ -11,9 +11,9 @@ from moerun.catalog.plan_data import load_cloud_billing, load_weight_quality
 from moerun.catalog.price_overrides import Overrides, apply_api_overrides, apply_gpu_overrides
 from moerun.catalog.prices import load_gpu_prices
 from moerun.catalog.providers import load_providers
-from moerun.core.engine import ENGINES
-from moerun.core.offers import CloudOffer
-from moerun.core.plan_request import PlanCatalog
+from moerun.core.deploy.engine import ENGINES
+from moerun.core.market.offers import CloudOffer
+from moerun.core.plan.plan_request import PlanCatalog
 
 
 def plan_catalog(overrides: Overrides | None = None) -> PlanCatalog:

@@ -14,9 +14,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from moerun.catalog.files import check_sources, parse_file, read_package_file
 from moerun.catalog.schema import SourceEntry
-from moerun.core.demand import DailyProfile, WorkloadPreset
-from moerun.core.metrics import Slo
-from moerun.core.workload import AgenticShape, LengthDist
+from moerun.core.load.metrics import Slo
+from moerun.core.load.workload import AgenticShape, LengthDist
+from moerun.core.plan.demand import DailyProfile, WorkloadPreset
 from moerun.errors import CatalogError, UsageError
 
 PRESETS_FILE = "workload_presets.yaml"

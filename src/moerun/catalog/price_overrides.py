@@ -24,9 +24,9 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from moerun.catalog.files import field_path, load_yaml
-from moerun.core.offers import CloudOffer, normalize_model_name
-from moerun.core.pricing import PRICING_KINDS, GpuPrice
-from moerun.core.providers import CERT_STATUSES, CERTIFICATIONS, Provider
+from moerun.core.market.offers import CloudOffer, normalize_model_name
+from moerun.core.market.pricing import PRICING_KINDS, GpuPrice
+from moerun.core.market.providers import CERT_STATUSES, CERTIFICATIONS, Provider
 from moerun.errors import UsageError
 
 

@@ -9,7 +9,7 @@ from collections.abc import Collection
 from moerun.catalog.files import check_sources, parse_file, read_package_file
 from moerun.catalog.gpus import load_gpus
 from moerun.catalog.schema import PriceEntry, PricesFile
-from moerun.core.pricing import GpuPrice
+from moerun.core.market.pricing import GpuPrice
 from moerun.errors import CatalogError
 
 PRICES_FILE = "gpu_prices.yaml"

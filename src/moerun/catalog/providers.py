@@ -6,7 +6,7 @@ import functools
 
 from moerun.catalog.files import check_sources, parse_file, read_package_file
 from moerun.catalog.schema import PerfEntry, ProviderEntry, ProviderModelEntry, ProvidersFile
-from moerun.core.providers import Provider, ProviderModel, PublishedPerf
+from moerun.core.market.providers import Provider, ProviderModel, PublishedPerf
 from moerun.errors import CatalogError
 
 PROVIDERS_FILE = "providers.yaml"

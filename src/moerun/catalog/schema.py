@@ -6,9 +6,9 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
 
-from moerun.core.hardware import COMPUTE_DTYPES
-from moerun.core.pricing import PRICING_KINDS
-from moerun.core.providers import CERT_STATUSES, CERTIFICATIONS, RETENTION_CLASSES
+from moerun.core.deploy.hardware import COMPUTE_DTYPES
+from moerun.core.market.pricing import PRICING_KINDS
+from moerun.core.market.providers import CERT_STATUSES, CERTIFICATIONS, RETENTION_CLASSES
 
 # Vocabularies come from core; mypy cannot read a Literal built from a tuple, pydantic can.
 CertName = Literal[CERTIFICATIONS]  # type: ignore[valid-type]

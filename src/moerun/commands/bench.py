@@ -26,7 +26,7 @@ from moerun.bench.runner import BenchConfig
 from moerun.bench.table import print_runs
 from moerun.commands.arg_types import positive_float as _positive_float
 from moerun.commands.workload_args import add_workload_args, workload_from_args
-from moerun.core.deployment import Deployment
+from moerun.core.deploy.deployment import Deployment
 from moerun.errors import UsageError
 
 EXIT_INTERRUPTED = 130

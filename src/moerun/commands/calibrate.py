@@ -23,7 +23,7 @@ from moerun.catalog.calibration import (
 from moerun.catalog.measurements import MeasuredRun, builtin_measurements, load_measurements
 from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.calibration_points import SIMULATED_ENGINES, point_for
-from moerun.core.calibration import (
+from moerun.core.calibrate.calibration import (
     CalibrationProfile,
     Point,
     fit,
@@ -32,8 +32,8 @@ from moerun.core.calibration import (
     point_errors,
     predict,
 )
+from moerun.core.perf.step_time import StepParams
 from moerun.core.sim.build import SimOptions
-from moerun.core.step_time import StepParams
 from moerun.errors import UsageError
 
 REPORT_METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "output_tok_per_s")

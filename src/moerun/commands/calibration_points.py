@@ -9,10 +9,10 @@ from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.measurements import MeasuredRun
 from moerun.catalog.models import load_spec
-from moerun.core.calibration import Point
-from moerun.core.deployment import Deployment
+from moerun.core.calibrate.calibration import Point
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.load.workload import Arrival, LengthDist, Workload
 from moerun.core.sim.build import SimOptions, simulate_deployment
-from moerun.core.workload import Arrival, LengthDist, Workload
 from moerun.errors import CatalogError
 
 # Engines moerun schedules; runs on other engines are priced as vLLM schedules them.

@@ -135,7 +135,7 @@ def _request(args: argparse.Namespace) -> DeployRequest:
 
 
 def _options(args: argparse.Namespace) -> DeployOptions:
-    from moerun.core.policy import check_jurisdiction
+    from moerun.core.market.policy import check_jurisdiction
 
     jurisdiction = None if args.jurisdiction is None else check_jurisdiction(args.jurisdiction)
     return DeployOptions(

@@ -9,10 +9,10 @@ from moerun.catalog.deploy import load_deploy_facts
 from moerun.catalog.flags import load_flags
 from moerun.catalog.models import model_index
 from moerun.commands.request import DeployOptions, DeployRequest, Part
-from moerun.core.deployment import Deployment
-from moerun.core.launch import DeployPlan, EngineGroup, RouterGroup
-from moerun.core.memory_fit import best_layout, memory_fit
-from moerun.core.weights import weight_bytes
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.launch import DeployPlan, EngineGroup, RouterGroup
+from moerun.core.deploy.memory_fit import best_layout, memory_fit
+from moerun.core.model.weights import weight_bytes
 from moerun.errors import LayoutError, UsageError
 from moerun.render.engine_args import GroupContext, engine_group
 from moerun.render.router_args import router_group

@@ -13,10 +13,10 @@ import argparse
 from collections.abc import Mapping
 from typing import Any
 
-from moerun.core.deployment import Deployment
-from moerun.core.engine import ENGINES
-from moerun.core.kv_cache import KV_DTYPES
-from moerun.core.weights import WEIGHT_FORMATS
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.engine import ENGINES
+from moerun.core.model.kv_cache import KV_DTYPES
+from moerun.core.model.weights import WEIGHT_FORMATS
 from moerun.errors import UsageError
 
 DEPLOYMENT_KEYS = (

@@ -18,7 +18,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     from moerun.catalog.calibration import calibration_for
     from moerun.cli import deployment_from_args
     from moerun.commands.simulate import sim_options_from_args
-    from moerun.core.memory_fit import best_layout
+    from moerun.core.deploy.memory_fit import best_layout
     from moerun.serve.emulator.app import build_emulator
     from moerun.serve.emulator.faults import Faults
     from moerun.serve.emulator.server import serve

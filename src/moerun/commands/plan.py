@@ -29,12 +29,12 @@ from moerun.catalog.providers import load_providers
 from moerun.catalog.sources import load_sources
 from moerun.commands.arg_types import positive_int as _positive_int
 from moerun.commands.plan_args import add_plan_args, request_from_args
-from moerun.core.deployment import Deployment
-from moerun.core.engine import ENGINES
-from moerun.core.fit_table import fit_table
-from moerun.core.kv_cache import KV_DTYPES
-from moerun.core.planner import plan
-from moerun.core.weights import WEIGHT_FORMATS
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.engine import ENGINES
+from moerun.core.deploy.fit_table import fit_table
+from moerun.core.model.kv_cache import KV_DTYPES
+from moerun.core.model.weights import WEIGHT_FORMATS
+from moerun.core.plan.planner import plan
 from moerun.errors import UsageError
 from moerun.render import reports
 from moerun.render.plan_html import render_plan_html

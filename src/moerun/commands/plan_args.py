@@ -34,13 +34,13 @@ from moerun.catalog.plan_data import (
     preset_from_entry,
 )
 from moerun.catalog.price_overrides import Overrides, read_overrides
-from moerun.core.demand import DailyProfile, Volume, WorkloadPreset
-from moerun.core.engine import ENGINES
-from moerun.core.metrics import Slo
-from moerun.core.plan_request import PlanRequest
-from moerun.core.planner import sample_stats
-from moerun.core.policy import Policy, check_certification, check_jurisdiction
-from moerun.core.weights import WEIGHT_FORMATS
+from moerun.core.deploy.engine import ENGINES
+from moerun.core.load.metrics import Slo
+from moerun.core.market.policy import Policy, check_certification, check_jurisdiction
+from moerun.core.model.weights import WEIGHT_FORMATS
+from moerun.core.plan.demand import DailyProfile, Volume, WorkloadPreset
+from moerun.core.plan.plan_request import PlanRequest
+from moerun.core.plan.planner import sample_stats
 from moerun.errors import UsageError
 
 DEFAULT_PRESET = "agentic-coding"

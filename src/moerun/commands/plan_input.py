@@ -15,7 +15,7 @@ from typing import Any
 
 from moerun.commands.deployment_input import deployment_from_dict
 from moerun.commands.request import DeployRequest, Part
-from moerun.core.launch import ManagedBackend
+from moerun.core.deploy.launch import ManagedBackend
 from moerun.errors import UsageError
 
 KINDS = ("self-hosted", "managed", "hybrid")

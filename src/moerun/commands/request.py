@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from moerun.core.deployment import Deployment
-from moerun.core.launch import ManagedBackend
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.launch import ManagedBackend
 
 
 @dataclass(frozen=True, slots=True)

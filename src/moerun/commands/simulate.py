@@ -14,12 +14,12 @@ from rich.table import Table
 from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
 from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.workload_args import add_workload_args, workload_from_args
-from moerun.core.calibration import Calibration
-from moerun.core.deployment import Deployment
-from moerun.core.metrics import LATENCY_KEYS
+from moerun.core.calibrate.calibration import Calibration
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.load.metrics import LATENCY_KEYS
+from moerun.core.perf.step_time import StepParams
 from moerun.core.sim.build import SimOptions, simulate_deployment
 from moerun.core.sim.router import ROUTINGS
-from moerun.core.step_time import StepParams
 from moerun.errors import UsageError
 
 SOL_KEYS = ("output_tok_per_s", "input_tok_per_s", "req_per_s", *LATENCY_KEYS)
@@ -121,7 +121,7 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Print the prediction."""
     from moerun.cli import deployment_from_args
-    from moerun.core.memory_fit import best_layout
+    from moerun.core.deploy.memory_fit import best_layout
 
     dep, explicit = deployment_from_args(args)
     if not explicit and dep.layout_problems():

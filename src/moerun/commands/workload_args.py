@@ -11,9 +11,9 @@ from moerun.commands.arg_types import nonneg_float as _nonneg_float
 from moerun.commands.arg_types import nonneg_int as _nonneg_int
 from moerun.commands.arg_types import positive_int as _positive_int
 from moerun.commands.arg_types import request_rate as _rate
-from moerun.core.metrics import Slo
-from moerun.core.trace import TraceError, parse_trace
-from moerun.core.workload import AgenticShape, Arrival, LengthDist, Workload
+from moerun.core.load.metrics import Slo
+from moerun.core.load.trace import TraceError, parse_trace
+from moerun.core.load.workload import AgenticShape, Arrival, LengthDist, Workload
 from moerun.errors import UsageError
 
 WORKLOAD_KINDS = ("fixed", "agentic")
@@ -28,7 +28,7 @@ def add_workload_args(p: argparse.ArgumentParser) -> None:
         "--workload",
         default="fixed",
         help="fixed (every prompt --isl, every output --osl), agentic (sessions of tool-call "
-        "turns with a growing shared prefix), or a JSONL trace file (see moerun.core.trace)",
+        "turns with a growing shared prefix), or a JSONL trace file (see moerun.core.load.trace)",
     )
     g.add_argument("--isl", type=_positive_int, default=1024, help="input tokens (fixed)")
     g.add_argument("--osl", type=_positive_int, default=128, help="output tokens (fixed)")

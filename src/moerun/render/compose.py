@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from moerun.core.deploy_facts import StartupFacts
-from moerun.core.launch import HEAD, DeployPlan, EngineGroup, resolve
+from moerun.core.deploy.deploy_facts import StartupFacts
+from moerun.core.deploy.launch import HEAD, DeployPlan, EngineGroup, resolve
 from moerun.errors import UsageError
 from moerun.render.router_args import urls_argv
 from moerun.render.yaml_text import comment, dump

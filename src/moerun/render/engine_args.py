@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from moerun.core.deploy_facts import EngineFacts, ParserNames
-from moerun.core.deployment import Deployment
-from moerun.core.engine_flags import FlagSet
-from moerun.core.launch import EngineGroup, NodeRole
+from moerun.core.deploy.deploy_facts import EngineFacts, ParserNames
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.engine_flags import FlagSet
+from moerun.core.deploy.launch import EngineGroup, NodeRole
 from moerun.errors import LayoutError
 
 LISTEN_HOST = "0.0.0.0"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from moerun.core.launch import DeployPlan
+from moerun.core.deploy.launch import DeployPlan
 from moerun.render.yaml_text import comment, dump
 
 HEADER = """Gateway backends for {name}, written by `moerun deploy`

@@ -11,8 +11,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from moerun.core.deploy_facts import DeployFacts
-from moerun.core.launch import DeployPlan, EngineGroup
+from moerun.core.deploy.deploy_facts import DeployFacts
+from moerun.core.deploy.launch import DeployPlan, EngineGroup
 from moerun.render.k8s_pods import LWS_INDEX_LABEL, labels, pod_spec
 from moerun.render.router_args import discovery_argv
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from moerun.core.deploy_facts import GatewayFacts
-from moerun.core.launch import DeployPlan
+from moerun.core.deploy.deploy_facts import GatewayFacts
+from moerun.core.deploy.launch import DeployPlan
 from moerun.render.gateway_config import gateway_config
 from moerun.render.k8s_pods import labels
 from moerun.render.yaml_text import dump

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from moerun.core.deploy_facts import StartupFacts
-from moerun.core.launch import POD_IP, EngineGroup, NodeRole
+from moerun.core.deploy.deploy_facts import StartupFacts
+from moerun.core.deploy.launch import POD_IP, EngineGroup, NodeRole
 from moerun.render.shell_words import command_lines, shell_words
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "moerun"}

@@ -12,9 +12,9 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from moerun.core.curves import cost_curves, pareto
-from moerun.core.planner import PlanResult
-from moerun.core.recommend import Option
+from moerun.core.plan.curves import cost_curves, pareto
+from moerun.core.plan.planner import PlanResult
+from moerun.core.plan.recommend import Option
 from moerun.render.plan_json import assumptions
 from moerun.render.plan_text import headline
 from moerun.render.svg_charts import fmt, line_chart, scatter_chart, stacked_bars

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from moerun.core.deployment import Deployment
-from moerun.core.planner import PlanResult
-from moerun.core.recommend import FOUR_BIT, Option, SelfHosted
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.plan.planner import PlanResult
+from moerun.core.plan.recommend import FOUR_BIT, Option, SelfHosted
 
 GB = 1e9
 

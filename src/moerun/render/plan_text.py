@@ -7,8 +7,8 @@ from collections import defaultdict
 from rich.console import Console
 from rich.table import Table
 
-from moerun.core.planner import PlanResult
-from moerun.core.recommend import Option
+from moerun.core.plan.planner import PlanResult
+from moerun.core.plan.recommend import Option
 
 MAX_ROWS = 12
 

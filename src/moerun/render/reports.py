@@ -7,14 +7,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from moerun.core.deployment import Deployment
-from moerun.core.fit_table import PlanRow
-from moerun.core.flops import flops_per_token
-from moerun.core.kv_cache import kv_bytes_per_token, kv_layouts
-from moerun.core.memory_fit import MemoryFit
-from moerun.core.model_spec import ModelSpec
-from moerun.core.parallel import Parallel
-from moerun.core.weights import FORMAT_PLAN, weight_bytes
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.fit_table import PlanRow
+from moerun.core.deploy.memory_fit import MemoryFit
+from moerun.core.deploy.parallel import Parallel
+from moerun.core.model.flops import flops_per_token
+from moerun.core.model.kv_cache import kv_bytes_per_token, kv_layouts
+from moerun.core.model.model_spec import ModelSpec
+from moerun.core.model.weights import FORMAT_PLAN, weight_bytes
 
 GB = 1e9
 ACTIVE_DEFINITION = (

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from moerun.core.deploy_facts import RouterFacts
-from moerun.core.engine_flags import FlagSet
-from moerun.core.launch import RouterGroup
+from moerun.core.deploy.deploy_facts import RouterFacts
+from moerun.core.deploy.engine_flags import FlagSet
+from moerun.core.deploy.launch import RouterGroup
 from moerun.errors import LayoutError
 from moerun.render.engine_args import LISTEN_HOST
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import shlex
 from dataclasses import dataclass
 
-from moerun.core.launch import HEAD, POD_IP, DeployPlan, EngineGroup, NodeRole
+from moerun.core.deploy.launch import HEAD, POD_IP, DeployPlan, EngineGroup, NodeRole
 from moerun.render.router_args import urls_argv
 from moerun.render.shell_words import command_lines, shell_words
 

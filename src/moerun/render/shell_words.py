@@ -6,7 +6,7 @@ import re
 import shlex
 from collections.abc import Callable, Sequence
 
-from moerun.core.launch import HEAD, POD_IP
+from moerun.core.deploy.launch import HEAD, POD_IP
 
 _RANK = re.compile(r"@RANK(?:\*(\d+))?@")
 _SAFE = re.compile(r"^[\w@%+=:,./*-]*$")

@@ -6,8 +6,8 @@ import shlex
 from dataclasses import dataclass, field
 from typing import Any
 
-from moerun.core.deploy_facts import DeployFacts
-from moerun.core.launch import DeployPlan
+from moerun.core.deploy.deploy_facts import DeployFacts
+from moerun.core.deploy.launch import DeployPlan
 from moerun.render.compose import compose_services, compose_text
 from moerun.render.gateway_config import backends_yaml
 from moerun.render.k8s import common_objects, group_objects, router_objects, service_url

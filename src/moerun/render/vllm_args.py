@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 
-from moerun.core.launch import HEAD, POD_IP, EngineGroup, NodeRole, Step, rank_token
+from moerun.core.deploy.launch import HEAD, POD_IP, EngineGroup, NodeRole, Step, rank_token
 from moerun.errors import LayoutError
 from moerun.render.engine_args import LISTEN_HOST, GroupContext, common_values, whole_nodes_problem
 

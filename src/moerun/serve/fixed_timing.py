@@ -5,7 +5,7 @@ Each request's first token is sent `ttft_s` after its body arrived and every lat
 token per SSE chunk. Every chunk carries the server's send time (`time.monotonic()`, which another
 process on the same machine reads on the same clock) in `moerun_sent_s`, so
 a client's timing error is its own receive time minus that. Prompt tokens are counted by
-moerun's shared rule (`moerun.core.synthetic_text.count_tokens`); the output is
+moerun's shared rule (`moerun.core.load.synthetic_text.count_tokens`); the output is
 `max_tokens` tokens. Faults: `error_rate` answers HTTP 500, `drop_rate` closes the connection
 after half the tokens.
 
@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any, cast
 
-from moerun.core.synthetic_text import count_tokens
+from moerun.core.load.synthetic_text import count_tokens
 
 MODEL_ID = "fixed-timing"
 

@@ -25,7 +25,7 @@ from typing import Protocol
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
-from moerun.core.metering import UsageRecord
+from moerun.core.traffic.metering import UsageRecord
 from moerun.errors import StoreError
 from moerun.store.migrate import redact, upgrade
 from moerun.store.tables import RECORD_COLUMNS, usage_records

@@ -9,11 +9,11 @@ from dataclasses import replace
 
 import pytest
 
-from moerun.core.deployment import Deployment
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.load.workload import AgenticShape, Arrival, LengthDist, Workload
+from moerun.core.perf.step_time import StepParams
 from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
 from moerun.core.sim.engine import SimRequest
-from moerun.core.step_time import StepParams
-from moerun.core.workload import AgenticShape, Arrival, LengthDist, Workload
 from moerun.errors import LayoutError
 from tests.conftest import make_deployment
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from moerun.core.deployment import Deployment
-from moerun.core.kv_cache import kv_bytes_per_token
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.load.workload import Workload
+from moerun.core.model.kv_cache import kv_bytes_per_token
+from moerun.core.perf.step_time import StepModel, StepParams
 from moerun.core.sim.engine import EngineConfig, EngineReplica
 from moerun.core.sim.router import ROUTINGS
 from moerun.core.sim.simulator import Disaggregation, SimResult, simulate
-from moerun.core.step_time import StepModel, StepParams
-from moerun.core.workload import Workload
 from moerun.errors import LayoutError
 
 ENGINE_POLICY = {"vllm": "mixed", "sglang": "prefill_first"}

@@ -23,9 +23,9 @@ import heapq
 import math
 from dataclasses import dataclass
 
-from moerun.core.flops import sum_capped
+from moerun.core.model.flops import sum_capped
+from moerun.core.perf.step_time import StepBatch, StepModel
 from moerun.core.sim.kv_pool import KVPool, Node, Segment
-from moerun.core.step_time import StepBatch, StepModel
 
 POLICIES = ("mixed", "prefill_first")
 _EPS = 1e-9

@@ -18,11 +18,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from moerun.core.metrics import RequestResult, Slo, summarize
+from moerun.core.load.metrics import RequestResult, Slo, summarize
+from moerun.core.load.workload import Workload
+from moerun.core.perf.step_time import StepBatch, StepModel
 from moerun.core.sim.engine import EngineReplica, SimRequest, StepReport
 from moerun.core.sim.router import Router
-from moerun.core.step_time import StepBatch, StepModel
-from moerun.core.workload import Workload
 
 _ARRIVE, _STEP_END, _HANDOFF = 0, 1, 2
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from moerun.core.deployment import Deployment
+from moerun.core.deploy.deployment import Deployment
 from moerun.core.sim.build import SimOptions, build_replica
 from moerun.serve.emulator.clock import Clock, ScaledClock
 from moerun.serve.emulator.engine import Delta, EmulatedEngine

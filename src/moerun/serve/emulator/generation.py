@@ -1,6 +1,6 @@
 """One completion through the emulated engine: plan it, submit it, stream what each step makes.
 
-The synthetic model answers with deterministic words (`moerun.core.synthetic_text`), the same
+The synthetic model answers with deterministic words (`moerun.core.load.synthetic_text`), the same
 words for the same prompt. Its length: `max_tokens` (or `max_completion_tokens`) when
 `ignore_eos` is set, else it "emits EOS" after `default_output_tokens` unless `max_tokens` is
 smaller, never fewer than `min_tokens`; stop strings end it early. A GLM model thinking (the
@@ -14,7 +14,7 @@ import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
-from moerun.core.synthetic_text import chain_key, output_offset, output_words, prompt_segments
+from moerun.core.load.synthetic_text import chain_key, output_offset, output_words, prompt_segments
 from moerun.serve.emulator.engine import Delta, EmulatedEngine, Handle
 from moerun.serve.emulator.faults import RequestFaults
 from moerun.serve.emulator.wire import ChatRequest, ChunkWriter, CompletionRequest, prompt_parts

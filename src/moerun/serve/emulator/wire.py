@@ -1,7 +1,7 @@
 """The emulator's wire format: OpenAI request schemas (pydantic, only here) and responses.
 
 Requests accept unknown fields, as vLLM does. `prompt_parts` turns a request into the parts
-the shared token rule counts (`moerun.core.synthetic_text`): each chat message's text (an
+the shared token rule counts (`moerun.core.load.synthetic_text`): each chat message's text (an
 assistant message is its reasoning then its content), or the completion prompt.
 """
 

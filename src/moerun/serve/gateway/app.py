@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 
 import orjson
 
-from moerun.core.metering import period_start
+from moerun.core.traffic.metering import period_start
 from moerun.serve.gateway.asgi import Receive, Scope, Send, send_bytes, send_error
 from moerun.serve.gateway.config import GatewayConfig
 from moerun.serve.gateway.finish import Finisher

@@ -7,7 +7,7 @@ import logging
 
 import orjson
 
-from moerun.core.metering import UsageRecord
+from moerun.core.traffic.metering import UsageRecord
 from moerun.serve.gateway.asgi import Receive
 from moerun.serve.gateway.config import KeySpec
 from moerun.serve.gateway.http1 import Connection

@@ -16,11 +16,11 @@ from pydantic import ValidationError
 
 from moerun.catalog.files import field_path, load_yaml
 from moerun.catalog.loader import load_providers
-from moerun.core.circuit import BreakerConfig
-from moerun.core.metering import Prices
-from moerun.core.policy import EndpointFacts, Policy, check_certification, check_jurisdiction
-from moerun.core.providers import Provider
-from moerun.core.routing import SELF_HOSTED, RoutingConfig
+from moerun.core.market.policy import EndpointFacts, Policy, check_certification, check_jurisdiction
+from moerun.core.market.providers import Provider
+from moerun.core.traffic.circuit import BreakerConfig
+from moerun.core.traffic.metering import Prices
+from moerun.core.traffic.routing import SELF_HOSTED, RoutingConfig
 from moerun.errors import GatewayConfigError, MoerunError
 from moerun.serve.gateway.schema import BackendEntry, GatewayFile, KeyEntry
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from moerun.core.metering import Prices, UsageRecord, estimate_tokens
+from moerun.core.traffic.metering import Prices, UsageRecord, estimate_tokens
 from moerun.errors import StoreError
 from moerun.serve.gateway.asgi import Refusal, Send, send_bytes, send_error
 from moerun.serve.gateway.call import ANONYMOUS, Call, log_access, log_refusal

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Protocol
 
-from moerun.core.metering import period_end, period_id
+from moerun.core.traffic.metering import period_end, period_id
 from moerun.serve.gateway.config import KeySpec
 
 REQUESTS, TOKENS, BUDGET = "requests", "tokens", "budget"

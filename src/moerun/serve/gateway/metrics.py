@@ -19,7 +19,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
-from moerun.core.circuit import CLOSED, HALF_OPEN
+from moerun.core.traffic.circuit import CLOSED, HALF_OPEN
 from moerun.serve.gateway.router import Router
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)

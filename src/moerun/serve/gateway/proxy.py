@@ -17,8 +17,8 @@ from typing import Any
 
 import orjson
 
-from moerun.core.circuit import CLIENT_ERROR, OK, THROTTLED, backoff_s, classify
-from moerun.core.metering import estimate_tokens
+from moerun.core.traffic.circuit import CLIENT_ERROR, OK, THROTTLED, backoff_s, classify
+from moerun.core.traffic.metering import estimate_tokens
 from moerun.errors import StoreError
 from moerun.serve.gateway.asgi import (
     BodyTooLarge,

@@ -11,10 +11,10 @@ import asyncio
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from moerun.core.circuit import BreakerConfig, CircuitBreaker
-from moerun.core.latency import LatencyWindow
-from moerun.core.policy import Policy, allows
-from moerun.core.routing import (
+from moerun.core.market.policy import Policy, allows
+from moerun.core.traffic.circuit import BreakerConfig, CircuitBreaker
+from moerun.core.traffic.latency import LatencyWindow
+from moerun.core.traffic.routing import (
     SELF_HOSTED,
     Candidate,
     PrefixIndex,

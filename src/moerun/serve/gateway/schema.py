@@ -85,7 +85,7 @@ class HealthEntry(_Strict):
 
 
 class RoutingEntry(_Strict):
-    """Routing knobs; see moerun.core.routing.RoutingConfig."""
+    """Routing knobs; see moerun.core.traffic.routing.RoutingConfig."""
 
     session_header: str = "x-session-id"
     block_chars: int = Field(default=64, gt=0)

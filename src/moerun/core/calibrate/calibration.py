@@ -1,0 +1,284 @@
+"""Fit the step-time model's efficiencies to measured serving runs, and say how well it fits.
+
+Each measured point (a closed-loop benchmark run: fixed lengths, fixed concurrency) is
+simulated once, recording every step's batch and the steps on which each request arrived,
+produced its first token and finished. In a closed loop the scheduler's choices do not depend
+on how long steps take, so re-pricing the recorded steps with other parameters gives that
+run's timeline exactly: request times are cumulative sums of step times. The fit minimises
+the squared log error of median TTFT, p99 TTFT, median TPOT and output throughput over all
+points (scipy's bounded least squares); cross-validation refits without each group of points
+(for example one input length) and predicts the group it left out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+from scipy.optimize import least_squares
+
+from moerun.core.perf.step_time import StepModel, StepParams, step_time
+from moerun.core.sim.simulator import StepTrace
+
+FIT_METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tok_per_s")
+METRIC_WEIGHTS = {
+    "ttft_p50_ms": 1.0,
+    "ttft_p99_ms": 0.5,
+    "tpot_p50_ms": 1.5,
+    "output_tok_per_s": 1.5,
+}
+# name -> (lower, upper) bounds of each fitted parameter
+FIT_BOUNDS = {
+    "gemm_efficiency": (0.01, 1.0),
+    "mem_efficiency": (0.05, 1.0),
+    "attn_efficiency": (0.01, 1.0),
+    "step_overhead_s": (0.0, 0.2),
+    # CPU work per running sequence per step (scheduling, sampling, detokenizing): tens of
+    # microseconds in vLLM and SGLang; a larger value would not extrapolate to big batches
+    "seq_overhead_s": (0.0, 5e-5),
+}
+_FIELDS = (
+    "prefill_tokens",
+    "prefill_seqs",
+    "prefill_attended",
+    "prefill_context",
+    "prefill_logits",
+    "decode_seqs",
+    "decode_attended",
+    "decode_context",
+)
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measured run, simulated and recorded, ready to be re-priced."""
+
+    id: str
+    group: str
+    model: StepModel
+    features: dict[str, np.ndarray]
+    worked: np.ndarray
+    start: np.ndarray
+    first: np.ndarray
+    end: np.ndarray
+    output_tokens: np.ndarray
+    measured: dict[str, float]
+
+    @classmethod
+    def from_trace(
+        cls,
+        id: str,
+        group: str,
+        model: StepModel,
+        trace: StepTrace,
+        output_tokens: dict[int, int],
+        measured: dict[str, float],
+    ) -> Point:
+        """Arrays from a recorded simulation of a single replica."""
+        feats = {f: np.array([getattr(b, f) for b in trace.batches], dtype=float) for f in _FIELDS}
+        rids = sorted(trace.first_step)
+        return cls(
+            id=id,
+            group=group,
+            model=model,
+            features=feats,
+            worked=np.array(trace.worked, dtype=bool),
+            start=np.array([trace.start_step[r] for r in rids]),
+            first=np.array([trace.first_step[r] for r in rids]),
+            end=np.array([trace.end_step[r] for r in rids]),
+            output_tokens=np.array([output_tokens[r] for r in rids], dtype=float),
+            measured=measured,
+        )
+
+
+def predict(point: Point, params: StepParams) -> dict[str, float]:
+    """The point's metrics with its recorded steps priced by `params`."""
+    f = point.features
+    durations = step_time(
+        point.model.shape,
+        params,
+        f["prefill_tokens"],
+        f["prefill_seqs"],
+        f["prefill_attended"],
+        f["prefill_context"],
+        f["prefill_logits"],
+        f["decode_seqs"],
+        f["decode_attended"],
+        f["decode_context"],
+        np.maximum,
+    )
+    durations = np.where(point.worked, durations, 0.0)
+    clock = np.concatenate(([0.0], np.cumsum(durations)))
+    t0, t1, t2 = clock[point.start], clock[point.first], clock[point.end]
+    ttft = (t1 - t0) * 1e3
+    multi = point.output_tokens > 1
+    tpot = (t2 - t1)[multi] / (point.output_tokens[multi] - 1) * 1e3
+    span = float(t2.max() - t0.min())
+    return {
+        "ttft_p50_ms": float(np.median(ttft)),
+        "ttft_p99_ms": float(np.percentile(ttft, 99)),
+        "tpot_p50_ms": float(np.median(tpot)) if tpot.size else 0.0,
+        "tpot_p99_ms": float(np.percentile(tpot, 99)) if tpot.size else 0.0,
+        "output_tok_per_s": float(point.output_tokens.sum() / span) if span > 0 else 0.0,
+        "req_per_s": float(point.output_tokens.size / span) if span > 0 else 0.0,
+    }
+
+
+def _residuals(points: Sequence[Point], params: StepParams) -> np.ndarray:
+    out = []
+    for p in points:
+        pred = predict(p, params)
+        for m in FIT_METRICS:
+            meas = p.measured.get(m)
+            if meas is None or meas <= 0:
+                continue
+            out.append(METRIC_WEIGHTS[m] * np.log(max(pred[m], 1e-9) / meas))
+    return np.array(out)
+
+
+def fit_loss(points: Sequence[Point], params: StepParams) -> float:
+    """The fit's objective: the sum of squared weighted log errors."""
+    return float(np.sum(_residuals(points, params) ** 2))
+
+
+def fit(points: Sequence[Point], base: StepParams | None = None) -> StepParams:
+    """The parameters that best reproduce `points` (the fitted fields of FIT_BOUNDS)."""
+    start = base or StepParams()
+    names = list(FIT_BOUNDS)
+    lo = np.array([FIT_BOUNDS[n][0] for n in names])
+    hi = np.array([FIT_BOUNDS[n][1] for n in names])
+    scale = np.where(hi > 0, hi, 1.0)
+    x0 = np.clip(np.array([getattr(start, n) for n in names]), lo, hi) / scale
+
+    def fun(x: np.ndarray) -> np.ndarray:
+        values = {n: float(v) for n, v in zip(names, x * scale, strict=True)}
+        return _residuals(points, replace(start, **values))
+
+    sol = least_squares(fun, x0, bounds=(lo / scale, hi / scale), method="trf", x_scale="jac")
+    values = {n: float(v) for n, v in zip(names, sol.x * scale, strict=True)}
+    return replace(start, **values)
+
+
+@dataclass(frozen=True)
+class PointError:
+    """Measured against predicted, for one point and one metric."""
+
+    point_id: str
+    metric: str
+    measured: float
+    predicted: float
+
+    @property
+    def abs_pct_error(self) -> float:
+        """|predicted - measured| / measured, in percent."""
+        return abs(self.predicted - self.measured) / self.measured * 100
+
+
+def point_errors(
+    points: Sequence[Point], predictions: dict[str, dict[str, float]]
+) -> list[PointError]:
+    """Every point's error on every measured metric."""
+    out = []
+    for p in points:
+        for metric, meas in p.measured.items():
+            if meas and metric in predictions[p.id]:
+                out.append(PointError(p.id, metric, meas, predictions[p.id][metric]))
+    return out
+
+
+def median_ape(errors: Sequence[PointError]) -> dict[str, float]:
+    """Median absolute percentage error per metric."""
+    by: dict[str, list[float]] = {}
+    for e in errors:
+        by.setdefault(e.metric, []).append(e.abs_pct_error)
+    return {m: float(np.median(v)) for m, v in sorted(by.items())}
+
+
+def cross_validate(
+    points: Sequence[Point], base: StepParams | None = None
+) -> dict[str, dict[str, float]]:
+    """Leave-one-group-out predictions: each group predicted by a fit on the others."""
+    groups = sorted({p.group for p in points})
+    out: dict[str, dict[str, float]] = {}
+    for g in groups:
+        train = [p for p in points if p.group != g]
+        held = [p for p in points if p.group == g]
+        params = fit(train, base) if train else (base or StepParams())
+        for p in held:
+            out[p.id] = predict(p, params)
+    return out
+
+
+CALIBRATION_STATUSES = ("calibrated", "extrapolated", "uncalibrated")
+
+
+@dataclass(frozen=True)
+class CalibrationProfile:
+    """Fitted parameters for one GPU and engine, with how well they fit."""
+
+    id: str
+    version: int
+    gpu: str
+    engine: str
+    engine_version: str
+    params: StepParams
+    mtp_acceptance: float
+    fitted_on: tuple[str, ...]
+    in_sample_mape: dict[str, float]
+    cross_validated_mape: dict[str, float]
+    created: str
+    source: str
+    # The engine's KV capacity relative to moerun's memory-fit estimate, fitted with the
+    # efficiencies (the fit's engine reserve is a stated assumption; engines profile theirs)
+    kv_capacity_factor: float = 1.0
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The parameters a prediction uses, and how far to trust it."""
+
+    status: str  # calibrated / extrapolated / uncalibrated
+    params: StepParams
+    profile: CalibrationProfile | None
+    note: str
+
+    @property
+    def kv_capacity_factor(self) -> float:
+        """The profile's KV capacity factor (1 when uncalibrated)."""
+        return self.profile.kv_capacity_factor if self.profile else 1.0
+
+    @property
+    def error_band_pct(self) -> dict[str, float]:
+        """Cross-validated median error per metric (percent); empty when uncalibrated."""
+        return dict(self.profile.cross_validated_mape) if self.profile else {}
+
+    def describe(self) -> dict[str, object]:
+        """For reports: status, profile, and error band."""
+        return {
+            "status": self.status,
+            "profile": None
+            if self.profile is None
+            else f"{self.profile.id} v{self.profile.version}",
+            "note": self.note,
+            "error_band_pct": self.error_band_pct,
+        }
+
+
+def choose_calibration(
+    profiles: Sequence[CalibrationProfile], gpu: str, engine: str
+) -> Calibration:
+    """This GPU and engine's newest profile; else the same engine on another GPU
+    (efficiencies are relative to each GPU's peak); else moerun's uncalibrated defaults."""
+    same = [p for p in profiles if p.gpu == gpu and p.engine == engine]
+    if same:
+        p = max(same, key=lambda q: q.version)
+        return Calibration("calibrated", p.params, p, f"fitted on {len(p.fitted_on)} measured runs")
+    other = [p for p in profiles if p.engine == engine] or list(profiles)
+    if other:
+        p = max(other, key=lambda q: (len(q.fitted_on), q.version))
+        note = f"extrapolated from {p.gpu} / {p.engine} ({p.id} v{p.version})"
+        return Calibration("extrapolated", p.params, p, note)
+    return Calibration(
+        "uncalibrated", StepParams(), None, "no calibration profile: moerun defaults"
+    )

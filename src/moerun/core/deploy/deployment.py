@@ -1,0 +1,164 @@
+"""A deployment: model, GPUs, format, engine and layout; and why a layout cannot run."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from moerun.core.deploy.engine import EngineMemory, ReserveModel
+from moerun.core.deploy.hardware import GPU
+from moerun.core.deploy.parallel import Parallel, divisors
+from moerun.core.model.kv_cache import kv_layout_for
+from moerun.core.model.model_spec import ModelSpec
+
+if TYPE_CHECKING:
+    from moerun.core.deploy.memory_fit import MemoryFit
+
+# Compute dtype each weight format needs tensor cores for (int4 is weight-only: its kernels
+# dequantize to bf16, so any GPU with bf16 runs it).
+FORMAT_COMPUTE = {"bf16": "bf16", "fp8": "fp8", "int4": "bf16", "nvfp4": "fp4", "mxfp4": "fp4"}
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One replica of a model on `num_gpus` GPUs (build one, then call `memory_fit`)."""
+
+    model: ModelSpec
+    gpu: GPU
+    num_gpus: int
+    engine: EngineMemory
+    reserve: ReserveModel
+    weights: str = "fp8"
+    kv_dtype: str = "fp8"
+    parallel: Parallel = field(default_factory=Parallel)
+    mem_fraction: float | None = None
+    max_context: int | None = None
+    # Speculative tokens drafted by the MTP layer per step (0: MTP off).
+    mtp_tokens: int = 0
+    max_num_batched_tokens: int | None = None
+
+    @property
+    def num_nodes(self) -> int:
+        """Nodes used: whole nodes once the deployment spans more than one."""
+        return max(1, -(-self.num_gpus // self.gpu.gpus_per_node))
+
+    @property
+    def effective_mem_fraction(self) -> float:
+        """The memory fraction in force (the engine's default when not given)."""
+        return (
+            self.mem_fraction if self.mem_fraction is not None else self.engine.default_mem_fraction
+        )
+
+    @property
+    def effective_max_context(self) -> int:
+        """The longest sequence the deployment must hold (the model's limit by default)."""
+        return (
+            self.max_context if self.max_context is not None else self.model.max_position_embeddings
+        )
+
+    @property
+    def batched_tokens(self) -> int:
+        """Tokens per forward pass the engine is sized for."""
+        if self.max_num_batched_tokens is not None:
+            return self.max_num_batched_tokens
+        return self.engine.default_max_num_batched_tokens
+
+    @property
+    def kv_layout(self) -> str:
+        """The KV-cache layout the engine uses for `kv_dtype` on this GPU."""
+        blackwell = self.gpu.vendor == "nvidia" and self.gpu.supports("fp4")
+        return kv_layout_for(self.model, self.kv_dtype, self.engine.engine, blackwell)
+
+    @property
+    def page_size_tokens(self) -> int:
+        """KV page size: 64 tokens for DSA models in both engines."""
+        if self.model.indexer is not None:
+            return self.engine.page_size_tokens_dsa
+        return self.engine.page_size_tokens
+
+    def layout_problems(self) -> list[str]:
+        """Reasons this deployment cannot run at all, whatever the memory (empty: none)."""
+        return layout_problems(self)
+
+    def memory_fit(self) -> MemoryFit:
+        """Per-GPU weights, reserve, KV capacity and concurrency, or the reasons it cannot run."""
+        from moerun.core.deploy.memory_fit import memory_fit
+
+        return memory_fit(self)
+
+
+def layout_problems(dep: Deployment) -> list[str]:
+    """Why a layout is impossible: divisibility, GPU count, node shape, dtype support."""
+    return parallel_problems(dep) + hardware_problems(dep)
+
+
+def parallel_problems(dep: Deployment) -> list[str]:
+    """Problems of the parallel layout itself (another layout may avoid them)."""
+    spec, par, n = dep.model, dep.parallel, dep.num_gpus
+    reasons: list[str] = []
+    if par.num_gpus != n:
+        reasons.append(
+            f"TP x DP x PP = {par.tp} x {par.dp} x {par.pp} = {par.num_gpus} does not equal "
+            f"the {n} GPUs"
+        )
+    heads = spec.num_attention_heads
+    if heads % par.tp:
+        reasons.append(
+            f"tensor-parallel size {par.tp} does not divide the {heads} attention heads "
+            f"(valid TP sizes: {', '.join(str(d) for d in divisors(heads))})"
+        )
+    if spec.mla is None and par.tp % spec.num_kv_heads and spec.num_kv_heads % par.tp:
+        reasons.append(f"TP {par.tp} and the {spec.num_kv_heads} KV heads must divide one another")
+    if (
+        heads % par.tp == 0
+        and spec.indexer is not None
+        and spec.indexer.num_heads % min(par.tp, spec.indexer.num_heads)
+    ):
+        reasons.append(f"TP {par.tp} does not divide the {spec.indexer.num_heads} indexer heads")
+    if par.ep > 1:
+        if spec.moe is None:
+            reasons.append(f"expert parallelism (EP {par.ep}) needs a MoE model")
+        elif spec.moe.num_routed_experts % par.ep:
+            reasons.append(
+                f"EP {par.ep} does not divide the {spec.moe.num_routed_experts} routed experts"
+            )
+        if par.moe_group % par.ep:
+            reasons.append(f"EP {par.ep} must divide TP x DP = {par.moe_group}")
+        if dep.engine.engine == "vllm" and par.ep != par.moe_group:
+            reasons.append(
+                f"vLLM's expert parallelism spans TP x DP = {par.moe_group} GPUs, not {par.ep}"
+            )
+    if par.pp > spec.num_layers:
+        reasons.append(f"PP {par.pp} exceeds the {spec.num_layers} layers")
+    return reasons
+
+
+def hardware_problems(dep: Deployment) -> list[str]:
+    """Problems no layout over these GPUs can avoid: node shape, dtype support, MTP, context."""
+    spec, gpu, n = dep.model, dep.gpu, dep.num_gpus
+    reasons: list[str] = []
+    per_node = gpu.gpus_per_node
+    if n > per_node and n % per_node:
+        reasons.append(
+            f"{n} GPUs is not a whole number of {per_node}-GPU {gpu.id} nodes "
+            f"({n / per_node:.2f} nodes); multi-node layouts use whole nodes"
+        )
+    compute = FORMAT_COMPUTE[dep.weights]
+    if not gpu.supports(compute):
+        reasons.append(
+            f"{gpu.name} has no {compute.upper()} tensor cores: {dep.weights} weights cannot run "
+            "there (use bf16 or int4 weight-only)"
+        )
+    if spec.indexer is not None and not gpu.supports("fp8"):
+        reasons.append(
+            f"DeepSeek Sparse Attention runs its indexer in FP8 (FlashMLA sparse / DeepGEMM "
+            f"kernels); {gpu.name} has no FP8 tensor cores"
+        )
+    if dep.mtp_tokens and spec.num_mtp_layers == 0:
+        reasons.append(f"{spec.name} has no MTP layer; run without --mtp")
+    if dep.effective_max_context > spec.max_position_embeddings:
+        reasons.append(
+            f"max context {dep.effective_max_context:,} exceeds the model's "
+            f"{spec.max_position_embeddings:,} positions"
+        )
+    return reasons

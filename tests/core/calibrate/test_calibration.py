@@ -1,0 +1,108 @@
+"""Calibration: re-pricing recorded steps equals re-simulating, the fit recovers known
+parameters, and profiles are chosen with an honest status."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from moerun.core.calibrate.calibration import (
+    CalibrationProfile,
+    Point,
+    choose_calibration,
+    cross_validate,
+    fit,
+    median_ape,
+    point_errors,
+    predict,
+)
+from moerun.core.load.workload import Arrival, LengthDist, Workload
+from moerun.core.perf.step_time import StepParams
+from moerun.core.sim.build import SimOptions, simulate_deployment
+from tests.conftest import make_deployment
+
+DEP = make_deployment("glm-5.1-fp8", mtp_tokens=1, max_context=32_768, kv_dtype="bf16")
+TRUE = StepParams(
+    gemm_efficiency=0.35,
+    mem_efficiency=0.7,
+    attn_efficiency=0.25,
+    step_overhead_s=0.012,
+    seq_overhead_s=5e-5,
+)
+LOADS = [(isl, c) for isl in (1024, 4096, 8192) for c in (4, 16, 48)]
+
+
+def workload(isl: int, conc: int) -> Workload:
+    return Workload.single_turn(
+        input_len=LengthDist.fixed(isl),
+        output_len=LengthDist.fixed(128),
+        num_requests=5 * conc,
+        arrival=Arrival("closed", concurrency=conc),
+        rng=random.Random(0),
+    )
+
+
+def measured(isl: int, conc: int, params: StepParams) -> dict[str, float]:
+    s = simulate_deployment(
+        DEP, workload(isl, conc), SimOptions(mtp_acceptance=0.85, params=params)
+    ).summary()
+    return {
+        "ttft_p50_ms": s["ttft_ms"]["p50"],
+        "ttft_p99_ms": s["ttft_ms"]["p99"],  # type: ignore[index]
+        "tpot_p50_ms": s["tpot_ms"]["p50"],
+        "output_tok_per_s": s["output_tok_per_s"],
+    }  # type: ignore[index]
+
+
+def point(isl: int, conc: int, meas: dict[str, float]) -> Point:
+    res = simulate_deployment(
+        DEP, workload(isl, conc), SimOptions(mtp_acceptance=0.85), record=True
+    )
+    assert res.trace is not None and res.trace_model is not None
+    outs = {r.request_id: r.output_tokens for r in res.results}
+    return Point.from_trace(f"{isl}-{conc}", f"isl={isl}", res.trace_model, res.trace, outs, meas)
+
+
+def test_repricing_recorded_steps_equals_resimulating() -> None:
+    p = point(4096, 16, {})
+    got = predict(p, TRUE)
+    want = measured(4096, 16, TRUE)
+    for key, value in want.items():
+        assert got[key] == pytest.approx(value, rel=1e-6)
+
+
+def test_fit_recovers_known_parameters_and_generalizes() -> None:
+    points = [point(i, c, measured(i, c, TRUE)) for i, c in LOADS]
+    params = fit(points)
+    errors = median_ape(point_errors(points, {p.id: predict(p, params) for p in points}))
+    assert max(errors.values()) < 2.0
+    cv = median_ape(point_errors(points, cross_validate(points)))
+    assert max(cv.values()) < 10.0
+
+
+def _profile(gpu: str, engine: str, version: int = 1) -> CalibrationProfile:
+    return CalibrationProfile(
+        f"{gpu}-{engine}",
+        version,
+        gpu,
+        engine,
+        "x",
+        TRUE,
+        0.85,
+        ("a",),
+        {},
+        {"tpot_p50_ms": 12.0},
+        "2026-11-28",
+        "test",
+    )
+
+
+def test_calibration_status_is_honest() -> None:
+    profiles = [_profile("h200_sxm", "vllm"), _profile("h200_sxm", "vllm", 2)]
+    assert choose_calibration(profiles, "h200_sxm", "vllm").profile.version == 2  # type: ignore[union-attr]
+    ext = choose_calibration(profiles, "b200_sxm", "vllm")
+    assert ext.status == "extrapolated" and "h200_sxm" in ext.note
+    assert ext.error_band_pct == {"tpot_p50_ms": 12.0}
+    none = choose_calibration([], "b200_sxm", "sglang")
+    assert none.status == "uncalibrated" and none.params == StepParams()

@@ -1,0 +1,99 @@
+"""Cost arithmetic against hand-computed cases: replicas, utilisation, $/Mtok, break-even."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from moerun.core.market.cost import (
+    DailyTraffic,
+    SelfHostedCost,
+    TokenPrices,
+    api_usd_per_request,
+    break_even,
+    break_even_always_on,
+    hybrid_cost,
+    replica_schedule,
+    replicas_for,
+)
+
+
+@pytest.mark.parametrize(
+    ("rate", "capacity", "replicas"),
+    [(10.0, 4.0, 3), (8.0, 4.0, 2), (0.0, 4.0, 1), (4.000000001, 4.0, 1), (4.1, 4.0, 2)],
+)
+def test_replicas_for(rate: float, capacity: float, replicas: int) -> None:
+    assert replicas_for(rate, capacity) == replicas
+
+
+def test_replicas_need_a_capacity() -> None:
+    with pytest.raises(ValueError, match="positive"):
+        replicas_for(1.0, 0.0)
+
+
+def test_schedule_always_on_or_per_hour() -> None:
+    hourly = [1.0, 2.0, 4.0]
+    # ceil(4 / 1.5) = 3 replicas at the peak
+    assert replica_schedule(hourly, 1.5, scale_down=False) == (3, 3, 3)
+    # ceil(1/1.5) = 1, ceil(2/1.5) = 2, ceil(4/1.5) = 3
+    assert replica_schedule(hourly, 1.5, scale_down=True) == (1, 2, 3)
+
+
+def test_self_hosted_day_month_utilisation_and_per_mtok() -> None:
+    # 86,400 requests/day of 1,000 input and 100 output tokens
+    traffic = DailyTraffic(86_400, 86_400 * 1_000, 86_400 * 100)
+    cost = SelfHostedCost(20.0, (2,) * 24, 1.0, traffic, prefill_time_share=0.25)
+    assert cost.replica_hours_per_day == 48
+    assert cost.usd_per_day == 960  # 48 replica-hours x $20
+    assert cost.usd_per_month(730) == pytest.approx(960 * 730 / 24)  # $29,200
+    # 2 replicas x 1 req/s x 86,400 s could serve 172,800 requests: half used
+    assert cost.utilization == pytest.approx(0.5)
+    # $240 of prompt time over 86.4M input tokens; $720 of decode over 8.64M output tokens
+    assert cost.usd_per_mtok_input == pytest.approx(240 / 86.4)
+    assert cost.usd_per_mtok_output == pytest.approx(720 / 8.64)
+    assert cost.usd_per_mtok_blended == pytest.approx(960 / 95.04)
+    assert cost.peak_replicas == 2
+
+
+def test_api_bill_with_and_without_cached_input() -> None:
+    prices = TokenPrices(1.0, 4.0, 0.2)
+    # 10,000 input of which 8,000 reusable, half of that billed as cached; 500 output:
+    # 6,000 x $1 + 4,000 x $0.2 + 500 x $4, per million
+    assert api_usd_per_request(prices, 10_000, 8_000, 500, 0.5) == pytest.approx(0.0088)
+    no_cache = TokenPrices(1.0, 4.0, None)
+    assert api_usd_per_request(no_cache, 10_000, 8_000, 500, 0.5) == pytest.approx(0.012)
+    # every reusable token cached: 2,000 x $1 + 8,000 x $0.2 + 500 x $4
+    assert api_usd_per_request(prices, 10_000, 8_000, 500, 1.0) == pytest.approx(0.0056)
+
+
+def test_break_even_closed_form() -> None:
+    # one replica costs $480/day; the API $0.01/request: even at 48,000 requests/day
+    assert break_even_always_on(480, 86_400, 0.01) == pytest.approx(48_000)
+    # a replica that carries only 43,200/day never gets there (every R costs $0.0111/request)
+    assert break_even_always_on(480, 43_200, 0.01) is None
+
+
+def test_break_even_scan_matches_the_closed_form() -> None:
+    def fleet(v: float) -> float:  # flat traffic, 1 req/s per replica, $20/hour always on
+        return math.ceil(v / 86_400 - 1e-9) * 480.0
+
+    found = break_even(fleet, 0.01, 10_000_000)
+    assert found == pytest.approx(48_000, rel=2e-3)
+    assert break_even(lambda v: math.ceil(v / 43_200) * 480.0, 0.01, 10_000_000) is None
+
+
+def test_hybrid_overflow_goes_to_the_api() -> None:
+    # 12 hours at 1 req/s, 12 at 3 req/s; one replica carries 2 req/s at $10/hour
+    hourly = [1.0] * 12 + [3.0] * 12
+    requests = 12 * 3600 * 1 + 12 * 3600 * 3  # 172,800
+    traffic = DailyTraffic(requests, requests * 1_000, requests * 100)
+    h = hybrid_cost(hourly, 1, 2.0, 10.0, 0.001, traffic, 0.3, scale_down=False)
+    assert h.base.usd_per_day == 240  # one replica all day
+    assert h.overflow_requests_per_day == pytest.approx(12 * 3600 * 1.0)  # 43,200
+    assert h.usd_per_day == pytest.approx(240 + 43.2)
+    assert h.overflow_share == pytest.approx(0.25)
+    # the base serves the rest, so its utilisation is 129,600 / (24 x 3600 x 2)
+    assert h.base.utilization == pytest.approx(129_600 / 172_800)
+    # two replicas always on would cost $480/day: the hybrid is cheaper
+    assert h.usd_per_day < 480
