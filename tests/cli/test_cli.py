@@ -48,7 +48,11 @@ def test_fit_json_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
     assert data["fits"] is True
     for key in ("weights_bytes_per_gpu", "kv_capacity_tokens", "max_concurrency_at_context"):
         assert data[key] > 0
-    assert data["best_layout"]["kv_capacity_tokens"] >= data["kv_capacity_tokens"]
+    # MLA's KV is replicated across TP, so DP-attention ranks each hold their own cache: the
+    # best layout is a DP one with several times TP8's capacity
+    assert data["layout"] == "TP8"
+    assert data["best_layout"]["parallel"]["dp"] > 1
+    assert data["best_layout"]["kv_capacity_tokens"] > 3 * data["kv_capacity_tokens"]
 
 
 def test_fit_impossible_layout_is_an_answer(capsys: pytest.CaptureFixture[str]) -> None:

@@ -13,6 +13,7 @@ import yaml
 
 from moerun.cli import main
 from moerun.commands import outdir
+from moerun.serve.gateway.config import load_config
 from tests.render.test_manifests import compose_validator
 
 GLM_H200 = ["--model", "glm-5.1", "--gpu", "h200_sxm"]
@@ -259,16 +260,13 @@ def test_plan_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
 
 
 def test_gateway_loads_what_deploy_writes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    config = pytest.importorskip("moerun.serve.gateway.config")
     plan = write_plan(tmp_path / "plan.json", OPTIONS)
     assert deploy(str(plan), "--option", "2", "--target", "k8s", "--out", str(tmp_path / "o")) == 0
-    loaded = config.load_config(
-        str(tmp_path / "o" / "gateway-backends.yaml"), {"TOGETHER_API_KEY": "x"}
-    )
+    loaded = load_config(str(tmp_path / "o" / "gateway-backends.yaml"), {"TOGETHER_API_KEY": "x"})
     assert list(loaded.backends) == ["glm-5-1-h200-sxm", "together"]
     cm = next(yaml.safe_load_all((tmp_path / "o" / "k8s" / "30-gateway.yaml").read_text()))
     (tmp_path / "cm.yaml").write_text(cm["data"]["gateway.yaml"])
-    assert config.load_config(str(tmp_path / "cm.yaml"), {"TOGETHER_API_KEY": "x"}).models
+    assert load_config(str(tmp_path / "cm.yaml"), {"TOGETHER_API_KEY": "x"}).models
 
 
 @pytest.mark.parametrize(

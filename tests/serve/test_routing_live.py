@@ -40,7 +40,12 @@ def test_prefix_affinity_and_session_header(
     session = {"x-session-id": "agent-7"}
     pinned = _ask(gw, "short", session)
     assert all(_ask(gw, f"different {i}", session) == pinned for i in range(5))
-    assert other in {"a", "b"}
+    # the session's binding outranks prefix affinity: a warm prompt of the other replica, sent
+    # in the session, still goes to the session's replica; without the session it goes home
+    away = next(p for p in prompts if first[p] != pinned)
+    assert _ask(gw, away, session) == pinned
+    assert _ask(gw, away) == first[away] != pinned
+    assert other != first[prompts[0]]
 
 
 def test_overflow_to_managed_when_replicas_are_saturated(

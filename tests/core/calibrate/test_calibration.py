@@ -3,6 +3,7 @@ parameters, and profiles are chosen with an honest status."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 
 import pytest
@@ -75,6 +76,9 @@ def test_repricing_recorded_steps_equals_resimulating() -> None:
 def test_fit_recovers_known_parameters_and_generalizes() -> None:
     points = [point(i, c, measured(i, c, TRUE)) for i, c in LOADS]
     params = fit(points)
+    # the measurements were made with TRUE, so the fit must find TRUE again
+    for f in dataclasses.fields(StepParams):
+        assert getattr(params, f.name) == pytest.approx(getattr(TRUE, f.name), rel=0.02), f.name
     errors = median_ape(point_errors(points, {p.id: predict(p, params) for p in points}))
     assert max(errors.values()) < 2.0
     cv = median_ape(point_errors(points, cross_validate(points)))

@@ -121,7 +121,12 @@ def test_best_layout_prefers_more_kv_and_whole_nodes() -> None:
     assert best is not None
     par, fit = best
     assert par.pp == 1 and fit.fits
-    assert fit.kv_capacity_tokens >= memory_fit(make_deployment(num_gpus=8)).kv_capacity_tokens
+    # MLA's KV is replicated across TP: DP-attention ranks each cache their own sequences
+    assert par.dp > 1
+    assert fit.kv_capacity_tokens > 3 * memory_fit(make_deployment(num_gpus=8)).kv_capacity_tokens
+    # H100 (80 GB) needs two nodes; the best layout keeps whole nodes and no pipeline
+    best16 = best_layout(make_deployment(gpu="h100_sxm", num_gpus=16))
+    assert best16 is not None and best16[0].num_gpus == 16 and best16[1].fits
 
 
 def test_sglang_static_fraction_leaves_room_for_activations() -> None:
@@ -137,3 +142,34 @@ def test_sglang_trtllm_kv_layout_only_on_nvidia_blackwell() -> None:
     assert make_deployment(gpu="h200_sxm", engine="sglang").kv_layout == "fp8"
     assert make_deployment(gpu="mi355x", engine="sglang").kv_layout == "fp8"
     assert make_deployment(gpu="b200_sxm", engine="vllm").kv_layout == "fp8"
+
+
+def test_kv_must_hold_one_max_context_sequence() -> None:
+    # vLLM refuses to start when one max-context sequence does not fit in the KV cache: with the
+    # pool's capacity C (pages of 64 tokens), a context of C fits and a context one page longer
+    # does not, whatever else is free.
+    small = memory_fit(make_deployment(mem_fraction=0.72, max_context=4096))
+    assert small.fits
+    cap = small.kv_capacity_tokens_per_rank
+    assert 4096 < cap < 202_752 - 64  # below GLM-5.1's own limit, so the limit is the cache's
+    at_cap = memory_fit(make_deployment(mem_fraction=0.72, max_context=cap))
+    assert at_cap.kv_capacity_tokens_per_rank == cap
+    assert at_cap.fits and at_cap.max_concurrency_at_context == 1
+    over = memory_fit(make_deployment(mem_fraction=0.72, max_context=cap + 64))
+    assert not over.fits
+    assert any("less than one" in r for r in over.reasons), over.reasons
+
+
+def test_vllm_budget_must_hold_weights_and_the_engine_reserve() -> None:
+    # vLLM's memory fraction covers activations and CUDA graphs too: a budget that holds the
+    # weights but not weights + reserve cannot start, and the reason names the reserve.
+    ref = memory_fit(make_deployment())
+    weights, reserve = ref.weights_bytes_per_gpu, ref.reserve_bytes_per_gpu
+    assert reserve > 0
+    fraction = (weights + reserve / 2) / ref.gpu_memory_bytes
+    fit = memory_fit(make_deployment(mem_fraction=fraction))
+    assert fit.budget_bytes_per_gpu > weights
+    assert not fit.fits
+    assert any("engine reserve" in r for r in fit.reasons), fit.reasons
+    roomy = (weights + reserve + 2 * 2**30) / ref.gpu_memory_bytes
+    assert memory_fit(make_deployment(mem_fraction=roomy, max_context=1024)).fits

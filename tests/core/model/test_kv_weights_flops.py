@@ -6,7 +6,11 @@ import pytest
 
 from moerun.catalog.models import load_spec
 from moerun.core.model.flops import attention_flops_per_token, flops_per_token, prefill_flops
-from moerun.core.model.kv_cache import attention_bytes_per_layer, kv_bytes_per_token
+from moerun.core.model.kv_cache import (
+    attention_bytes_per_layer,
+    kv_bytes_per_token,
+    kv_heads_per_gpu,
+)
 from moerun.core.model.model_spec import ModelSpec
 from moerun.core.model.weights import converted_bytes, weight_bytes
 from tests.conftest import raw_config
@@ -88,3 +92,33 @@ def test_prefill_flops_sums_positions(glm5: ModelSpec) -> None:
     assert prefill_flops(glm5, 100, num_cached_tokens=2900) == sum(
         flops_per_token(glm5, p, "prefill") for p in range(2901, 3001)
     )
+
+
+def test_gqa_heads_per_gpu_split_over_tp_then_replicated() -> None:
+    # Llama-3.1-70B: 8 KV heads. TP2 holds 4 per GPU, TP8 one, TP16 still one (replicated).
+    spec = load_spec("llama-3.1-70b")
+    assert spec.num_kv_heads == 8
+    assert [kv_heads_per_gpu(spec, tp) for tp in (1, 2, 4, 8, 16)] == [8, 4, 2, 1, 1]
+
+
+def test_gqa_fp8_kv_is_one_byte_per_element() -> None:
+    # K and V, 8 heads of 128, 80 layers: bf16 2 bytes each, fp8 1 byte each.
+    spec = load_spec("llama-3.1-70b")
+    assert kv_bytes_per_token(spec, "fp8") == 80 * 2 * 8 * 128
+    assert kv_bytes_per_token(spec, "fp8", kv_heads_per_gpu=2) == 80 * 2 * 2 * 128
+
+
+def test_mxfp4_is_half_a_byte_plus_one_scale_per_32() -> None:
+    # OCP MX: e2m1 elements (4 bits) and one e8m0 scale byte per block of 32 along `in`.
+    assert converted_bytes("mxfp4", 2048, 6144) == 2048 * 6144 // 2 + 2048 * 6144 // 32
+    assert converted_bytes("mxfp4", 6144, 2048) == 6144 * 2048 // 2 + 6144 * 2048 // 32
+    assert converted_bytes("nvfp4", 2048, 6144) == 2048 * 6144 // 2 + 2048 * 6144 // 16 + 8
+
+
+def test_glm5_mxfp4_experts_cost_17_32_of_a_byte_per_parameter(glm5: ModelSpec) -> None:
+    # GLM-5's expert Linears have `in` of 6144 or 2048, both multiples of 32, so every converted
+    # parameter costs exactly 1/2 + 1/32 byte; everything else keeps its bf16 (or fp32) bytes.
+    mx = weight_bytes(glm5, "mxfp4")
+    assert mx.converted_bytes * 32 == mx.converted_params * 17
+    bf16 = weight_bytes(glm5, "bf16")
+    assert mx.high_precision_bytes == bf16.total_bytes - 2 * mx.converted_params

@@ -89,3 +89,34 @@ def test_the_simulator_agrees_at_the_screened_load(chat_stats: WorkloadStats) ->
     assert isinstance(tpot, dict)
     # the screen is within 25% of the simulated p99 TPOT at the load it picked
     assert tpot["p99"] == pytest.approx(cap.best.tpot_p99_ms, rel=0.25)
+
+
+def _fixed_stats(input_tokens: float, output_tokens: float) -> WorkloadStats:
+    """A workload of identical requests with no reusable prefix."""
+    return WorkloadStats(
+        num_requests=1000,
+        mean_input_tokens=input_tokens,
+        mean_output_tokens=output_tokens,
+        mean_cached_tokens=0.0,
+        p99_new_tokens=input_tokens,
+        mean_decode_context=input_tokens + output_tokens / 2,
+        mean_decode_attended=min(input_tokens + output_tokens / 2, 2048),
+        mean_prefill_position=input_tokens / 2,
+        mean_prefill_attended=min(input_tokens / 2, 2048),
+        idle_token_s_per_request=0.0,
+        max_input_tokens=int(input_tokens),
+        max_output_tokens=int(output_tokens),
+    )
+
+
+def test_prefill_time_share_follows_the_token_mix() -> None:
+    # 8,000 prompt tokens per 20 generated: prompt compute dominates the GPU time (a prefill of
+    # 8K tokens costs ~0.1-0.3 s on 8 H200s, twenty shared decode steps a few ms per request);
+    # 50 prompt tokens per 2,000 generated: generation dominates. The share splits $/Mtok.
+    model, limits = _model(mtp=0)
+    slo = Slo(ttft_ms=60_000, tpot_ms=1000)
+    prompt_heavy = colocated_capacity(model, limits, _fixed_stats(8000, 20), slo).best
+    output_heavy = colocated_capacity(model, limits, _fixed_stats(50, 2000), slo).best
+    assert prompt_heavy is not None and output_heavy is not None
+    assert prompt_heavy.prefill_time_share > 0.6
+    assert output_heavy.prefill_time_share < 0.2
