@@ -10,12 +10,14 @@ from typing import Any
 
 from rich.console import Console
 
+from moerun import __version__
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu, load_gpus
 from moerun.catalog.models import DEFAULT_MODEL, load_spec
 from moerun.commands.arg_types import fraction as _fraction
 from moerun.commands.arg_types import nonneg_int as _nonneg_int
 from moerun.commands.arg_types import positive_int as _positive_int
+from moerun.commands.model_list import add_list as _add_model_list
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.engine import ENGINES
 from moerun.core.deploy.memory_fit import best_layout, memory_fit
@@ -150,6 +152,7 @@ def cmd_gpus(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     """The whole command tree."""
     p = _Parser(prog="moerun", description="Where and how to run GLM-5 and other MoE models.")
+    p.add_argument("--version", action="version", version=f"moerun {__version__}")
     sub = p.add_subparsers(dest="command", parser_class=_Parser)
 
     model = sub.add_parser("model", help="model specs")
@@ -158,6 +161,7 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("model", help="catalog id (glm-5.1, deepseek-v3, ...) or config.json path")
     show.add_argument("--json", action="store_true")
     show.set_defaults(func=cmd_model_show)
+    _add_model_list(model_sub)
 
     fit = sub.add_parser("fit", help="does a deployment fit in GPU memory, and with what KV")
     add_deployment_args(fit, model_positional=True)

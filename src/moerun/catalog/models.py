@@ -19,11 +19,12 @@ DEFAULT_MODEL = "glm-5.1"
 
 @dataclass(frozen=True, slots=True)
 class ModelEntry:
-    """A catalog model: its id, config file, Hugging Face repo and provenance."""
+    """A catalog model: its id, config file, Hugging Face repo, family and provenance."""
 
     id: str
     file: str
     hf_repo: str
+    family: str
     status: str
     source: str
     as_of: str
@@ -45,6 +46,7 @@ def model_index() -> dict[str, ModelEntry]:
             id=mid,
             file=e["file"],
             hf_repo=e["hf_repo"],
+            family=e["family"],
             status=e["status"],
             source=e["source"],
             as_of=str(e["as_of"]),
