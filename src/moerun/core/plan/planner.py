@@ -33,6 +33,7 @@ from moerun.core.plan.funnel import (
     build_funnel,
     filter_clouds,
     filter_managed,
+    stage_order,
 )
 from moerun.core.plan.option_notes import managed_notes, self_hosted_notes
 from moerun.core.plan.plan_request import PlanCatalog, PlanRequest
@@ -146,7 +147,7 @@ def plan(
         options=tuple(options),
         exclusions=tuple(exclusions),
         funnel=funnel,
-        closest=None if options else _closest(result, managed_out),
+        closest=None if options else _closest(result, exclusions, stage_order(request)),
         break_even_requests_per_day=be,
         break_even_between=pair,
         search=result,
@@ -289,12 +290,19 @@ def _break_even_pair(options: list[Option]) -> tuple[Option, Option] | None:
     return (own, api) if own and api else None
 
 
-def _closest(result: SearchResult, managed_out: list[Exclusion]) -> str | None:
-    """The fastest configuration found, for an SLO nothing meets."""
+def _closest(result: SearchResult, exclusions: list[Exclusion], order: list[str]) -> str | None:
+    """The nearest thing to an answer when nothing passes; None only when nothing was excluded.
+
+    First the fastest configuration for an SLO nothing meets; else the API the SLO excluded;
+    else the endpoint that got furthest through the constraints (stopped at the latest stage,
+    so it passed every one before it), named with what stopped it.
+    """
     candidates = [s for s in result.infeasible if s.capacity.closest is not None]
     if not candidates:
-        slo_api = [e for e in managed_out if e.constraint == SLO]
-        return f"{slo_api[0].subject}: {slo_api[0].reason}" if slo_api else None
+        slo_api = [e for e in exclusions if e.kind == "managed" and e.constraint == SLO]
+        if slo_api:
+            return f"{slo_api[0].subject}: {slo_api[0].reason}"
+        return _furthest(exclusions, order)
     s = min(candidates, key=lambda s: s.capacity.closest.tpot_p99_ms if s.capacity.closest else 0.0)
     c = s.capacity.closest
     assert c is not None
@@ -304,4 +312,15 @@ def _closest(result: SearchResult, managed_out: list[Exclusion]) -> str | None:
         f"{d.num_gpus}x {d.gpu.id} {d.weights} {d.parallel.describe()} {d.engine.engine} "
         f"MTP{d.mtp_tokens}{pd} reaches p99 TPOT {c.tpot_p99_ms:.0f} ms and p99 TTFT "
         f"{c.ttft_p99_ms:.0f} ms at {c.batch_size:.0f} sequence(s) in flight (analytic)"
+    )
+
+
+def _furthest(exclusions: list[Exclusion], order: list[str]) -> str | None:
+    """The excluded endpoint stopped latest in the constraint order (first such on ties)."""
+    rank = {name: i for i, name in enumerate(order)}
+    if not exclusions:
+        return None
+    e = max(exclusions, key=lambda x: rank.get(x.constraint, -1))
+    return (
+        f"{e.subject}: passes every constraint before {e.constraint!r}, which stops it ({e.reason})"
     )
