@@ -195,6 +195,9 @@ def _command_modules() -> list[Any]:
     from moerun.commands import plan
 
     registers.append(plan.register)
+    from moerun.commands import catalog_check
+
+    registers.append(catalog_check.register)
     return registers
 
 
