@@ -48,7 +48,7 @@ def test_glm52_indexer_layers_match_the_fp8_checkpoint_module_list() -> None:
     spec = load_spec("glm-5.2-fp8")
     assert spec.indexer is not None
     ours = [i for i, full in enumerate(spec.indexer.layers) if full]
-    assert with_indexer == ours + [78]  # layer 78 is the MTP layer, which keeps its indexer
+    assert with_indexer == [*ours, 78]  # layer 78 is the MTP layer, which keeps its indexer
 
 
 @pytest.mark.parametrize("model", ["glm-5.2", "glm-5.2-fp8"])
