@@ -45,6 +45,7 @@ def _to_provider(entry: ProviderEntry) -> Provider:
         notes=entry.policy_note,
         source=tuple(entry.source),
         as_of=entry.as_of,
+        as_of_iso=entry.as_of_iso,
     )
 
 
@@ -81,6 +82,7 @@ def _to_perf(entry: PerfEntry) -> PublishedPerf:
         notes=entry.notes,
         source=tuple(entry.source),
         as_of=entry.as_of,
+        as_of_iso=entry.as_of_iso,
     )
 
 

@@ -136,6 +136,7 @@ class PerfEntry(_Cited):
     precision: Precision
     workload: str
     notes: str
+    as_of_iso: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
 
 
 class ProviderModelEntry(_Cited):
@@ -177,6 +178,8 @@ class ProviderEntry(_Cited):
     retention_text: str
     policy_note: str
     models: list[ProviderModelEntry]
+    # The day the policy facts speak for: the oldest of their dates.
+    as_of_iso: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
 
 
 class ProvidersFile(_Strict):

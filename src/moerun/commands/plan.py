@@ -9,6 +9,7 @@ preset, contradictory policy, malformed values).
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -34,6 +35,7 @@ from moerun.core.deploy.engine import ENGINES
 from moerun.core.deploy.fit_table import fit_table
 from moerun.core.model.kv_cache import KV_DTYPES
 from moerun.core.model.weights import WEIGHT_FORMATS
+from moerun.core.plan.freshness import MAX_AGE_DAYS, stale_facts, summary_lines, used_facts
 from moerun.core.plan.planner import plan
 from moerun.errors import UsageError
 from moerun.render import reports
@@ -92,8 +94,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
             path.write_text(render_plan_html(result, _sources()), "utf-8")
         except OSError as exc:
             raise UsageError(f"cannot write --html {path}: {exc.strerror or exc}") from exc
+    stale = stale_facts(used_facts(result), args.today or dt.date.today())
+    for line in summary_lines(stale):
+        sys.stderr.write(f"moerun: warning: {line}\n")
     if args.json:
-        sys.stdout.write(json.dumps(plan_dict(result, catalog.weight_notes), indent=2) + "\n")
+        data = plan_dict(result, catalog.weight_notes)
+        data["warnings"] = [s.message for s in stale]
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
         print_plan(Console(width=max(160, Console().width)), result)
         if args.html:
@@ -143,6 +150,12 @@ def register(sub: Any) -> None:
     out.add_argument("--json", action="store_true", help="the full ranking as JSON")
     out.add_argument("--html", help="write a self-contained HTML report to this file")
     out.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    out.add_argument(
+        "--today",
+        type=_iso_day,
+        help=f"the date to age catalog facts from (default: today); facts the answer uses "
+        f"that are older than {MAX_AGE_DAYS} days are warned about",
+    )
     p.set_defaults(func=cmd_plan)
 
     f = sub.add_parser("fit-table", help="where the model fits: GPUs x nodes x weight formats")
@@ -153,3 +166,10 @@ def register(sub: Any) -> None:
     f.add_argument("--context", type=_positive_int, default=FIT_CONTEXT)
     f.add_argument("--json", action="store_true")
     f.set_defaults(func=cmd_fit_table)
+
+
+def _iso_day(text: str) -> dt.date:
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date; give YYYY-MM-DD") from None

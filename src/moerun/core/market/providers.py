@@ -43,6 +43,8 @@ class PublishedPerf:
     notes: str = ""
     source: tuple[str, ...] = ()
     as_of: str = ""
+    # The calendar day the figure speaks for (None: the source gives none).
+    as_of_iso: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,9 @@ class Provider:
     notes: str = ""
     source: tuple[str, ...] = ()
     as_of: str = ""
+    # The calendar day the policy facts (jurisdiction, certifications, retention) speak for:
+    # the oldest of their dates (None: some have none).
+    as_of_iso: str | None = None
 
     def cert_status(self, certification: str) -> str:
         """Status of one certification: verified, claimed or unknown."""
