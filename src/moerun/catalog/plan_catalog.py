@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 
 from moerun.catalog.calibration import calibration_for
+from moerun.catalog.cloud_trust import load_cloud_trust
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import load_gpus
 from moerun.catalog.plan_data import load_cloud_billing, load_weight_quality
@@ -20,10 +21,15 @@ def plan_catalog(overrides: Overrides | None = None) -> PlanCatalog:
     """The packaged catalog as the planner's values, with any price overrides applied."""
     gpus = load_gpus()
     billing = load_cloud_billing()
+    trust = load_cloud_trust()
     clouds = [
-        CloudOffer(p, billing_increment_s=billing[p.provider].billing_increment_s)
-        if p.provider in billing
-        else CloudOffer(p)
+        CloudOffer(
+            p,
+            certifications=dict(trust[p.provider].certifications) if p.provider in trust else {},
+            billing_increment_s=billing[p.provider].billing_increment_s
+            if p.provider in billing
+            else None,
+        )
         for p in load_gpu_prices()
     ]
     providers = load_providers()
