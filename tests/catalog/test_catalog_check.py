@@ -92,3 +92,26 @@ def test_bad_dir_and_bad_yaml(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     code, data = _check(_write(tmp_path, "a: [unclosed\n"), capsys)
     assert code == 3
     assert "not valid YAML" in str(data["problems"])
+
+
+def test_csv_rows_are_facts_too(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _write(tmp_path, COMPLETE)
+    table = "id,output_tok_per_s,source,as_of\nR1,10.0,a paper,2026-02-13\nR2,11.0,,2026-02-13\n"
+    _write(tmp_path, table + "R3,12.0,a paper,feb 2026\n", "runs.csv")
+    _write(tmp_path, "id,value\nX,1\n", "no_sources.csv")  # not a table of sourced facts
+    code, data = _check(tmp_path, capsys)
+    assert code == 3
+    assert data["num_facts"] == 2 + 3
+    assert data["problems"] == [
+        {"file": "runs.csv", "where": "line 3 (R2)", "problem": "no source"},
+        {"file": "runs.csv", "where": "line 4 (R3)", "problem": "no real date (as_of: 'feb 2026')"},
+    ]
+
+
+def test_the_packaged_catalog_has_every_fact_sourced_and_dated(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["catalog", "check", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["problems"] == [] and data["ok"] is True
+    assert data["num_facts"] > 200 and data["num_sources"] > 90

@@ -117,6 +117,7 @@ class QualityEntry(_Strict):
     note: str
     source: list[str] = Field(min_length=1)
     as_of: str
+    as_of_iso: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
 
 
 class QualityFile(_Strict):

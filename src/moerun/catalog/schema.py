@@ -75,6 +75,8 @@ class GpuEntry(_Cited):
     gpus_per_node: int = Field(gt=0)
     tdp_w: float | None = Field(gt=0)
     notes: str = ""
+    # The day the figures speak for when `as_of` is not one (the earliest day it allows).
+    as_of_iso: str | None = Field(default=None, pattern=r"^\d{4}-\d{2}-\d{2}$")
 
 
 class GpusFile(_Strict):

@@ -59,7 +59,7 @@ def cmd_catalog_check(args: argparse.Namespace) -> int:
 def _audit_dir(folder: Path) -> Audit:
     if not folder.is_dir():
         raise UsageError(f"--dir {folder}: not a folder; give the folder holding catalog YAML")
-    files = sorted(folder.rglob("*.yaml"))
+    files = sorted([*folder.rglob("*.yaml"), *folder.rglob("*.csv")])
     if not files:
-        raise UsageError(f"--dir {folder}: no .yaml files in it")
+        raise UsageError(f"--dir {folder}: no .yaml or .csv files in it")
     return audit_files((str(p.relative_to(folder)), p.read_text("utf-8")) for p in files)
