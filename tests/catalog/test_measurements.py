@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from moerun.catalog.measurements import builtin_measurements, load_measurements
+from moerun.catalog.measurements import (
+    SGLANG_FILES,
+    builtin_measurements,
+    catalog_measurements,
+    load_measurements,
+    parse_csv,
+)
+from moerun.commands.calibration_points import run_lengths
 from moerun.core.deploy.parallel import Parallel
 from moerun.errors import CatalogError
 
@@ -94,3 +101,39 @@ def test_profile_round_trip_keeps_the_kv_factor(tmp_path: Path) -> None:
     save_profile(prof, tmp_path)
     (back,) = load_profiles(tmp_path)
     assert back == prof
+
+
+def test_sglang_cookbook_rows_keep_their_run_configuration() -> None:
+    runs = {r.id: r for r in catalog_measurements(SGLANG_FILES)}
+    # GLM-5 cookbook, H200: EAGLE 3 steps / 4 draft tokens = 3 drafted tokens, KV not set (bf16),
+    # sglang.bench_serving's default range ratio 0.0, printed "Accept length: 3.50".
+    gs2 = runs["GS-02"]
+    assert (gs2.model, gs2.engine, gs2.parallel, gs2.mtp_tokens) == (
+        "glm-5-fp8",
+        "sglang",
+        Parallel(tp=8),
+        3,
+    )
+    assert (gs2.kv_dtype, gs2.random_range_ratio, gs2.mtp_accept_len) == ("bf16", 0.0, 3.5)
+    assert gs2.concurrency == 100 and gs2.measured["ttft_p50_ms"] == 21429.21
+    assert gs2.split == "holdout" and runs["GS-01"].split == "fit"
+    # DeepSeek-R1-0528 runs are priced as the DeepSeek-V3 architecture, and say so.
+    assert runs["DR-01"].model == "deepseek-v3"
+    assert runs["DR-01"].checkpoint == "deepseek-ai/DeepSeek-R1-0528"
+    assert all(r.source.startswith("SGLang cookbook") for r in runs.values())
+
+
+def test_a_bad_split_is_refused() -> None:
+    header = "id,model,weights,gpu,num_gpus,engine,engine_version,parallelism,mtp_tokens,"
+    header += "isl,osl,max_concurrency,num_prompts,source,split\n"
+    row = "X,zai-org/GLM-5-FP8,fp8,h200_sxm,8,vllm,v,tp8,0,10,10,1,1,s,train\n"
+    with pytest.raises(CatalogError, match="split"):
+        parse_csv(header + row, "x.csv")
+
+
+def test_random_range_ratio_gives_sglang_bench_serving_lengths() -> None:
+    # sglang.bench_serving: randint(max(int(L * ratio), 1), L + 1): ratio 0 -> [1, L].
+    dist = run_lengths(1000, 0.0)
+    assert (dist.kind, dist.low, dist.high) == ("uniform", 1, 1000)
+    assert run_lengths(1000, 0.5).low == 500
+    assert run_lengths(1000, 1.0).kind == "fixed"

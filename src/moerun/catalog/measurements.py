@@ -17,6 +17,12 @@ from moerun.core.deploy.parallel import Parallel
 from moerun.errors import CatalogError
 
 BUILTIN_FILES = ("glm5-fp8-8xh200-vllm.csv", "qwen3-235b-8gpu-trtllm-offline.csv")
+# Published SGLang runs (README.md lists each source and run configuration). Kept apart from
+# BUILTIN_FILES so `moerun calibrate` without files fits what it fitted before; load them with
+# `catalog_measurements`. DeepSeek-V3.2 rows wait for that model in the catalog.
+SGLANG_FILES = ("glm5-fp8-8xh200-sglang.csv", "deepseek-r1-fp8-8xb200-sglang.csv")
+PENDING_MODEL_FILES = ("deepseek-v32-sglang.csv",)
+SPLITS = ("fit", "holdout")
 _CSV_METRICS = {
     "ttft_median_ms": "ttft_p50_ms",
     "ttft_p99_ms": "ttft_p99_ms",
@@ -48,6 +54,12 @@ class MeasuredRun:
     # The KV-cache dtype the run used: the engine default (bf16 for these models) unless the
     # run's launch command set one.
     kv_dtype: str = "bf16"
+    # Lengths: fixed at isl/osl (1.0), or uniform in [ratio * isl, isl] as the benchmark
+    # clients' `--random-range-ratio` draws them (sglang.bench_serving defaults to 0.0).
+    random_range_ratio: float = 1.0
+    split: str = "fit"  # "fit": may be fitted to; "holdout": evaluation only
+    checkpoint: str | None = None  # the checkpoint run, when it differs from `model`'s
+    mtp_accept_len: float | None = None  # measured mean accepted tokens per step
 
     @property
     def group(self) -> str:
@@ -108,11 +120,23 @@ def parse_csv(text: str, where: str) -> list[MeasuredRun]:
                     measured=measured,
                     source=row["source"],
                     kv_dtype=row.get("kv_dtype") or "bf16",
+                    random_range_ratio=float(row.get("random_range_ratio") or 1.0),
+                    split=_split(row.get("split") or "fit"),
+                    checkpoint=row.get("checkpoint") or None,
+                    mtp_accept_len=float(row["mtp_accept_len"])
+                    if row.get("mtp_accept_len")
+                    else None,
                 )
             )
         except (KeyError, ValueError) as exc:
             raise CatalogError(f"{where}: line {i}: bad or missing field ({exc})") from None
     return runs
+
+
+def _split(text: str) -> str:
+    if text not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, not {text!r}")
+    return text
 
 
 def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
@@ -188,10 +212,15 @@ def load_measurements(path: Path) -> list[MeasuredRun]:
     return parse_csv(text, str(path))
 
 
-def builtin_measurements() -> list[MeasuredRun]:
-    """The catalog's published measurements."""
+def catalog_measurements(names: tuple[str, ...]) -> list[MeasuredRun]:
+    """Measured runs from the named files of the catalog's `data/measurements/`."""
     root = resources.files("moerun.catalog").joinpath("data/measurements")
     runs: list[MeasuredRun] = []
-    for name in BUILTIN_FILES:
+    for name in names:
         runs.extend(parse_csv(root.joinpath(name).read_text("utf-8"), f"measurements/{name}"))
     return runs
+
+
+def builtin_measurements() -> list[MeasuredRun]:
+    """The catalog's published measurements that `moerun calibrate` fits by default."""
+    return catalog_measurements(BUILTIN_FILES)

@@ -36,14 +36,23 @@ def deployment_for(run: MeasuredRun) -> Deployment:
     )
 
 
+def run_lengths(length: int, range_ratio: float) -> LengthDist:
+    """The benchmark client's lengths: fixed, or uniform in [max(1, ratio * L), L] as
+    sglang.bench_serving's `--random-range-ratio` draws them (its default is 0.0)."""
+    if range_ratio >= 1.0:
+        return LengthDist.fixed(length)
+    low = max(int(length * range_ratio), 1)
+    return LengthDist(kind="uniform", mean=(low + length) // 2, low=low, high=length)
+
+
 def workload_for(run: MeasuredRun) -> Workload:
-    """The run's load: fixed lengths, closed loop (or everything at once when offline)."""
+    """The run's load: its lengths, closed loop (or everything at once when offline)."""
     arrival = (
         Arrival("closed", concurrency=run.concurrency) if run.concurrency else Arrival("burst")
     )
     return Workload.single_turn(
-        input_len=LengthDist.fixed(run.isl),
-        output_len=LengthDist.fixed(run.osl),
+        input_len=run_lengths(run.isl, run.random_range_ratio),
+        output_len=run_lengths(run.osl, run.random_range_ratio),
         num_requests=run.num_prompts,
         arrival=arrival,
         rng=random.Random(0),
@@ -63,4 +72,3 @@ def point_for(run: MeasuredRun, options: SimOptions) -> Point:
     return Point.from_trace(
         run.id, run.group, result.trace_model, result.trace, outputs, run.measured
     )
-
