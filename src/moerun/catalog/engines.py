@@ -8,7 +8,14 @@ from typing import Any
 
 import yaml
 
-from moerun.core.deploy.engine import ENGINES, EngineMemory, ReserveModel
+from moerun.core.deploy.engine import (
+    ENGINES,
+    Admission,
+    BatchDefault,
+    EngineMemory,
+    ReserveModel,
+    RunningRequestsRule,
+)
 from moerun.errors import CatalogError
 
 
@@ -27,14 +34,42 @@ def get_engine(engine: str) -> EngineMemory:
         raise CatalogError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     e = _raw()["engines"][engine]
     try:
+        rows = tuple(
+            BatchDefault(
+                min_memory_gib=float(row["min_memory_gib"]),
+                max_num_batched_tokens=int(row["max_num_batched_tokens"]),
+                max_num_seqs=None if row["max_num_seqs"] is None else int(row["max_num_seqs"]),
+                exclude_name=row.get("exclude_name"),
+            )
+            for row in e["batch_defaults"]
+        )
+        running = e.get("max_running_requests")
+        ratio = e.get("new_token_ratio")
         return EngineMemory(
             engine=engine,
             default_mem_fraction=float(e["default_mem_fraction"]),
             reserve_inside_budget=bool(e["reserve_inside_budget"]),
             page_size_tokens=int(e["page_size_tokens"]),
             page_size_tokens_dsa=int(e["page_size_tokens_dsa"]),
-            default_max_num_batched_tokens=int(e["default_max_num_batched_tokens"]),
-            default_max_num_seqs=int(e["default_max_num_seqs"]),
+            batch_defaults=rows,
+            running_rule=RunningRequestsRule(
+                speculative=int(running["speculative"]),
+                per_context_length=int(running["per_context_length"]),
+                floor=int(running["floor"]),
+                ceiling=int(running["ceiling"]),
+                kv_token_share=float(running["kv_token_share"]),
+            )
+            if running
+            else None,
+            admission=Admission(
+                init=float(ratio["init"]),
+                min_factor=float(ratio["min_factor"]),
+                decay_steps=int(ratio["decay_steps"]),
+                retract_decode_steps=int(ratio["retract_decode_steps"]),
+                clip_max_new_tokens=int(ratio["clip_max_new_tokens"]),
+            )
+            if ratio
+            else None,
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CatalogError(f"engines.yaml: engines.{engine}: bad or missing field {exc}") from exc

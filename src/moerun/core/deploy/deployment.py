@@ -36,6 +36,9 @@ class Deployment:
     # Speculative tokens drafted by the MTP layer per step (0: MTP off).
     mtp_tokens: int = 0
     max_num_batched_tokens: int | None = None
+    # Running sequences per attention-DP rank (vLLM --max-num-seqs; SGLang
+    # --max-running-requests is this x DP); None: the engine's own default.
+    max_num_seqs: int | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -58,10 +61,31 @@ class Deployment:
 
     @property
     def batched_tokens(self) -> int:
-        """Tokens per forward pass the engine is sized for."""
+        """Tokens per forward pass the engine is sized for (vLLM --max-num-batched-tokens,
+        SGLang --chunked-prefill-size): as given, else the engine's default on this GPU."""
         if self.max_num_batched_tokens is not None:
             return self.max_num_batched_tokens
-        return self.engine.default_max_num_batched_tokens
+        return self.engine.batch_default(self.gpu).max_num_batched_tokens
+
+    @property
+    def default_max_num_seqs(self) -> int | None:
+        """The engine's fixed sequence cap per DP rank on this GPU (None: SGLang sizes it
+        from its KV cache, see `max_num_seqs_per_rank`)."""
+        return self.engine.batch_default(self.gpu).max_num_seqs
+
+    def max_num_seqs_per_rank(self, kv_tokens_per_rank: int) -> int:
+        """Sequences one DP rank runs at once, as the launched engine decides it: the
+        deployment's value, else the engine's default (SGLang's from memory and MTP)."""
+        if self.max_num_seqs is not None:
+            return self.max_num_seqs
+        fixed = self.default_max_num_seqs
+        if fixed is not None:
+            return fixed
+        rule = self.engine.running_rule
+        assert rule is not None, f"{self.engine.engine} has neither a fixed nor a memory rule"
+        return rule.per_rank(
+            kv_tokens_per_rank, self.effective_max_context, self.parallel.dp, self.mtp_tokens > 0
+        )
 
     @property
     def kv_layout(self) -> str:

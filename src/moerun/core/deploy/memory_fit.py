@@ -160,12 +160,10 @@ def memory_fit(dep: Deployment) -> MemoryFit:
     budget = int(gpu.memory_bytes * fraction)
     hidden_bytes = 2 * spec.hidden_size
     activation = dep.batched_tokens * hidden_bytes * dep.reserve.activation_hidden_vectors_per_token
-    logits = (
-        dep.engine.default_max_num_seqs
-        * spec.vocab_size
-        // max(par.tp, 1)
-        * dep.reserve.logits_bytes_per_element
-    )
+    # logits of the rows sampled in one step: at most the sequence cap, or the chunk when the
+    # engine sizes its cap from memory (SGLang)
+    rows = dep.max_num_seqs or dep.default_max_num_seqs or dep.batched_tokens
+    logits = rows * spec.vocab_size // max(par.tp, 1) * dep.reserve.logits_bytes_per_element
     activation += logits
     graphs, non_torch = dep.reserve.cuda_graph_bytes, dep.reserve.non_torch_bytes
     reserve = activation + graphs + non_torch

@@ -52,7 +52,7 @@ class ReplicaLimits:
         ranks = fit.num_kv_ranks
         return cls(
             kv_capacity_tokens=int(fit.kv_capacity_tokens * kv_capacity_factor),
-            max_num_seqs=dep.engine.default_max_num_seqs * ranks,
+            max_num_seqs=dep.max_num_seqs_per_rank(fit.kv_capacity_tokens_per_rank) * ranks,
             max_batched_tokens=dep.batched_tokens * ranks,
         )
 

@@ -72,12 +72,18 @@ def build_replica(
     config = EngineConfig(
         policy=ENGINE_POLICY[dep.engine.engine],
         max_num_batched_tokens=budget,
-        max_num_seqs=(opts.max_num_seqs or dep.engine.default_max_num_seqs) * ranks,
+        max_num_seqs=(
+            opts.max_num_seqs or dep.max_num_seqs_per_rank(fit.kv_capacity_tokens_per_rank)
+        )
+        * ranks,
         kv_capacity_tokens=max(1, int(fit.kv_capacity_tokens * opts.kv_capacity_factor)),
         page_tokens=dep.page_size_tokens,
         max_context=dep.effective_max_context,
         chunked_prefill=opts.chunked_prefill,
         prefix_caching=opts.prefix_caching,
+        admission=dep.engine.admission
+        if ENGINE_POLICY[dep.engine.engine] == "prefill_first"
+        else None,
     )
     return EngineReplica(model, config, track_tokens=track_tokens)
 

@@ -4,12 +4,17 @@ vLLM v1 (`policy="mixed"`): every step serves the running decodes first, then co
 partial prefills, then admits waiting requests first-come first-served, all within one token
 budget (`max_num_batched_tokens`) and `max_num_seqs`; a prompt longer than what is left of
 the budget is chunked (or, with chunked prefill off, waits for a step it fits in whole).
-SGLang (`policy="prefill_first"`): a step is either a prefill batch (new and chunked
-requests, up to the chunk size) or a decode batch; prefill runs whenever a request can be
-admitted, pausing decodes, as SGLang does unless mixed chunking is enabled.
+SGLang (`policy="prefill_first"`): a step is either a prefill batch (the chunked request,
+then new ones, up to the chunk size) or a decode batch; prefill runs whenever a request can
+be admitted, pausing decodes, as SGLang does unless mixed chunking is enabled. A new request
+is admitted only when its prompt plus its (capped) output fits in the KV cache left after
+every running request's remaining output x `new_token_ratio` (SGLang's PrefillAdder); when
+one does not, no prefill is tried again until a request leaves the batch (`batch_is_full`).
+The ratio decays each decode step and is re-estimated after a retraction.
 
-When the KV cache cannot hold the next step's tokens, the most recently admitted request is
-preempted and later recomputed (vLLM's default); its prefix may still be cached.
+When the KV cache cannot hold the next decode step, vLLM preempts the most recently admitted
+request and recomputes it first; SGLang retracts the request with the fewest output tokens
+(then the longest prompt) to the back of the queue. Prefixes may still be cached.
 
 Decoding sequences advance together, so the replica tracks them in aggregate: each decode
 step emits `E = 1 + a + ... + a^k` tokens per sequence on average (k MTP drafts, acceptance a),
@@ -23,9 +28,11 @@ import heapq
 import math
 from dataclasses import dataclass
 
+from moerun.core.deploy.engine import Admission
 from moerun.core.model.flops import sum_capped
 from moerun.core.perf.step_time import StepBatch, StepModel
 from moerun.core.sim.kv_pool import KVPool, Node, Segment
+from moerun.core.sim.remaining import ClippedRemaining
 
 POLICIES = ("mixed", "prefill_first")
 _EPS = 1e-9
@@ -43,10 +50,14 @@ class EngineConfig:
     max_context: int
     chunked_prefill: bool = True
     prefix_caching: bool = True
+    # SGLang's admission estimate (required by, and only used with, prefill_first)
+    admission: Admission | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
             raise ValueError(f"policy must be one of {POLICIES}")
+        if self.policy == "prefill_first" and self.admission is None:
+            raise ValueError("the prefill_first (SGLang) policy needs its admission settings")
         if min(self.max_num_batched_tokens, self.max_num_seqs, self.kv_capacity_tokens) <= 0:
             raise ValueError("token budget, sequence cap and KV capacity must be positive")
 
@@ -130,8 +141,23 @@ class EngineReplica:
         self.e = model.tokens_per_decode_step
         indexer = model.dep.model.indexer
         self.topk: int | None = indexer.topk if indexer is not None else None
-        self.max_seqs = max(
-            1, min(config.max_num_seqs, config.max_num_batched_tokens // (self.k + 1))
+        self.sglang = config.policy == "prefill_first"
+        if self.sglang:
+            # SGLang's decode batch is its own forward pass, not bounded by the chunk size
+            self.max_seqs = max(1, config.max_num_seqs)
+        else:
+            self.max_seqs = max(
+                1, min(config.max_num_seqs, config.max_num_batched_tokens // (self.k + 1))
+            )
+        self.admission = config.admission
+        self.new_token_ratio = config.admission.init if config.admission else 1.0
+        self._ratio_floor = config.admission.minimum if config.admission else 1.0
+        self._ratio_decay = config.admission.decay if config.admission else 0.0
+        self.batch_is_full = False
+        self._remaining = (
+            ClippedRemaining(self.e, config.admission.clip_max_new_tokens)
+            if self.sglang and config.admission
+            else None
         )
         self.waiting: list[_Req] = []
         self.prefilling: list[_Req] = []
@@ -226,6 +252,8 @@ class EngineReplica:
         r.finish_step = s + max(1, math.ceil((remaining - _EPS) / e)) - 1
         heapq.heappush(self._finish_heap, (r.finish_step, rid))
         self.decoding[rid] = r
+        if self._remaining is not None:
+            self._remaining.add(rid, remaining, s)
         ctx = r.prompt + r.generated
         base = ctx - e * s
         self._ctx_base += base
@@ -238,6 +266,8 @@ class EngineReplica:
     def _leave_decode(self, r: _Req) -> None:
         rid = r.req.request_id
         del self.decoding[rid]
+        if self._remaining is not None:
+            self._remaining.remove(rid)
         base = r.prompt + r.generated - self.e * r.decode_start
         self._ctx_base -= base
         self._growth_base -= self.e * r.decode_start
@@ -259,19 +289,10 @@ class EngineReplica:
         """Schedule and run one engine step starting at `now_s`."""
         rejected = tuple(self._rejected)
         self._rejected.clear()
-        preempted: list[int] = []
-        with_decode = bool(self.decoding)
-        budget = self.config.max_num_batched_tokens
-        if with_decode and self.config.policy == "mixed":
-            preempted = self._make_room_for_decode()
-            with_decode = bool(self.decoding)
-            budget -= len(self.decoding) * (self.k + 1)
-        chunks = self._schedule_prefill(budget)
-        if chunks and self.config.policy == "prefill_first":
-            with_decode = False  # SGLang runs the prefill batch alone
-        elif with_decode and self.config.policy == "prefill_first":
-            preempted = self._make_room_for_decode()
-            with_decode = bool(self.decoding)
+        if self.sglang:
+            chunks, with_decode, preempted = self._schedule_sglang()
+        else:
+            chunks, with_decode, preempted = self._schedule_vllm()
         batch = self._batch(chunks, with_decode)
         duration = self.model.step_time_s(batch) if (chunks or with_decode) else 0.0
         first, finished, tokens = self._advance(chunks, with_decode)
@@ -285,6 +306,33 @@ class EngineReplica:
             rejected,
             tuple(preempted),
         )
+
+    def _schedule_vllm(self) -> tuple[list[tuple[_Req, int]], bool, list[int]]:
+        """Decodes first (preempting the newest until they fit), then prefill chunks."""
+        preempted: list[int] = []
+        budget = self.config.max_num_batched_tokens
+        if self.decoding:
+            preempted = self._make_room_for_decode()
+            budget -= len(self.decoding) * (self.k + 1)
+        return self._schedule_prefill(budget), bool(self.decoding), preempted
+
+    def _schedule_sglang(self) -> tuple[list[tuple[_Req, int]], bool, list[int]]:
+        """A prefill batch when one can be admitted, else a decode batch (SGLang's
+        get_next_batch_to_run / update_running_batch)."""
+        adm = self.admission
+        assert adm is not None
+        if not self.running:
+            # the scheduler was idle: the estimate starts over, the batch is empty
+            self.new_token_ratio = adm.init
+            self.batch_is_full = False
+        chunks = self._schedule_prefill_sglang(adm)
+        if chunks or not self.decoding:
+            return chunks, False, []
+        preempted = self._retract_for_decode(adm)
+        if not preempted:
+            ratio = self.new_token_ratio - self._ratio_decay
+            self.new_token_ratio = ratio if ratio > self._ratio_floor else self._ratio_floor
+        return [], bool(self.decoding), preempted
 
     def _make_room_for_decode(self) -> list[int]:
         """Preempt the latest admitted requests until every decode's next tokens fit."""
@@ -324,41 +372,148 @@ class EngineReplica:
             budget -= n
         while self.waiting and budget > 0 and len(self.running) < self.max_seqs:
             r = self.waiting[0]
-            hit, path = self.kv.match(r.req.segments)
-            hit = min(hit, r.target - 1)  # the last prompt token is always computed
             if r.req.mode == "preloaded":
-                hit = 0
-            need = r.target - hit
-            if r.req.mode == "preloaded":
-                # its KV arrives computed: hold it, compute nothing
-                if not self.kv.can_allocate(need):
+                if not self._admit_preloaded(r):
                     break
-                self.kv.allocate(need)
-                r.private, r.computed, r.cached = need, r.target, 0
-                self.waiting.pop(0)
-                self.running[r.req.request_id] = None
-                if not r.first_sent:
-                    self._awaiting_first.append(r.req.request_id)
-                    r.first_sent = True
-                self._enter_decode(r)
                 continue
+            hit = min(self.kv.peek(r.req.segments), r.target - 1)  # the last token is computed
+            need = r.target - hit
             if not self.config.chunked_prefill and need > budget:
                 break  # waits for a step with room for the whole prompt
             n = min(need, budget)
             if not self.kv.can_allocate(n):
                 break
-            self.waiting.pop(0)
-            self.kv.acquire(path, hit)
-            if r.cached < 0:
-                r.cached = hit
-            r.path, r.computed = path, hit
-            self.kv.allocate(n)
-            r.private += n
-            self.running[r.req.request_id] = None
-            self.prefilling.append(r)
+            self._start_prefill(r, hit, n)
             chunks.append((r, n))
             budget -= n
         return chunks
+
+    def _admit_preloaded(self, r: _Req) -> bool:
+        """A disaggregated decode request: its KV arrives computed; hold it, compute nothing."""
+        need = r.target
+        if not self.kv.can_allocate(need):
+            return False
+        self.kv.allocate(need)
+        r.private, r.computed, r.cached = need, r.target, 0
+        self.waiting.pop(0)
+        self.running[r.req.request_id] = None
+        if not r.first_sent:
+            self._awaiting_first.append(r.req.request_id)
+            r.first_sent = True
+        self._enter_decode(r)
+        return True
+
+    def _start_prefill(self, r: _Req, hit: int, n: int) -> None:
+        """Admit the head of the queue with a first chunk of `n` tokens past a `hit` prefix."""
+        _, path = self.kv.match(r.req.segments)
+        self.waiting.pop(0)
+        self.kv.acquire(path, hit)
+        if r.cached < 0:
+            r.cached = hit
+        r.path, r.computed = path, hit
+        self.kv.allocate(n)
+        r.private += n
+        self.running[r.req.request_id] = None
+        self.prefilling.append(r)
+
+    def _schedule_prefill_sglang(self, adm: Admission) -> list[tuple[_Req, int]]:
+        """SGLang's PrefillAdder: the chunked request continues, then waiting requests are
+        admitted first-come first-served while their prompt and capped output fit in the KV
+        left after the running requests' expected output (remaining x new_token_ratio)."""
+        if not self.prefilling and (self.batch_is_full or not self.waiting):
+            return []
+        if not self.prefilling and len(self.running) >= self.max_seqs:
+            self.batch_is_full = True
+            return []
+        kv, page, clip = self.kv, self.config.page_tokens, adm.clip_max_new_tokens
+        kv.external_tokens = self._growth()
+        reserved = 0.0
+        if self._remaining is not None and self.decoding:
+            reserved = self._remaining.total(self.decode_step) * self.new_token_ratio
+        rem_total = kv.available_tokens - reserved
+        rem_chunk = self.config.max_num_batched_tokens
+        chunks: list[tuple[_Req, int]] = []
+        for r in self.prefilling:
+            n = min(r.target - r.computed, rem_chunk)
+            if n <= 0 or not kv.can_allocate(n):
+                break
+            kv.allocate(n)
+            r.private += n
+            chunks.append((r, n))
+            rem_chunk -= n
+            last = r.computed + n >= r.target
+            rem_total -= -(-n // page) * page
+            rem_total -= min(r.req.output_tokens - r.generated, clip) if last else 0
+        while self.waiting and rem_chunk > 0:
+            if len(self.running) >= self.max_seqs:
+                self.batch_is_full = True
+                break
+            r = self.waiting[0]
+            if r.req.mode == "preloaded":
+                if not self._admit_preloaded(r):
+                    break
+                continue
+            hit = 0 if r.req.mode == "preloaded" else min(kv.peek(r.req.segments), r.target - 1)
+            need = r.target - hit
+            max_new = min(r.req.output_tokens - r.generated, clip)
+            alone = not self.running
+            if need + max_new >= rem_total and not alone:
+                self.batch_is_full = True  # NO_TOKEN: wait until a request leaves
+                break
+            if need <= rem_chunk or not self.config.chunked_prefill:
+                if need > rem_chunk and chunks:
+                    break
+                n, reserve = need, -(-need // page) * page + max_new
+            else:
+                n = rem_chunk // page * page
+                if n <= 0:
+                    break
+                reserve = n
+            if not kv.can_allocate(n):
+                self.batch_is_full = True
+                break
+            self._start_prefill(r, hit, n)
+            chunks.append((r, n))
+            rem_total -= reserve
+            rem_chunk -= n
+        return chunks
+
+    def _retract_for_decode(self, adm: Admission) -> list[int]:
+        """SGLang's retract_decode: when the next decode step does not fit, retract at least
+        one request (fewest output tokens, then longest prompt) until it does; the survivors
+        re-estimate the ratio as (decoded + retract steps x requests) / (max new + 1)."""
+        need = len(self.decoding) * (self.k + 1)
+        kv = self.kv
+        kv.external_tokens = self._growth()
+        if kv.free_tokens >= need or kv.can_allocate(need):
+            return []
+        s = self.decode_step
+
+        def generated(r: _Req) -> int:
+            return r.generated + self._gen(r.req.output_tokens - r.generated, s - r.decode_start)
+
+        order = sorted(self.decoding.values(), key=lambda r: (generated(r), -r.prompt))
+        preempted: list[int] = []
+        for victim in order:
+            if len(self.decoding) <= 1:
+                break
+            self._leave_decode(victim)
+            self._release(victim)
+            victim.target = victim.prompt + victim.generated
+            victim.computed = 0
+            self.waiting.append(victim)  # the back of the queue
+            preempted.append(victim.req.request_id)
+            self.num_preemptions += 1
+            self.kv.external_tokens = self._growth()
+            if self.kv.can_allocate(len(self.decoding) * (self.k + 1)):
+                break
+        survivors = list(self.decoding.values())
+        decoded = sum(generated(r) for r in survivors)
+        max_new = sum(r.req.output_tokens for r in survivors)
+        n = len(survivors)
+        self.new_token_ratio = min(1.0, (decoded + adm.retract_decode_steps * n) / (max_new + 1))
+        self.batch_is_full = False
+        return preempted
 
     def _batch(self, chunks: list[tuple[_Req, int]], with_decode: bool) -> StepBatch:
         topk = self.topk
@@ -423,6 +578,7 @@ class EngineReplica:
                     continue  # preempted or aborted since
                 self._leave_decode(done)
                 finished.append(self._finish(done))
+                self.batch_is_full = False
         for r, n in chunks:
             r.computed += n
             if r.computed < r.target:

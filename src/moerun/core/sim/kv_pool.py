@@ -41,6 +41,9 @@ class KVPool:
         self.root = Node("", 0, None)
         self.private_tokens = 0
         self.cached_tokens = 0  # tokens held by tree nodes (referenced or not)
+        # tokens of nodes no running request references (a referenced node's ancestors are
+        # referenced too, so these are exactly what eviction can free)
+        self.unreferenced_tokens = 0
         # tokens the owner tracks outside the pool (decode growth, kept in closed form)
         self.external_tokens = 0.0
         self._clock = 0
@@ -58,6 +61,12 @@ class KVPool:
     def free_tokens(self) -> float:
         """Tokens not held by anything."""
         return self.capacity_tokens - self.used_tokens
+
+    @property
+    def available_tokens(self) -> float:
+        """Tokens free now or after evicting every unreferenced cached node (SGLang's
+        `available_size() + evictable_size()`)."""
+        return self.free_tokens + self.unreferenced_tokens
 
     def usage(self) -> float:
         """Fraction of the pool held by running requests and the cache."""
@@ -97,6 +106,8 @@ class KVPool:
         self.hit_tokens += hit_tokens
         self._clock += 1
         for n in path:
+            if n.refs == 0:
+                self.unreferenced_tokens -= n.tokens
             n.refs += 1
             n.last_use = self._clock
 
@@ -107,8 +118,10 @@ class KVPool:
             n.refs -= 1
             assert n.refs >= 0
             n.last_use = self._clock
-            if n.refs == 0 and not n.children:
-                self._push_lru(n)
+            if n.refs == 0:
+                self.unreferenced_tokens += n.tokens
+                if not n.children:
+                    self._push_lru(n)
 
     def add_leaf(self, path: list[Node], key: str, tokens: int) -> None:
         """Cache `tokens` new tokens (an output) as a child of the path's end, referenced."""
@@ -120,6 +133,8 @@ class KVPool:
             child = Node(key, tokens, node)
             node.children[key] = child
             self.cached_tokens += tokens
+        elif child.refs == 0:
+            self.unreferenced_tokens -= child.tokens
         self._clock += 1
         child.refs += 1
         child.last_use = self._clock
@@ -140,6 +155,8 @@ class KVPool:
                 child = Node(key, tokens, node)
                 node.children[key] = child
                 self.cached_tokens += tokens
+            elif child.refs == 0:
+                self.unreferenced_tokens -= child.tokens
             moved += tokens
             child.refs += 1
             child.last_use = self._clock
@@ -161,6 +178,7 @@ class KVPool:
                 continue  # stale entry: reused, extended, or already evicted
             del n.parent.children[n.key]
             self.cached_tokens -= n.tokens
+            self.unreferenced_tokens -= n.tokens
             parent = n.parent
             n.parent = None
             if parent is not self.root and parent.refs == 0 and not parent.children:
