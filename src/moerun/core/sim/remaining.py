@@ -53,4 +53,4 @@ class ClippedRemaining:
                 self._below_base += self._base[rid]
                 self._num_below += 1
         below = self._below_base - self.e * step * self._num_below
-        return self.clip * len(self._above) + max(below, 0.0)
+        return self.clip * len(self._above) + below
