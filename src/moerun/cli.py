@@ -58,6 +58,11 @@ def add_deployment_args(p: argparse.ArgumentParser, *, model_positional: bool) -
     g.add_argument("--max-context", type=_positive_int, help="longest sequence to hold")
     g.add_argument("--mem-fraction", type=_fraction, help="engine memory fraction")
     g.add_argument("--max-num-batched-tokens", type=_positive_int)
+    g.add_argument(
+        "--max-num-seqs",
+        type=_positive_int,
+        help="running sequences per attention-DP rank (default: the engine's own, by GPU)",
+    )
 
 
 def deployment_from_args(args: argparse.Namespace) -> tuple[Deployment, bool]:
@@ -85,6 +90,7 @@ def deployment_from_args(args: argparse.Namespace) -> tuple[Deployment, bool]:
         max_context=args.max_context,
         mtp_tokens=args.mtp,
         max_num_batched_tokens=args.max_num_batched_tokens,
+        max_num_seqs=getattr(args, "max_num_seqs", None),
     )
     return dep, explicit
 

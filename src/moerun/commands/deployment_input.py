@@ -1,7 +1,8 @@
 """A deployment described as a dict (a plan file's `deployment`) -> Deployment.
 
 The dict has exactly the deployment flags' names in snake_case (`model, gpu, num_gpus, weights,
-kv_dtype, engine, tp, dp, ep, pp, mtp, max_context, mem_fraction, max_num_batched_tokens`),
+kv_dtype, engine, tp, dp, ep, pp, mtp, max_context, mem_fraction, max_num_batched_tokens,
+max_num_seqs`),
 null where a flag is optional. It is validated like the flags and then built by the very same
 code as `--model ... --gpu ...` (`moerun.cli.deployment_from_args`), so a plan and a command
 line that say the same thing give the same Deployment.
@@ -34,6 +35,7 @@ DEPLOYMENT_KEYS = (
     "max_context",
     "mem_fraction",
     "max_num_batched_tokens",
+    "max_num_seqs",
 )
 _DEFAULTS: dict[str, Any] = {"weights": "fp8", "kv_dtype": "fp8", "engine": "vllm", "mtp": 0}
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -41,7 +43,16 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "kv_dtype": KV_DTYPES,
     "engine": ENGINES,
 }
-_POSITIVE = ("num_gpus", "tp", "dp", "ep", "pp", "max_context", "max_num_batched_tokens")
+_POSITIVE = (
+    "num_gpus",
+    "tp",
+    "dp",
+    "ep",
+    "pp",
+    "max_context",
+    "max_num_batched_tokens",
+    "max_num_seqs",
+)
 
 
 def deployment_from_dict(d: object, where: str = "deployment") -> tuple[Deployment, bool]:

@@ -45,7 +45,6 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--routing", choices=ROUTINGS, default="round-robin")
     g.add_argument("--no-prefix-caching", action="store_true")
     g.add_argument("--no-chunked-prefill", action="store_true")
-    g.add_argument("--max-num-seqs", type=int, help="engine sequence cap per DP rank")
     g.add_argument(
         "--disaggregate",
         type=_disagg,
@@ -60,8 +59,6 @@ def sim_options_from_args(
     """SimOptions from the flags, with the calibration's parameters."""
     if args.replicas < 1:
         raise UsageError("--replicas must be at least 1")
-    if args.max_num_seqs is not None and args.max_num_seqs < 1:
-        raise UsageError("--max-num-seqs must be at least 1")
     acceptance = args.mtp_acceptance
     if acceptance is None:
         acceptance = (
@@ -74,7 +71,6 @@ def sim_options_from_args(
         mtp_acceptance=acceptance if dep.mtp_tokens else 0.0,
         chunked_prefill=not args.no_chunked_prefill,
         prefix_caching=not args.no_prefix_caching,
-        max_num_seqs=args.max_num_seqs,
         params=calibration.params,
         kv_capacity_factor=calibration.kv_capacity_factor,
         num_prefill=pd[0],

@@ -35,6 +35,8 @@ def deployment_dict(dep: Deployment) -> dict[str, Any]:
         "max_context": dep.effective_max_context,
         "mem_fraction": round(dep.effective_mem_fraction, 4),
         "max_num_batched_tokens": dep.batched_tokens,
+        # null: the engine's own default, which the plan priced (SGLang sizes it from memory)
+        "max_num_seqs": dep.max_num_seqs,
     }
 
 

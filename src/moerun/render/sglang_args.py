@@ -43,6 +43,10 @@ def base_argv(ctx: GroupContext) -> list[str]:
     argv += ["--mem-fraction-static", v["mem_fraction"]]
     argv += ["--context-length", v["max_context"], "--kv-cache-dtype", ctx.kv_cache_dtype]
     argv += ["--chunked-prefill-size", v["batched_tokens"]]
+    if dep.max_num_seqs is not None:
+        # SGLang's limit is for the whole instance, split over attention-DP workers; left
+        # unset, SGLang sizes it from its KV pool (48 with MTP), as the plan priced it
+        argv += ["--max-running-requests", str(dep.max_num_seqs * par.dp)]
     if ctx.parsers is not None:
         argv += ["--tool-call-parser", ctx.parsers.tool_call]
         argv += ["--reasoning-parser", ctx.parsers.reasoning]

@@ -38,6 +38,10 @@ def base_argv(ctx: GroupContext) -> list[str]:
     argv += ["--gpu-memory-utilization", v["mem_fraction"]]
     argv += ["--max-model-len", v["max_context"], "--kv-cache-dtype", ctx.kv_cache_dtype]
     argv += ["--max-num-batched-tokens", v["batched_tokens"]]
+    # the sequence cap the plan priced: the deployment's, else vLLM's default on this GPU
+    seqs = dep.max_num_seqs or dep.default_max_num_seqs
+    if seqs is not None:
+        argv += ["--max-num-seqs", str(seqs)]
     argv += ["--enable-chunked-prefill", "--enable-prefix-caching"]
     if ctx.parsers is not None:
         argv += ["--tool-call-parser", ctx.parsers.tool_call, "--enable-auto-tool-choice"]

@@ -129,9 +129,12 @@ def _p99_wait_s(service_s: np.ndarray, rho: np.ndarray) -> np.ndarray:
 
 
 def _p99_share(m: np.ndarray, num_steps: float) -> np.ndarray:
-    """p99 of the mixed-step share among `num_steps` steps (binomial, normal approximation)."""
-    spread = Z99 * np.sqrt(m * (1 - m) / max(num_steps, 1.0))
-    return np.asarray(np.minimum(1.0, m + spread))
+    """p99 of the mixed-step share among `num_steps` steps (binomial, normal approximation);
+    a prefill-first engine can need more than one prefill step per decode step (m > 1),
+    whose p99 is then at least m."""
+    q = np.clip(m, 0.0, 1.0)
+    spread = Z99 * np.sqrt(q * (1 - q) / max(num_steps, 1.0))
+    return np.asarray(np.maximum(m, np.minimum(1.0, m + spread)))
 
 
 def colocated_capacity(

@@ -1,0 +1,63 @@
+"""The sequence cap and token budget `deploy` launches are the ones simulate and plan price."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from moerun.catalog.deploy import load_deploy_facts
+from moerun.catalog.flags import flag_versions, load_flags
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.parallel import Parallel
+from moerun.core.sim.build import build_replica
+from moerun.render.engine_args import GroupContext, engine_group
+from tests.conftest import make_deployment
+from tests.render.factories import checkpoint_bytes
+
+
+def argv_of(dep: Deployment) -> list[str]:
+    facts = load_deploy_facts()
+    engine = dep.engine.engine
+    version = flag_versions(engine)[-1]
+    efacts = facts.engines[engine]
+    ctx = GroupContext(
+        name="glm5",
+        role="serve",
+        deployment=dep,
+        replicas=1,
+        version=version,
+        flags=load_flags(engine, version),
+        facts=efacts,
+        image=efacts.image(version) or "",
+        checkpoint="zai-org/GLM-5.1-FP8",
+        checkpoint_bytes=checkpoint_bytes(),
+        served_model_name="zai-org/GLM-5.1-FP8",
+        parsers=None,
+    )
+    return list(engine_group(ctx).head.steps[-1].argv)
+
+
+def flag(argv: list[str], name: str) -> str | None:
+    return argv[argv.index(name) + 1] if name in argv else None
+
+
+def test_vllm_is_launched_with_the_sequence_cap_the_simulator_runs() -> None:
+    dep = make_deployment("glm-5.1-fp8", engine="vllm")
+    argv = argv_of(dep)
+    # vLLM's own default on a >= 70 GiB GPU that is not an A100: 1024 sequences, 8192 tokens
+    assert flag(argv, "--max-num-seqs") == "1024"
+    assert flag(argv, "--max-num-batched-tokens") == "8192"
+    assert build_replica(dep).config.max_num_seqs == 1024
+    mine = replace(dep, max_num_seqs=300)
+    assert flag(argv_of(mine), "--max-num-seqs") == "300"
+    assert build_replica(mine).config.max_num_seqs == 300
+
+
+def test_sglang_gets_a_request_limit_only_when_one_is_set() -> None:
+    dep = make_deployment("glm-5.1-fp8", engine="sglang")
+    argv = argv_of(dep)
+    assert "--max-running-requests" not in argv  # SGLang sizes it from memory, as priced
+    assert flag(argv, "--chunked-prefill-size") == "8192"  # its H200 default
+    # per attention-DP rank in moerun, for the whole instance in SGLang
+    dp = replace(dep, parallel=Parallel(tp=1, dp=8, ep=8), max_num_seqs=32)
+    assert flag(argv_of(dp), "--max-running-requests") == "256"
+    assert build_replica(dp).config.max_num_seqs == 256
