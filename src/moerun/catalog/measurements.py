@@ -14,6 +14,7 @@ from typing import Any
 
 from moerun.catalog.models import model_index
 from moerun.core.deploy.parallel import Parallel
+from moerun.core.perf.acceptance import PROMPT_KINDS
 from moerun.errors import CatalogError
 
 BUILTIN_FILES = ("glm5-fp8-8xh200-vllm.csv", "qwen3-235b-8gpu-trtllm-offline.csv")
@@ -60,6 +61,9 @@ class MeasuredRun:
     split: str = "fit"  # "fit": may be fitted to; "holdout": evaluation only
     checkpoint: str | None = None  # the checkpoint run, when it differs from `model`'s
     mtp_accept_len: float | None = None  # measured mean accepted tokens per step
+    # "random": random token ids (vLLM / InferenceX benchmark_serving); "text": real text
+    # (sglang.bench_serving's `random` samples ShareGPT token ids, so it is text)
+    prompts: str = "random"
 
     @property
     def group(self) -> str:
@@ -123,6 +127,7 @@ def parse_csv(text: str, where: str) -> list[MeasuredRun]:
                     random_range_ratio=float(row.get("random_range_ratio") or 1.0),
                     split=_split(row.get("split") or "fit"),
                     checkpoint=row.get("checkpoint") or None,
+                    prompts=_prompts(row.get("prompts") or "random"),
                     mtp_accept_len=float(row["mtp_accept_len"])
                     if row.get("mtp_accept_len")
                     else None,
@@ -131,6 +136,12 @@ def parse_csv(text: str, where: str) -> list[MeasuredRun]:
         except (KeyError, ValueError) as exc:
             raise CatalogError(f"{where}: line {i}: bad or missing field ({exc})") from None
     return runs
+
+
+def _prompts(text: str) -> str:
+    if text not in PROMPT_KINDS:
+        raise ValueError(f"prompts must be one of {PROMPT_KINDS}, not {text!r}")
+    return text
 
 
 def _split(text: str) -> str:

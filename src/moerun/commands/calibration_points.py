@@ -9,9 +9,11 @@ from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.measurements import MeasuredRun
 from moerun.catalog.models import load_spec
+from moerun.catalog.mtp import acceptance_for
 from moerun.core.calibrate.calibration import Point
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.load.workload import Arrival, LengthDist, Workload
+from moerun.core.perf.acceptance import per_token_acceptance
 from moerun.core.sim.build import SimOptions, simulate_deployment
 from moerun.errors import CatalogError
 
@@ -57,6 +59,18 @@ def workload_for(run: MeasuredRun) -> Workload:
         arrival=arrival,
         rng=random.Random(0),
     )
+
+
+def run_acceptance(run: MeasuredRun) -> float | None:
+    """The per-token MTP acceptance a run had: from its measured accept length when the
+    source printed one, else the catalog's for its model and prompts (None: no MTP, or no
+    measurement to go by)."""
+    if not run.mtp_tokens:
+        return None
+    if run.mtp_accept_len is not None:
+        return per_token_acceptance(run.mtp_accept_len, run.mtp_tokens)
+    choice = acceptance_for(run.model, run.prompts, run.mtp_tokens)
+    return choice.value if choice is not None else None
 
 
 def point_for(run: MeasuredRun, options: SimOptions) -> Point:

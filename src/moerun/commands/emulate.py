@@ -17,7 +17,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     """Build the emulated deployment and serve it."""
     from moerun.catalog.calibration import calibration_for
     from moerun.cli import deployment_from_args
-    from moerun.commands.simulate import sim_options_from_args
+    from moerun.commands.simulate import mtp_acceptance_for, sim_options_from_args
     from moerun.core.deploy.memory_fit import best_layout
     from moerun.serve.emulator.app import build_emulator
     from moerun.serve.emulator.faults import Faults
@@ -33,7 +33,10 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         found = best_layout(dep)
         if found is not None:
             dep = replace(dep, parallel=found[0])
-    options = sim_options_from_args(args, dep, calibration_for(dep.gpu.id, dep.engine.engine))
+    calibration = calibration_for(dep.gpu.id, dep.engine.engine)
+    # an emulator answers whatever clients send: priced as real text unless told otherwise
+    acceptance, _ = mtp_acceptance_for(args, dep, calibration, "text")
+    options = sim_options_from_args(args, dep, calibration, acceptance)
     try:
         faults = Faults(
             error_rate=args.error_rate,

@@ -25,6 +25,7 @@ from typing import Any
 from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE
 from moerun.catalog.files import load_yaml
 from moerun.catalog.models import DEFAULT_MODEL, load_spec, model_index
+from moerun.catalog.mtp import acceptance_for
 from moerun.catalog.plan_data import (
     PresetEntry,
     get_preset,
@@ -299,6 +300,8 @@ def request_from_args(
     budget = args.budget if args.budget is not None else cfg.get("budget_usd_per_month")
     budget = None if budget is None else _positive(budget, "budget_usd_per_month")
     assumptions = plan_assumptions()
+    mtp_options = _ints(_list(args.mtp, search, "mtp"), "mtp", (0, 1, 2, 3))
+    by_tokens, span, source = _acceptance(spec.name, mtp_options)
     request = PlanRequest(
         model=spec,
         preset=preset,
@@ -313,10 +316,13 @@ def request_from_args(
         node_counts=_ints(_list(args.nodes, search, "nodes"), "nodes", (1, 2, 4)),
         weights=_weights(_list(args.weights, search, "weights"), str(model)),
         engines=tuple(engines),
-        mtp_options=_ints(_list(args.mtp, search, "mtp"), "mtp", (0, 1, 2, 3)),
+        mtp_options=mtp_options,
         disaggregation=not (args.no_disaggregation or search.get("disaggregation") is False),
         simulate=not (args.no_simulate or search.get("simulate") is False),
         mtp_acceptance=DEFAULT_MTP_ACCEPTANCE,
+        mtp_acceptance_by_tokens=by_tokens,
+        mtp_acceptance_range=span,
+        mtp_acceptance_source=source,
         api_cache_hit_fraction=assumptions.api_cache_hit_fraction,
         hours_per_month=assumptions.hours_per_month,
         min_tok_per_s_per_user=per_user,
@@ -324,6 +330,26 @@ def request_from_args(
     )
     request.check()
     return request, overrides
+
+
+def _acceptance(
+    model_id: str, mtp_options: tuple[int, ...]
+) -> tuple[tuple[tuple[int, float], ...], tuple[float, float] | None, str]:
+    """Measured acceptance for the model on real text (plan presets are real traffic) per MTP
+    draft count, the range its measurements span (random benchmark prompts to text), and
+    the sources; nothing when the catalog has no measurement for the model."""
+    table, lows, highs, sources = [], [], [], []
+    for k in mtp_options:
+        choice = acceptance_for(model_id, "text", k) if k else None
+        if choice is None:
+            continue
+        table.append((k, choice.value))
+        lows.append(choice.low)
+        highs.append(choice.high)
+        sources.append(choice.row.source)
+    if not table:
+        return (), None, ""
+    return tuple(table), (min(lows), max(highs)), "; ".join(sorted(set(sources)))
 
 
 def _clouds(

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
+from moerun.catalog.mtp import acceptance_for
 from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.calibrate.calibration import Calibration
@@ -38,8 +39,8 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--mtp-acceptance",
         type=_acceptance,
-        help=f"per-token MTP draft acceptance (default {DEFAULT_MTP_ACCEPTANCE}, "
-        "after DeepSeek-V3's published 85-90%%)",
+        help="per-token MTP draft acceptance (default: the catalog's measurement for the "
+        "model and the workload's prompts: random for --workload fixed, text otherwise)",
     )
     g.add_argument("--replicas", type=int, default=1, help="replicas behind the router")
     g.add_argument("--routing", choices=ROUTINGS, default="round-robin")
@@ -53,17 +54,35 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def prompt_kind(workload_name: str) -> str:
+    """The prompts a workload sends: `fixed` is the benchmark's random tokens (moerun bench's
+    synthetic words, vLLM's and InferenceX's random ids); sessions and traces are text."""
+    return "random" if workload_name == "fixed" else "text"
+
+
+def mtp_acceptance_for(
+    args: argparse.Namespace, dep: Deployment, calibration: Calibration, workload_name: str
+) -> tuple[float, dict[str, Any]]:
+    """The per-token acceptance to simulate with, and where it comes from: --mtp-acceptance,
+    else the catalog's measurement for the model and prompts, else the calibration's."""
+    if args.mtp_acceptance is not None:
+        return args.mtp_acceptance, {"value": args.mtp_acceptance, "source": "--mtp-acceptance"}
+    choice = acceptance_for(dep.model.name, prompt_kind(workload_name), max(dep.mtp_tokens, 1))
+    if choice is not None:
+        return choice.value, choice.describe()
+    value = calibration.profile.mtp_acceptance if calibration.profile else DEFAULT_MTP_ACCEPTANCE
+    return value, {
+        "value": value,
+        "source": f"no measurement for {dep.model.name} in the catalog: the calibration's value",
+    }
+
+
 def sim_options_from_args(
-    args: argparse.Namespace, dep: Deployment, calibration: Calibration
+    args: argparse.Namespace, dep: Deployment, calibration: Calibration, acceptance: float
 ) -> SimOptions:
     """SimOptions from the flags, with the calibration's parameters."""
     if args.replicas < 1:
         raise UsageError("--replicas must be at least 1")
-    acceptance = args.mtp_acceptance
-    if acceptance is None:
-        acceptance = (
-            calibration.profile.mtp_acceptance if calibration.profile else DEFAULT_MTP_ACCEPTANCE
-        )
     pd = args.disaggregate or (0, 0)
     return SimOptions(
         num_replicas=args.replicas,
@@ -81,8 +100,9 @@ def sim_options_from_args(
 def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
     """Simulate with the calibrated parameters and at the speed of light."""
     calibration = calibration_for(dep.gpu.id, dep.engine.engine)
-    options = sim_options_from_args(args, dep, calibration)
     workload, slo = workload_from_args(args)
+    acceptance, acceptance_source = mtp_acceptance_for(args, dep, calibration, args.workload)
+    options = sim_options_from_args(args, dep, calibration, acceptance)
     result = simulate_deployment(dep, workload, options)
     summary = result.summary(slo)
     sol = simulate_deployment(dep, workload, options, params=StepParams.speed_of_light()).summary(
@@ -91,6 +111,8 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
     summary["speed_of_light"] = {k: sol[k] for k in SOL_KEYS}
     summary["calibration"] = calibration.describe()
     summary["mtp_acceptance"] = options.mtp_acceptance
+    if dep.mtp_tokens:
+        summary["mtp_acceptance_source"] = acceptance_source
     summary["deployment"] = {
         "model": dep.model.name,
         "gpu": dep.gpu.id,

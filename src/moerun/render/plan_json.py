@@ -234,8 +234,34 @@ def plan_dict(r: PlanResult, weight_notes: dict[str, str]) -> dict[str, Any]:
             "screened": r.search.num_screened,
             "meeting_slo_analytic": len(r.search.feasible),
         },
+        "mtp_acceptance": {
+            "by_draft_tokens": {str(k): round(a, 4) for k, a in req.mtp_acceptance_by_tokens},
+            "range": list(req.mtp_acceptance_range) if req.mtp_acceptance_range else None,
+            "source": req.mtp_acceptance_source or None,
+            "sensitivity": [
+                {
+                    "label": p.label,
+                    "acceptance": round(p.acceptance, 4),
+                    "capacity_req_per_s_per_replica": round(p.capacity_req_per_s, 4),
+                    "output_tok_per_s_per_gpu": round(p.output_tok_per_s_per_gpu, 2),
+                    "usd_per_request_at_capacity": p.usd_per_request,
+                }
+                for p in r.acceptance_sensitivity
+            ],
+        },
         "assumptions": assumptions(r),
     }
+
+
+def _acceptance_assumption(r: PlanResult) -> str:
+    req = r.request
+    if not req.mtp_acceptance_by_tokens:
+        return f"MTP acceptance {req.mtp_acceptance:.2f} per drafted token"
+    table = ", ".join(f"{a:.2f} at {k}" for k, a in req.mtp_acceptance_by_tokens)
+    return (
+        f"MTP acceptance per drafted token, measured on real text: {table} drafts "
+        f"({req.mtp_acceptance_source})"
+    )
 
 
 def assumptions(r: PlanResult) -> list[str]:
@@ -248,7 +274,7 @@ def assumptions(r: PlanResult) -> list[str]:
         f"(peak {req.volume.profile.peak_to_average:.2f}x the daily mean)",
         f"APIs bill {req.api_cache_hit_fraction:.0%} of the reusable prompt prefix at the "
         "cached-input price (provider caches are best effort)",
-        f"MTP acceptance {req.mtp_acceptance:.2f} per drafted token",
+        _acceptance_assumption(r),
         "self-hosted capacity is the highest load whose p99 TTFT and TPOT meet the SLO; "
         "fleets are sized for each hour's load, on the cheapest allowed cloud price",
         "self-hosted $/Mtok split the GPU bill between input and output by GPU time",

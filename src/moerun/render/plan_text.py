@@ -80,6 +80,7 @@ def print_plan(console: Console, r: PlanResult, max_rows: int = MAX_ROWS) -> Non
     for note in top.notes:
         console.print(f"  - {note}", highlight=False)
     _print_break_even(console, r)
+    _print_acceptance(console, r)
     t = Table(
         title=f"Ranked options ({min(max_rows, len(r.options))} of {len(r.options)}; "
         "--json for all)",
@@ -106,6 +107,24 @@ def print_plan(console: Console, r: PlanResult, max_rows: int = MAX_ROWS) -> Non
         console.print("[bold]Prices overridden by --prices:[/]")
         for line in r.overridden:
             console.print(f"  - {line}", highlight=False)
+
+
+def _print_acceptance(console: Console, r: PlanResult) -> None:
+    """How the first self-hosted MTP option moves with the acceptance the catalog measured."""
+    pts = r.acceptance_sensitivity
+    if not pts:
+        return
+    parts = []
+    for p in pts:
+        cost = f"${p.usd_per_request * 1e3:.3f}/1k req" if p.usd_per_request else "misses the SLO"
+        parts.append(
+            f"{p.label} {p.acceptance:.2f}: {p.output_tok_per_s_per_gpu:,.0f} tok/s/GPU, {cost}"
+        )
+    console.print(
+        "\nMTP acceptance (measured range, random prompts to real text), first self-hosted "
+        "MTP option per replica: " + "; ".join(parts),
+        highlight=False,
+    )
 
 
 def _print_break_even(console: Console, r: PlanResult) -> None:

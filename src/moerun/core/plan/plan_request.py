@@ -39,6 +39,11 @@ class PlanRequest:
     engines: tuple[str, ...] = ("vllm", "sglang")
     mtp_options: tuple[int, ...] = (0, 1, 2, 3)
     mtp_acceptance: float = 0.85
+    # measured per-token acceptance by MTP draft count (from the catalog; overrides the
+    # single value above), the range the model's measurements span, and where they come from
+    mtp_acceptance_by_tokens: tuple[tuple[int, float], ...] = ()
+    mtp_acceptance_range: tuple[float, float] | None = None
+    mtp_acceptance_source: str = ""
     disaggregation: bool = True
     simulate: bool = True
     num_finalists: int = 4
@@ -46,6 +51,10 @@ class PlanRequest:
     hours_per_month: float = 730.0
     min_tok_per_s_per_user: float | None = None
     seed: int = 0
+
+    def acceptance(self, mtp_tokens: int) -> float:
+        """Per-token acceptance to price `mtp_tokens` drafts with."""
+        return dict(self.mtp_acceptance_by_tokens).get(mtp_tokens, self.mtp_acceptance)
 
     def check(self) -> None:
         """UsageError for a contradictory or empty request (one line saying which)."""

@@ -20,6 +20,7 @@ from moerun.core.deploy.deployment import Deployment
 from moerun.core.load.workload import Arrival
 from moerun.core.market.offers import CloudOffer
 from moerun.core.model.model_spec import ModelSpec
+from moerun.core.plan.acceptance_sensitivity import AcceptancePoint, acceptance_sensitivity
 from moerun.core.plan.demand import WorkloadPreset, WorkloadStats, workload_stats
 from moerun.core.plan.exclusions import (
     idle_clouds_over_budget,
@@ -75,6 +76,8 @@ class PlanResult:
     overridden: tuple[str, ...]
     # searched GPUs with no price at any cloud (not endpoints; add one with --prices)
     unpriced_gpus: tuple[str, ...] = ()
+    # the first self-hosted option with MTP at the low, assumed and high acceptance
+    acceptance_sensitivity: tuple[AcceptancePoint, ...] = ()
 
 
 def plan(
@@ -108,6 +111,7 @@ def plan(
             engines=tuple(catalog.engines[e] for e in request.engines),
             mtp_options=request.mtp_options if spec.num_mtp_layers else (0,),
             mtp_acceptance=request.mtp_acceptance,
+            mtp_acceptance_by_tokens=request.mtp_acceptance_by_tokens,
             disaggregation=request.disaggregation,
         )
         screen_progress = None if progress is None else (lambda d, t: progress("screen", d, t))
@@ -155,7 +159,24 @@ def plan(
         unpriced_gpus=tuple(
             sorted(g for g in gpu_ids if not any(c.price.gpu == g for c in catalog.clouds))
         ),
+        acceptance_sensitivity=_sensitivity(options, request, stats),
     )
+
+
+def _sensitivity(
+    options: list[Option], request: PlanRequest, stats: WorkloadStats
+) -> tuple[AcceptancePoint, ...]:
+    """The first self-hosted option with MTP, at the acceptance range the catalog spans."""
+    sh = next(
+        (o.self_hosted for o in options if o.self_hosted and o.self_hosted.screened.dep.mtp_tokens),
+        None,
+    )
+    if sh is None or request.mtp_acceptance_range is None:
+        return ()
+    low, high = request.mtp_acceptance_range
+    assumed = request.acceptance(sh.screened.dep.mtp_tokens)
+    points = (("low", low), ("assumed", assumed), ("high", high))
+    return acceptance_sensitivity(sh.screened, stats, request.slo, points)
 
 
 def sample_stats(preset: WorkloadPreset, spec: ModelSpec, seed: int) -> WorkloadStats:
@@ -262,7 +283,8 @@ def _verified(
 def _verify_one(sh: SelfHosted, request: PlanRequest, stats: WorkloadStats) -> SelfHosted:
     peak = request.volume.peak_req_per_s
     rate = min(sh.perf.capacity_req_per_s, peak / sh.cost.peak_replicas)
-    v = verify(sh.screened, request.preset, request.slo, request.mtp_acceptance, rate, request.seed)
+    acceptance = request.acceptance(sh.screened.dep.mtp_tokens)
+    v = verify(sh.screened, request.preset, request.slo, acceptance, rate, request.seed)
     capacity = sh.perf.capacity_req_per_s
     if not v.passed:
         capacity = 0.0

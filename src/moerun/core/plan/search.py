@@ -49,6 +49,11 @@ class SearchSpace:
     mtp_options: tuple[int, ...]
     mtp_acceptance: float
     disaggregation: bool = True
+    mtp_acceptance_by_tokens: tuple[tuple[int, float], ...] = ()
+
+    def acceptance(self, mtp_tokens: int) -> float:
+        """Per-token acceptance for `mtp_tokens` drafts (the table's, else the one value)."""
+        return dict(self.mtp_acceptance_by_tokens).get(mtp_tokens, self.mtp_acceptance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +166,7 @@ def _screen_group(
                         cal.params,
                     )
                 model = (
-                    models[key].with_params(cal.params).with_deployment(dep, space.mtp_acceptance)
+                    models[key].with_params(cal.params).with_deployment(dep, space.acceptance(mtp))
                 )
                 limits = ReplicaLimits.of(dep, fit, cal.kv_capacity_factor)
                 cap = colocated_capacity(model, limits, stats, slo)
@@ -190,7 +195,7 @@ def _screen_disaggregated(
         model = StepModel(
             dep,
             s.calibration.params,
-            mtp_acceptance=space.mtp_acceptance,
+            mtp_acceptance=space.acceptance(dep.mtp_tokens),
         )
         limits = ReplicaLimits.of(dep, s.fit, s.calibration.kv_capacity_factor)
         bw = dep.gpu.network_bw_bytes_per_s
