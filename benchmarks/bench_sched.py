@@ -1,10 +1,11 @@
-"""Benchmark: the scheduler's cost on a saturated SGLang run, against the code before it.
+"""Benchmark: the scheduler's cost against the code before it, on two cases.
 
 Run: .venv/bin/python benchmarks/bench_sched.py [--baseline REV] [--repeats N]
-The case (issue 12): 10,000 closed-loop requests of 4,000 prompt and 1,000 output tokens at
-concurrency 256 on one 8x H200 GLM-5.1-FP8 SGLang replica with bf16 KV: the KV cache holds
-far fewer than 256 such requests, so the queue saturates and the engine retracts. The
-baseline is the same case on the source tree of REV (default a4b9c43, the commit before
+`simulate` (issue 12): 10,000 closed-loop requests of 4,000 prompt and 1,000 output tokens
+at concurrency 256 on one 8x H200 GLM-5.1-FP8 SGLang replica with bf16 KV: the KV cache
+holds far fewer than 256 such requests, so the queue saturates and the engine retracts.
+`plan`: the default `moerun plan --json --no-progress`, timed in-process around `main`.
+The baseline is the same case on the source tree of REV (default a4b9c43, the commit before
 SGLang's admission and retraction were modelled), unpacked with `git archive` and run in a
 subprocess; both sides run alternately and the best of N is compared. Target: at most 1.5x.
 """
@@ -53,10 +54,20 @@ print(json.dumps({"wall_s": wall, "steps": res.num_steps, "preemptions": res.num
 """
 
 
-def run_case(src: Path) -> dict[str, float]:
+PLAN = r"""
+import contextlib, io, json, time
+from moerun.cli import main
+t0 = time.perf_counter()
+with contextlib.redirect_stdout(io.StringIO()):
+    main(["plan", "--json", "--no-progress"])
+print(json.dumps({"wall_s": time.perf_counter() - t0}))
+"""
+
+
+def run_case(src: Path, code: str = CASE) -> dict[str, float]:
     env = {**os.environ, "PYTHONPATH": str(src)}
     out = subprocess.run(
-        [sys.executable, "-c", CASE], env=env, capture_output=True, text=True, check=True
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
     )
     return json.loads(out.stdout.strip().splitlines()[-1])  # type: ignore[no-any-return]
 
@@ -77,10 +88,12 @@ def main() -> None:
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         base_src = unpack(args.baseline, Path(tmp))
-        base, new = [], []
+        base, new, base_plan, new_plan = [], [], [], []
         for _ in range(args.repeats):
             base.append(run_case(base_src))
             new.append(run_case(ROOT / "src"))
+            base_plan.append(run_case(base_src, PLAN)["wall_s"])
+            new_plan.append(run_case(ROOT / "src", PLAN)["wall_s"])
     b = min(base, key=lambda r: r["wall_s"])
     n = min(new, key=lambda r: r["wall_s"])
     for label, r in (("baseline " + args.baseline, b), ("this tree", n)):
@@ -90,7 +103,16 @@ def main() -> None:
             f"TPOT p50 {r['tpot_p50_ms']:.1f} ms, {r['output_tok_per_s']:.0f} output tok/s"
         )
     ratio = n["wall_s"] / b["wall_s"]
-    print(f"ratio this/baseline: {ratio:.2f}x (target <= 1.5x): {'ok' if ratio <= 1.5 else 'SLOW'}")
+    print(f"simulate ratio this/baseline: {ratio:.2f}x (target <= 1.5x): {verdict(ratio)}")
+    bp, np_ = min(base_plan), min(new_plan)
+    print(
+        f"default plan: baseline {bp:.2f} s, this tree {np_:.2f} s, ratio {np_ / bp:.2f}x "
+        f"(target <= 1.5x): {verdict(np_ / bp)}"
+    )
+
+
+def verdict(ratio: float) -> str:
+    return "ok" if ratio <= 1.5 else "SLOW"
 
 
 if __name__ == "__main__":
