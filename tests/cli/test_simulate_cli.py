@@ -118,6 +118,10 @@ def test_calibrate_writes_a_versioned_profile(
     assert main(["calibrate", str(small), "--out", str(tmp_path / "prof")]) == 0
     names = sorted(p.name for p in (tmp_path / "prof").iterdir())
     assert names == ["h200_sxm-vllm-v1.yaml", "h200_sxm-vllm-v2.yaml"]
+    # the profile keeps the configuration its runs used: vLLM's default KV (no
+    # --kv-cache-dtype in their launch), random-token prompts
+    written = (tmp_path / "prof" / "h200_sxm-vllm-v2.yaml").read_text()
+    assert "kv_dtype: bf16" in written and "prompts: random" in written
     capsys.readouterr()
 
 

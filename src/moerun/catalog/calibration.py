@@ -52,6 +52,8 @@ def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
             created=str(raw.get("created", "")),
             source=str(raw.get("source", "")),
             kv_capacity_factor=float(raw.get("kv_capacity_factor", 1.0)),
+            kv_dtype=raw.get("kv_dtype"),
+            prompts=raw.get("prompts"),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CatalogError(f"{where}: not a calibration profile ({exc})") from None

@@ -106,6 +106,8 @@ def calibrate_runs(runs: list[MeasuredRun], mtp_acceptance: float) -> dict[str, 
                 "kv_capacity_factor": factor,
                 "runs": [r.id for r in members],
                 "sources": sorted({r.source.split(" (")[0] for r in members}),
+                "kv_dtype": _one({r.kv_dtype for r in members}),
+                "prompts": _one({r.prompts for r in members}),
                 "rows": rows,
                 "in_sample_mape": median_ape(point_errors(points, fitted)),
                 "cross_validated_mape": median_ape(point_errors(points, cv)),
@@ -129,7 +131,14 @@ def _profile(group: dict[str, Any], acceptance: float, version: int) -> Calibrat
         created=dt.date.today().isoformat(),
         source="; ".join(group["sources"]),
         kv_capacity_factor=group["kv_capacity_factor"],
+        kv_dtype=group["kv_dtype"],
+        prompts=group["prompts"],
     )
+
+
+def _one(values: set[str]) -> str:
+    """The value the runs share, or the sorted values joined when they differ."""
+    return "+".join(sorted(values))
 
 
 def cmd_calibrate(args: argparse.Namespace) -> int:

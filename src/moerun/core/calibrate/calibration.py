@@ -232,6 +232,9 @@ class CalibrationProfile:
     # The engine's KV capacity relative to moerun's memory-fit estimate, fitted with the
     # efficiencies (the fit's engine reserve is a stated assumption; engines profile theirs)
     kv_capacity_factor: float = 1.0
+    # the configuration its runs used (None: not recorded): KV-cache dtype and prompts
+    kv_dtype: str | None = None
+    prompts: str | None = None
 
 
 @dataclass(frozen=True)
@@ -262,6 +265,8 @@ class Calibration:
             else f"{self.profile.id} v{self.profile.version}",
             "note": self.note,
             "error_band_pct": self.error_band_pct,
+            "runs_kv_dtype": self.profile.kv_dtype if self.profile else None,
+            "runs_prompts": self.profile.prompts if self.profile else None,
         }
 
 
