@@ -196,3 +196,33 @@ def test_saturation_comes_from_admission_when_the_kv_cannot_hold_the_clients() -
         return float(s["ttft_ms"]["mean"])  # type: ignore[index]
 
     assert ttft_ms(64) > 10 * ttft_ms(32)
+
+
+def test_vllm_preempts_the_newest_to_the_front_by_contrast() -> None:
+    # the same pool and requests as the retraction test, scheduled as vLLM v1: A (400) and
+    # B (350) are admitted FCFS within the 1000-token budget; when the decodes outgrow the
+    # pool the most recently admitted, B, is preempted and waits at the front of the queue
+    dep = make_deployment("glm-5.1-fp8", mtp_tokens=0)
+    config = EngineConfig(
+        policy="mixed",
+        max_num_batched_tokens=1000,
+        max_num_seqs=8,
+        kv_capacity_tokens=1000,
+        page_tokens=1,
+        max_context=10_000,
+        prefix_caching=False,
+    )
+    rep = EngineReplica(StepModel(dep, PARAMS), config)
+    rep.submit(req(0, 400, 300))
+    rep.submit(req(1, 350, 300))
+    rep.submit(req(2, 100, 10))
+    first = rep.step(0.0)
+    assert first.batch.prefill_tokens == 850  # A, B and C fit the budget and the pool
+    t = 1.0
+    while True:
+        report = rep.step(t)
+        t += 1.0
+        if report.preempted:
+            break
+    assert report.preempted == (1,)  # the newest still running (C has finished)
+    assert [r.req.request_id for r in rep.waiting] == [1]
