@@ -13,7 +13,12 @@ from moerun.core.deploy.engine import Admission, RunningRequestsRule
 from moerun.core.load.workload import Arrival, LengthDist, Workload
 from moerun.core.perf.step_time import StepModel, StepParams
 from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
-from moerun.core.sim.engine import EngineConfig, EngineReplica, SimRequest
+from moerun.core.sim.engine import (
+    EngineConfig,
+    EngineReplica,
+    SimRequest,
+    _tokens_per_step_variance,
+)
 from moerun.core.sim.remaining import ClippedRemaining
 from tests.conftest import make_deployment
 
@@ -226,3 +231,47 @@ def test_vllm_preempts_the_newest_to_the_front_by_contrast() -> None:
             break
     assert report.preempted == (1,)  # the newest still running (C has finished)
     assert [r.req.request_id for r in rep.waiting] == [1]
+
+
+def test_mtp_spreads_the_finishing_steps_of_equal_requests() -> None:
+    # 3 drafts accepted with 0.85 each until the first miss: a step emits 1..4 tokens with
+    # P = .15, .1275, .108375, .614125: mean 3.186625, variance 11.461375 - 3.186625^2 =
+    # 1.3068. 999 tokens take 999 / 3.1866 = 313.5 steps, spread sqrt(999 x 1.3068 /
+    # 3.1866^3) = 6.35 steps: equal requests do not all finish in one step, as in the engine.
+    assert _tokens_per_step_variance(3, 0.85) == pytest.approx(1.30679, abs=1e-4)
+    assert _tokens_per_step_variance(0, 0.85) == 0.0
+
+    def finish_steps(mtp: int) -> list[int]:
+        dep = make_deployment("glm-5.1-fp8", engine="sglang", mtp_tokens=mtp)
+        rep = EngineReplica(
+            StepModel(dep, PARAMS, mtp_acceptance=0.85),
+            EngineConfig(
+                policy="prefill_first",
+                max_num_batched_tokens=100_000,
+                max_num_seqs=64,
+                kv_capacity_tokens=1_000_000,
+                page_tokens=1,
+                max_context=10_000,
+                prefix_caching=False,
+                admission=Admission(0.7, 0.14, 600, 20, 4096),
+            ),
+        )
+        for i in range(64):
+            rep.submit(req(i, 100, 1000))
+        ends: list[int] = []
+        step, t = 0, 0.0
+        while rep.busy:
+            report = rep.step(t)
+            t += 1.0
+            step += 1
+            ends += [step] * len(report.finished)
+        assert len(ends) == 64
+        return ends
+
+    plain = finish_steps(0)
+    assert len(set(plain)) == 1  # no drafts: equal requests finish together
+    spread = finish_steps(3)
+    mean = sum(spread) / 64
+    sd = (sum((x - mean) ** 2 for x in spread) / 63) ** 0.5
+    assert mean == pytest.approx(1 + 999 / 3.186625, abs=3)  # the prefill step, then decodes
+    assert 3.5 < sd < 10

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import heapq
 import math
+import random
 from dataclasses import dataclass
 
 from moerun.core.deploy.engine import Admission
@@ -139,6 +140,7 @@ class EngineReplica:
         )
         self.k = model.dep.mtp_tokens
         self.e = model.tokens_per_decode_step
+        self._step_var = _tokens_per_step_variance(self.k, model.mtp_acceptance)
         indexer = model.dep.model.indexer
         self.topk: int | None = indexer.topk if indexer is not None else None
         self.sglang = config.policy == "prefill_first"
@@ -249,7 +251,7 @@ class EngineReplica:
         e, s, rid = self.e, self.decode_step, r.req.request_id
         remaining = r.req.output_tokens - r.generated
         r.decode_start = s
-        r.finish_step = s + max(1, math.ceil((remaining - _EPS) / e)) - 1
+        r.finish_step = s + self._decode_steps(rid, remaining) - 1
         heapq.heappush(self._finish_heap, (r.finish_step, rid))
         self.decoding[rid] = r
         if self._remaining is not None:
@@ -263,7 +265,21 @@ class EngineReplica:
             self._below_base += base
             heapq.heappush(self._cross_heap, (s + math.ceil((self.topk - ctx) / e), rid))
 
-    def _leave_decode(self, r: _Req) -> None:
+    def _decode_steps(self, rid: int, remaining: int) -> int:
+        """Decode steps to emit `remaining` tokens: remaining / E, spread by the randomness of
+        accepted drafts when MTP is on (per step the accepted run is random, so requests of
+        one length do not finish together, as they do not in the engine). The spread is the
+        normal approximation of the sum of per-step tokens, seeded by the request, so the
+        same inputs give the same schedule."""
+        nominal = (remaining - _EPS) / self.e
+        if self._step_var <= 0.0 or remaining <= 1:
+            return max(1, math.ceil(nominal))
+        sd = math.sqrt(remaining * self._step_var / self.e**3)
+        z = random.Random(rid * 1_000_003 + remaining).gauss(0.0, 1.0)
+        fewest = math.ceil(remaining / (self.k + 1))
+        return min(max(math.ceil(nominal + z * sd), fewest, 1), remaining)
+
+    def _leave_decode(self, r: _Req, finished: bool = False) -> None:
         rid = r.req.request_id
         del self.decoding[rid]
         if self._remaining is not None:
@@ -274,9 +290,12 @@ class EngineReplica:
         below = self._below.pop(rid, None)
         if below is not None:
             self._below_base -= below
-        r.generated += self._gen(
-            r.req.output_tokens - r.generated, self.decode_step - r.decode_start
-        )
+        if finished:
+            r.generated = r.req.output_tokens
+        else:
+            r.generated += self._gen(
+                r.req.output_tokens - r.generated, self.decode_step - r.decode_start
+            )
 
     def _release(self, r: _Req) -> None:
         self.kv.release(r.path)
@@ -562,9 +581,8 @@ class EngineReplica:
             if self.track_tokens:
                 for rid, r in self.decoding.items():
                     rem = r.req.output_tokens - r.generated
-                    got = self._gen(rem, s + 1 - r.decode_start) - self._gen(
-                        rem, s - r.decode_start
-                    )
+                    upto = rem if r.finish_step == s else self._gen(rem, s + 1 - r.decode_start)
+                    got = upto - self._gen(rem, s - r.decode_start)
                     if got:
                         tokens.append((rid, got))
             self.decode_step = s + 1
@@ -576,7 +594,7 @@ class EngineReplica:
                 done = self.decoding.get(rid)
                 if done is None or done.finish_step != f:
                     continue  # preempted or aborted since
-                self._leave_decode(done)
+                self._leave_decode(done, finished=True)
                 finished.append(self._finish(done))
                 self.batch_is_full = False
         for r, n in chunks:
@@ -606,3 +624,13 @@ class EngineReplica:
             self.kv.add_leaf(r.path, r.req.output_key, r.req.output_tokens)
         self._release(r)
         return r.req.request_id, max(0, r.cached), r.generated
+
+
+def _tokens_per_step_variance(k: int, acceptance: float) -> float:
+    """Variance of the tokens one decode step emits per sequence with k chained drafts, each
+    accepted with probability `acceptance` until the first rejection (0 without MTP)."""
+    if k <= 0 or not 0.0 < acceptance < 1.0:
+        return 0.0
+    probs = [acceptance**j * (1 - acceptance) for j in range(k)] + [acceptance**k]
+    mean = sum(p * (j + 1) for j, p in enumerate(probs))
+    return sum(p * (j + 1) ** 2 for j, p in enumerate(probs)) - mean**2
