@@ -41,7 +41,7 @@ def test_rows_are_chosen_by_model_and_prompts() -> None:
     assert rand.value == pytest.approx(0.21)
     assert text.value == pytest.approx((0.9078 + 0.9116) / 2, abs=1e-3)
     assert text.low == pytest.approx(0.21) and text.high == pytest.approx(0.9116, abs=1e-3)
-    assert acceptance_for("qwen3-235b", "text", 1) is None  # no measurement, no guess
+    assert acceptance_for("qwen3-235b-a22b", "text", 1) is None  # no measurement, no guess
 
 
 def test_the_nearest_measured_draft_count_is_used_and_said() -> None:
