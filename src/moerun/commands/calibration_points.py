@@ -63,4 +63,3 @@ def point_for(run: MeasuredRun, options: SimOptions) -> Point:
     return Point.from_trace(
         run.id, run.group, result.trace_model, result.trace, outputs, run.measured
     )
-

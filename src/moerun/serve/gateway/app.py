@@ -28,7 +28,8 @@ from moerun.serve.gateway.openapi import openapi_document
 from moerun.serve.gateway.proxy import Proxy
 from moerun.serve.gateway.redis_limits import RedisLimits
 from moerun.serve.gateway.router import Router
-from moerun.store.usage import Ledger, open_ledger
+from moerun.store.durable import UNWRITABLE, DurableLedger
+from moerun.store.usage import open_ledger
 
 log = logging.getLogger("moerun.gateway")
 _PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
@@ -49,8 +50,8 @@ class GatewayApp:
         self.wall = wall
         self.rng = rng or random.Random()
         self.router: Router | None = None
-        self.metrics = Metrics(lambda: self.router)
-        self.ledger: Ledger | None = None
+        self.metrics = Metrics(lambda: self.router, lambda: self.ledger)
+        self.ledger: DurableLedger | None = None
         self.limits: Limits | None = None
         self.proxy: Proxy | None = None
         self._health: asyncio.Task[None] | None = None
@@ -60,9 +61,11 @@ class GatewayApp:
         """Open the ledger (migrating it), the limits, the backends; start health probes."""
         cfg = self.config
         self.router = Router(cfg, asyncio.get_running_loop())
+        led = cfg.settings.ledger
         self.ledger = await asyncio.to_thread(
-            open_ledger, cfg.database_url, cfg.settings.ledger.sync
+            open_ledger, cfg.database_url, led.sync, led.spool_dir, led.commit_timeout_s
         )
+        self.ledger.start()
         self.limits = (
             RedisLimits(cfg.redis_url, cfg.settings.redis_prefix)
             if cfg.redis_url
@@ -102,6 +105,7 @@ class GatewayApp:
         if self.limits is not None:
             await self.limits.close()
         if self.ledger is not None:
+            await self.ledger.stop()
             self.ledger.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -163,7 +167,15 @@ class GatewayApp:
                 "ttft_p99_ms": None if p99 is None else round(p99 * 1000, 3),
             }
         up = any(s.available(now) for s in self.router.states.values())
-        body = {"status": "ok" if up else "unavailable", "backends": backends}
+        ledger = self.ledger
+        assert ledger is not None
+        # Spooling still serves every request; only a spool that cannot be written refuses.
+        up = up and ledger.state != UNWRITABLE
+        body = {
+            "status": "ok" if up else "unavailable",
+            "backends": backends,
+            "ledger": {"state": ledger.state, "spool_rows": ledger.spool_rows},
+        }
         await send_bytes(send, 200 if up else 503, orjson.dumps(body))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -17,7 +17,7 @@ from moerun.serve.gateway.limits import Limits
 from moerun.serve.gateway.metrics import Metrics
 from moerun.serve.gateway.router import Router
 from moerun.serve.gateway.wire import normalise_error
-from moerun.store.usage import Ledger
+from moerun.store.writer import Ledger
 
 log = logging.getLogger("moerun.gateway")
 _FREE = Prices()
