@@ -13,8 +13,8 @@ from moerun.cli import main
 from moerun.core.traffic.metering import UsageRecord
 from moerun.errors import StoreError
 from moerun.store.migrate import upgrade
-from moerun.store.report import spend_by_key_backend
 from moerun.store.pg import PgLedger
+from moerun.store.report import spend_by_key_backend
 from moerun.store.usage import SqliteLedger, open_ledger
 
 T0 = 1_795_000_000.0
