@@ -67,7 +67,7 @@ class GatewayApp:
         )
         self.ledger.start()
         self.limits = (
-            RedisLimits(cfg.redis_url, cfg.settings.redis_prefix)
+            RedisLimits(cfg.redis_url, cfg.settings.redis_prefix, self._ledger_spend)
             if cfg.redis_url
             else MemoryLimits()
         )
@@ -93,6 +93,14 @@ class GatewayApp:
             for key in budgeted:
                 if key.budget_period == period:
                     await self.limits.seed_spend(key, spend.get(key.name, 0.0), now_s)
+
+    async def _ledger_spend(self, key_name: str, now_s: float) -> float:
+        """A key's spend in the ledger over its budget period holding now_s."""
+        assert self.ledger is not None
+        period = next(k.budget_period for k in self.config.keys or () if k.name == key_name)
+        since = period_start(datetime.fromtimestamp(now_s, UTC), period).timestamp()
+        spend = await asyncio.to_thread(self.ledger.spend_by_key, since)
+        return spend.get(key_name, 0.0)
 
     async def shutdown(self) -> None:
         """Stop probes, close connections, the limits and the ledger."""

@@ -91,7 +91,7 @@ class Finisher:
         if call.key is not None:
             try:
                 await self.limits.charge(
-                    call.key, tokens[0] + tokens[2], rec.cost_usd, rec.created_at_s
+                    call.key, tokens[0] + tokens[2], rec.cost_usd, rec.created_at_s, call.hold
                 )
             except StoreError as exc:
                 log.error("could not charge limits for %s: %s", rec.request_id, exc)

@@ -29,6 +29,7 @@ class BackendEntry(_Strict):
     input_usd_per_mtok: float | None = Field(default=None, ge=0)
     cached_input_usd_per_mtok: float | None = Field(default=None, ge=0)
     output_usd_per_mtok: float | None = Field(default=None, ge=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
     weight: float = Field(default=1.0, gt=0)
     health_check: bool | None = None
     health_path: str = "/models"
