@@ -15,6 +15,9 @@ import os
 from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 
 from moerun.errors import StoreError
@@ -60,7 +63,14 @@ class RedisLimits:
     def __init__(
         self, url: str, prefix: str = "moerun:", ledger_spend: SpendSource | None = None
     ) -> None:
-        self.redis = Redis.from_url(url, socket_connect_timeout=2.0, socket_timeout=2.0)
+        # One immediate retry on a dropped connection: a restarted Redis costs no request.
+        self.redis = Redis.from_url(
+            url,
+            socket_connect_timeout=2.0,
+            socket_timeout=2.0,
+            retry=Retry(NoBackoff(), 1),
+            retry_on_error=[RedisConnectionError],
+        )
         self.prefix = prefix
         self.periods = Periods()
         self.ledger_spend = ledger_spend
