@@ -9,8 +9,8 @@ OpenAI SDKs do. Per target and scenario it measures client latency (p50/p99; TTF
 streams) and the target process's CPU time per request from /proc (all threads, children
 included), which is robust on a shared box. moerun runs its defaults: SQLite ledger on,
 access log on (to a file), one API key; then the same with the ledger on a private PostgreSQL
-cluster (initdb in a temporary directory, default durability: synchronous_commit on), whose
-CPU per request is counted into moerun's. LiteLLM (`litellm[proxy]`, 1 worker, no database) is
+cluster (initdb in a temporary directory, pinned with the gateway), whose CPU per request is
+counted into moerun's. LiteLLM (`litellm[proxy]`, 1 worker, no database) is
 installed into its own virtual environment under ~/.cache/moerun-bench; if that fails, the
 benchmark says so and reports the rest. Following the gateway research method, the gateways
 run on CPU 1, the backend and the load generator on CPU 0 (--no-pin to turn that off).
@@ -311,6 +311,9 @@ def main() -> None:
         pg = PrivatePostgres()
         try:
             pg.start()
+            if gw_cpu is not None:  # the ledger's database shares the gateway's CPU
+                for proc in pg.processes():
+                    os.sched_setaffinity(proc.pid, {gw_cpu})
             gw = start_gateway(work, "pg", be_port, gw_port + 10, key, pg.url, gw_cpu)
             procs.append(gw)
             print("moerun gateway (PostgreSQL ledger):", flush=True)
