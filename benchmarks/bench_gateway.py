@@ -217,6 +217,7 @@ def start_gateway(
     key: str,
     database_url: str,
     cpu: int | None,
+    sync: str = "normal",
 ) -> subprocess.Popen[bytes]:
     """`moerun gateway` with its defaults and one key, the ledger at database_url."""
     cfg = {
@@ -231,7 +232,7 @@ def start_gateway(
         "models": {"glm-5.1": ["local"]},
         "keys": [{"name": "bench", "key_sha256": hashlib.sha256(key.encode()).hexdigest()}],
         "database_url": database_url,
-        "ledger": {"spool_dir": str(work / f"spool-{name}")},
+        "ledger": {"spool_dir": str(work / f"spool-{name}"), "sync": sync},
     }
     (work / f"gw-{name}.yaml").write_text(yaml.safe_dump(cfg))
     args = [
@@ -281,6 +282,12 @@ def main() -> None:
     p.add_argument("--n-litellm", type=int, default=300)
     p.add_argument("--no-litellm", action="store_true")
     p.add_argument("--no-pin", action="store_true")
+    p.add_argument(
+        "--ledger-sync",
+        choices=("normal", "full"),
+        default="normal",
+        help="ledger.sync for both ledgers (full: PostgreSQL flushes its WAL on every commit)",
+    )
     a = p.parse_args()
     pin = not a.no_pin and (os.cpu_count() or 1) >= 2
     gw_cpu, be_cpu = (1, 0) if pin else (None, None)
@@ -302,7 +309,9 @@ def main() -> None:
 
         key = "sk-bench-" + os.urandom(8).hex()
         database_url = f"sqlite:///{work / 'usage.db'}"
-        gw = start_gateway(work, "sqlite", be_port, gw_port, key, database_url, gw_cpu)
+        gw = start_gateway(
+            work, "sqlite", be_port, gw_port, key, database_url, gw_cpu, a.ledger_sync
+        )
         procs.append(gw)
         print("moerun gateway (SQLite ledger):", flush=True)
         results["moerun"] = measure(gw.pid, gw_port, "/v1/chat/completions", key, a.n)
@@ -314,7 +323,9 @@ def main() -> None:
             if gw_cpu is not None:  # the ledger's database shares the gateway's CPU
                 for proc in pg.processes():
                     os.sched_setaffinity(proc.pid, {gw_cpu})
-            gw = start_gateway(work, "pg", be_port, gw_port + 10, key, pg.url, gw_cpu)
+            gw = start_gateway(
+                work, "pg", be_port, gw_port + 10, key, pg.url, gw_cpu, a.ledger_sync
+            )
             procs.append(gw)
             print("moerun gateway (PostgreSQL ledger):", flush=True)
             results["moerun_pg"] = measure(

@@ -42,7 +42,7 @@ def test_max_cost_is_the_worst_allowed_backend() -> None:
 def limits(request: pytest.FixtureRequest) -> Iterator[tuple[Limits, list[float]]]:
     ledger = [0.0]  # what the ledger says the key spent
 
-    async def ledger_spend(key_name: str, now_s: float) -> float:
+    async def ledger_spend(key: KeySpec, now_s: float) -> float:
         return ledger[0]
 
     if request.param == "memory":
@@ -74,7 +74,7 @@ def test_reserve_then_settle(limits: tuple[Limits, list[float]]) -> None:
 def test_a_lost_redis_counter_is_reseeded_from_the_ledger(redis_prefix: str) -> None:
     ledger = [0.0]
 
-    async def ledger_spend(key_name: str, now_s: float) -> float:
+    async def ledger_spend(key: KeySpec, now_s: float) -> float:
         return ledger[0]
 
     lim = RedisLimits(REDIS_URL, redis_prefix, ledger_spend)

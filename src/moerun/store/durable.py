@@ -74,10 +74,12 @@ class DurableLedger:
     async def record(self, rec: UsageRecord) -> None:
         """Commit the row, or spool it if the database is down or slow; SpoolError if neither."""
         r = row(rec)
-        if self.state == OK:
+        if self.state != SPOOLING:  # ok, or a failed spool: the database may take it
             fut = self.database.submit([r])[0]
             try:
                 await asyncio.wait_for(asyncio.shield(fut), self.commit_timeout_s)
+                if self.state == UNWRITABLE:
+                    self.state = SPOOLING if self.spool.num_rows else OK
                 return
             except TimeoutError:
                 fut.add_done_callback(_consume)  # it may still land; the replay skips it then
@@ -94,7 +96,7 @@ class DurableLedger:
             self.state = SPOOLING
 
     def _degrade(self, why: str) -> None:
-        if self.state == OK:
+        if self.state != SPOOLING:
             log.warning("usage ledger: %s; spooling rows to %s", why, self.spool.directory)
             self.state = SPOOLING
 

@@ -19,7 +19,7 @@ import orjson
 
 from moerun.core.traffic.metering import period_start
 from moerun.serve.gateway.asgi import Receive, Scope, Send, send_bytes, send_error
-from moerun.serve.gateway.config import GatewayConfig
+from moerun.serve.gateway.config import GatewayConfig, KeySpec
 from moerun.serve.gateway.finish import Finisher
 from moerun.serve.gateway.health import health_loop
 from moerun.serve.gateway.limits import Limits, MemoryLimits
@@ -94,13 +94,13 @@ class GatewayApp:
                 if key.budget_period == period:
                     await self.limits.seed_spend(key, spend.get(key.name, 0.0), now_s)
 
-    async def _ledger_spend(self, key_name: str, now_s: float) -> float:
+    async def _ledger_spend(self, key: KeySpec, now_s: float) -> float:
         """A key's spend in the ledger over its budget period holding now_s."""
         assert self.ledger is not None
-        period = next(k.budget_period for k in self.config.keys or () if k.name == key_name)
-        since = period_start(datetime.fromtimestamp(now_s, UTC), period).timestamp()
+        moment = datetime.fromtimestamp(now_s, UTC)
+        since = period_start(moment, key.budget_period).timestamp()
         spend = await asyncio.to_thread(self.ledger.spend_by_key, since)
-        return spend.get(key_name, 0.0)
+        return spend.get(key.name, 0.0)
 
     async def shutdown(self) -> None:
         """Stop probes, close connections, the limits and the ledger."""

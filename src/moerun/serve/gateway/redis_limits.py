@@ -54,7 +54,8 @@ end
 return 1
 """
 
-SpendSource = Callable[[str, float], Awaitable[float]]  # (key name, period start) -> dollars
+# (key, now) -> the key's spend in the ledger over its budget period holding now
+SpendSource = Callable[[KeySpec, float], Awaitable[float]]
 
 
 class RedisLimits:
@@ -125,7 +126,7 @@ class RedisLimits:
     async def _reseed(self, key: KeySpec, now_s: float, name: str) -> None:
         spend = 0.0
         if self.ledger_spend is not None:
-            spend = await self.ledger_spend(key.name, now_s)
+            spend = await self.ledger_spend(key, now_s)
         await self._seed(
             keys=[name], args=[round(spend * _NUSD), os.urandom(8).hex(), _PERIOD_TTL_S]
         )
