@@ -1,4 +1,5 @@
-"""Benchmark: moerun's gateway against a direct connection and LiteLLM's proxy, in one run.
+"""Benchmark: moerun's gateway (SQLite and PostgreSQL ledgers) against a direct connection
+and LiteLLM's proxy, in one run.
 
 Run: .venv/bin/python benchmarks/bench_gateway.py [--n 2000] [--n-litellm 300] [--no-litellm]
 
@@ -7,7 +8,9 @@ finish and usage chunks) serves all three paths. Clients use keep-alive connecti
 OpenAI SDKs do. Per target and scenario it measures client latency (p50/p99; TTFT for
 streams) and the target process's CPU time per request from /proc (all threads, children
 included), which is robust on a shared box. moerun runs its defaults: SQLite ledger on,
-access log on (to a file), one API key. LiteLLM (`litellm[proxy]`, 1 worker, no database) is
+access log on (to a file), one API key; then the same with the ledger on a private PostgreSQL
+cluster (initdb in a temporary directory, pinned with the gateway), whose CPU per request is
+counted into moerun's. LiteLLM (`litellm[proxy]`, 1 worker, no database) is
 installed into its own virtual environment under ~/.cache/moerun-bench; if that fails, the
 benchmark says so and reports the rest. Following the gateway research method, the gateways
 run on CPU 1, the backend and the load generator on CPU 0 (--no-pin to turn that off).
@@ -35,6 +38,9 @@ import yaml
 
 from moerun.serve.gateway.http1 import Pool
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fixtures.private import PrivatePostgres
+
 CACHE = Path(os.environ.get("MOERUN_BENCH_CACHE", Path.home() / ".cache" / "moerun-bench"))
 LITELLM_SPEC = "litellm[proxy]==1.108.7"  # unpinned, pip backtracks for minutes (research note)
 BODY = {
@@ -47,6 +53,7 @@ BODY = {
 }
 SCENARIOS = (("json", 1), ("stream", 1), ("json", 8), ("stream", 8))
 TARGETS = {"cpu_ms_json": 1.5, "cpu_ms_stream": 3.0, "added_p50_ms": 1.0, "rps_per_core_x": 10.0}
+PG_TARGETS = {"cpu_ms_json": 1.5, "added_p50_ms": 1.5}  # issue 13 item 7, PostgreSQL included
 
 BACKEND = r"""
 import json, sys, uvicorn
@@ -160,14 +167,19 @@ async def load(
     return out
 
 
-def measure(pid: int, port: int, path: str, key: str | None, n: int) -> dict[str, Any]:
-    """Every scenario against one target, with its CPU per request."""
+def measure(
+    pid: int, port: int, path: str, key: str | None, n: int, db: PrivatePostgres | None = None
+) -> dict[str, Any]:
+    """Every scenario against one target, with its CPU per request (the database's included)."""
     results: dict[str, Any] = {}
     for kind, c in SCENARIOS:
         asyncio.run(load(port, path, key, kind == "stream", min(50, n), c))  # warm up
-        before = cpu_s(pid)
+        before, db_before = cpu_s(pid), db.cpu_s() if db else 0.0
         r = asyncio.run(load(port, path, key, kind == "stream", n, c))
-        r["cpu_ms_per_req"] = (cpu_s(pid) - before) * 1000 / n
+        db_ms = ((db.cpu_s() - db_before) * 1000 / n) if db else 0.0
+        r["cpu_ms_per_req"] = (cpu_s(pid) - before) * 1000 / n + db_ms
+        if db:
+            r["db_cpu_ms_per_req"] = db_ms
         results[f"{kind}_c{c}"] = r
         print(
             f"  {kind:6} c={c}: " + json.dumps({k: round(v, 3) for k, v in r.items()}), flush=True
@@ -197,6 +209,54 @@ def start(args: list[str], cpu: int | None, log: Path, env: dict[str, str] | Non
         return subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
 
 
+def start_gateway(
+    work: Path,
+    name: str,
+    be_port: int,
+    port: int,
+    key: str,
+    database_url: str,
+    cpu: int | None,
+    sync: str = "normal",
+) -> subprocess.Popen[bytes]:
+    """`moerun gateway` with its defaults and one key, the ledger at database_url."""
+    cfg = {
+        "backends": [
+            {
+                "name": "local",
+                "kind": "self-hosted",
+                "model": "m",
+                "base_url": f"http://127.0.0.1:{be_port}/v1",
+            }
+        ],
+        "models": {"glm-5.1": ["local"]},
+        "keys": [{"name": "bench", "key_sha256": hashlib.sha256(key.encode()).hexdigest()}],
+        "database_url": database_url,
+        "ledger": {"spool_dir": str(work / f"spool-{name}"), "sync": sync},
+    }
+    (work / f"gw-{name}.yaml").write_text(yaml.safe_dump(cfg))
+    args = [
+        sys.executable,
+        "-m",
+        "moerun.cli",
+        "gateway",
+        "--config",
+        str(work / f"gw-{name}.yaml"),
+    ]
+    gw = start([*args, "--port", str(port)], cpu, work / f"gw-{name}.log")
+    wait_http(f"http://127.0.0.1:{port}/health", gw, 60)
+    return gw
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
 def litellm_python(log: Path) -> Path:
     """The LiteLLM venv's python, installing it on first use (raises if that fails)."""
     env_dir = CACHE / "litellm-venv"
@@ -222,6 +282,12 @@ def main() -> None:
     p.add_argument("--n-litellm", type=int, default=300)
     p.add_argument("--no-litellm", action="store_true")
     p.add_argument("--no-pin", action="store_true")
+    p.add_argument(
+        "--ledger-sync",
+        choices=("normal", "full"),
+        default="normal",
+        help="ledger.sync for both ledgers (full: PostgreSQL flushes its WAL on every commit)",
+    )
     a = p.parse_args()
     pin = not a.no_pin and (os.cpu_count() or 1) >= 2
     gw_cpu, be_cpu = (1, 0) if pin else (None, None)
@@ -242,38 +308,32 @@ def main() -> None:
         results["direct"] = measure(backend.pid, be_port, "/v1/chat/completions", None, a.n)
 
         key = "sk-bench-" + os.urandom(8).hex()
-        cfg = {
-            "backends": [
-                {
-                    "name": "local",
-                    "kind": "self-hosted",
-                    "model": "m",
-                    "base_url": f"http://127.0.0.1:{be_port}/v1",
-                }
-            ],
-            "models": {"glm-5.1": ["local"]},
-            "keys": [{"name": "bench", "key_sha256": hashlib.sha256(key.encode()).hexdigest()}],
-            "database_url": f"sqlite:///{work / 'usage.db'}",
-        }
-        (work / "gw.yaml").write_text(yaml.safe_dump(cfg))
-        gw = start(
-            [
-                sys.executable,
-                "-m",
-                "moerun.cli",
-                "gateway",
-                "--config",
-                str(work / "gw.yaml"),
-                "--port",
-                str(gw_port),
-            ],
-            gw_cpu,
-            work / "gw.log",
+        database_url = f"sqlite:///{work / 'usage.db'}"
+        gw = start_gateway(
+            work, "sqlite", be_port, gw_port, key, database_url, gw_cpu, a.ledger_sync
         )
         procs.append(gw)
-        wait_http(f"http://127.0.0.1:{gw_port}/health", gw, 60)
-        print("moerun gateway:", flush=True)
+        print("moerun gateway (SQLite ledger):", flush=True)
         results["moerun"] = measure(gw.pid, gw_port, "/v1/chat/completions", key, a.n)
+        stop(gw)
+
+        pg = PrivatePostgres()
+        try:
+            pg.start()
+            if gw_cpu is not None:  # the ledger's database shares the gateway's CPU
+                for proc in pg.processes():
+                    os.sched_setaffinity(proc.pid, {gw_cpu})
+            gw = start_gateway(
+                work, "pg", be_port, gw_port + 10, key, pg.url, gw_cpu, a.ledger_sync
+            )
+            procs.append(gw)
+            print("moerun gateway (PostgreSQL ledger):", flush=True)
+            results["moerun_pg"] = measure(
+                gw.pid, gw_port + 10, "/v1/chat/completions", key, a.n, pg
+            )
+            stop(gw)
+        finally:
+            pg.close()
 
         if not a.no_litellm:
             try:
@@ -327,23 +387,21 @@ def main() -> None:
                 print(f"LiteLLM NOT measured: {results['litellm_error']}", flush=True)
     finally:
         for proc in reversed(procs):
-            proc.terminate()
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            if proc.poll() is None:
+                stop(proc)
     report(results, pin)
 
 
 def report(results: dict[str, Any], pin: bool) -> None:
     d, m, ll = results["direct"], results["moerun"], results.get("litellm")
+    mp = results["moerun_pg"]
     print(
         "\n== summary ("
         + ("gateways on CPU 1, backend + client on CPU 0" if pin else "unpinned")
         + ")"
     )
     rows = []
-    for name, r in (("direct", d), ("moerun", m), ("litellm", ll)):
+    for name, r in (("direct", d), ("moerun", m), ("moerun-pg", mp), ("litellm", ll)):
         if r is None:
             continue
         rows.append(
@@ -360,12 +418,12 @@ def report(results: dict[str, Any], pin: bool) -> None:
             )
         )
     print(
-        f"{'target':8} {'cpu ms/json':>11} {'cpu ms/strm':>11} {'+p50 json':>9} {'+p99 json':>9} "
+        f"{'target':9} {'cpu ms/json':>11} {'cpu ms/strm':>11} {'+p50 json':>9} {'+p99 json':>9} "
         f"{'+ttft p50':>9} {'+p50 strm':>9} {'rps json c8':>11} {'rps strm c8':>11}"
     )
     for r in rows:
         print(
-            f"{r[0]:8} {r[1]:11.3f} {r[2]:11.3f} {r[3]:9.3f} {r[4]:9.3f} {r[5]:9.3f} {r[6]:9.3f} "
+            f"{r[0]:9} {r[1]:11.3f} {r[2]:11.3f} {r[3]:9.3f} {r[4]:9.3f} {r[5]:9.3f} {r[6]:9.3f} "
             f"{r[7]:11.0f} {r[8]:11.0f}"
         )
     cpu_json, cpu_stream = m["json_c1"]["cpu_ms_per_req"], m["stream_c1"]["cpu_ms_per_req"]
@@ -386,6 +444,28 @@ def report(results: dict[str, Any], pin: bool) -> None:
             "<= 3",
         ),
         ("added p50 latency (non-streamed)", added, "ms", added < TARGETS["added_p50_ms"], "< 1"),
+    ]
+    pg_cpu = mp["json_c1"]["cpu_ms_per_req"]
+    pg_added = mp["json_c1"]["p50_ms"] - d["json_c1"]["p50_ms"]
+    print(
+        "PostgreSQL's own share (ms CPU per request, json/stream c=1): "
+        f"{mp['json_c1']['db_cpu_ms_per_req']:.3f} / {mp['stream_c1']['db_cpu_ms_per_req']:.3f}"
+    )
+    checks += [
+        (
+            "CPU per non-streamed request, PostgreSQL ledger (its CPU included)",
+            pg_cpu,
+            "ms",
+            pg_cpu < PG_TARGETS["cpu_ms_json"],
+            "< 1.5",
+        ),
+        (
+            "added p50 latency (non-streamed), PostgreSQL ledger",
+            pg_added,
+            "ms",
+            pg_added < PG_TARGETS["added_p50_ms"],
+            "< 1.5",
+        ),
     ]
     if ll is not None:
         for kind in ("json", "stream"):

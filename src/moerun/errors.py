@@ -37,3 +37,11 @@ class GatewayConfigError(MoerunError):
 
 class StoreError(MoerunError):
     """The usage ledger database cannot be reached, migrated or read."""
+
+
+class LedgerOutage(StoreError):
+    """The ledger database is down or unreachable (not a fault of the row being written)."""
+
+
+class SpoolError(StoreError):
+    """The ledger's local spool cannot be written: the one case that refuses requests."""

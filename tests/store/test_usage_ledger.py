@@ -13,8 +13,9 @@ from moerun.cli import main
 from moerun.core.traffic.metering import UsageRecord
 from moerun.errors import StoreError
 from moerun.store.migrate import upgrade
+from moerun.store.pg import PgLedger
 from moerun.store.report import spend_by_key_backend
-from moerun.store.usage import SqlAlchemyLedger, SqliteLedger, open_ledger
+from moerun.store.usage import SqliteLedger, open_ledger
 
 T0 = 1_795_000_000.0
 
@@ -106,10 +107,10 @@ def test_writer_kinds(tmp_path: Path, pg_url: str) -> None:
     for url, sync, kind in (
         (sqlite, "normal", SqliteLedger),
         (sqlite, "full", SqliteLedger),
-        (pg_url, "normal", SqlAlchemyLedger),
+        (pg_url, "normal", PgLedger),
     ):
         ledger = open_ledger(url, sync)
-        assert isinstance(ledger, kind)
+        assert isinstance(ledger.database, kind)
         ledger.close()
     _write(sqlite, [rec(1)], sync="full")
     assert spend_by_key_backend(sqlite)[0].num_requests == 1

@@ -1,140 +1,74 @@
-"""The usage ledger: one committed row per finished request, before its last byte is sent.
+"""The usage ledger: one durable row per finished request, before its last byte is sent.
 
-`Ledger.record` is awaited until the row is committed. A writer thread takes the queued rows,
-commits them in one transaction (group commit: under load one commit serves many requests)
-and wakes the waiting requests once per batch, so the event loop never blocks on the disk.
-Why a thread: committing inline on the loop measured ~50 us per row but stalled the loop for
-4-44 ms on the fsync SQLite does when its WAL restarts, which cut throughput at 8 concurrent
-requests by up to 5x.
+`open_ledger` migrates the database and returns a `DurableLedger`: the database's group-commit
+writer (store/writer.py) with a local spool behind it for when the database is down or slow.
 
 - SQLite (the default): raw sqlite3 in WAL mode with synchronous=NORMAL, which survives a
   crash of the gateway process (the row is in the WAL file) though not a power cut; WAL
   checkpoints run on a second thread. `sync: full` fsyncs every commit.
-- Any other database (PostgreSQL): SQLAlchemy Core on the writer thread.
+- PostgreSQL: psycopg, one statement per batch (store/pg.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import queue
+import hashlib
 import sqlite3
 import threading
-from typing import Protocol
+from pathlib import Path
 
-from sqlalchemy import create_engine, func, select
 from sqlalchemy.engine import make_url
 
-from moerun.core.traffic.metering import UsageRecord
 from moerun.errors import StoreError
+from moerun.store.durable import DurableLedger
 from moerun.store.migrate import redact, upgrade
-from moerun.store.tables import RECORD_COLUMNS, usage_records
+from moerun.store.pg import PgLedger
+from moerun.store.spool import Spool
+from moerun.store.tables import RECORD_COLUMNS
+from moerun.store.writer import BatchWriter, Row
 
 _INSERT = (
     f"INSERT INTO usage_records ({', '.join(RECORD_COLUMNS)}) "
-    f"VALUES ({', '.join('?' * len(RECORD_COLUMNS))})"
+    f"VALUES ({', '.join('?' * len(RECORD_COLUMNS))}) ON CONFLICT (request_id) DO NOTHING"
 )
-_MAX_BATCH = 512
 
 
-class Ledger(Protocol):
-    """Where usage records go. `record` returns once the row is committed."""
-
-    async def record(self, rec: UsageRecord) -> None:
-        """Commit one record."""
-
-    def spend_by_key(self, since_s: float) -> dict[str, float]:
-        """Dollars spent per key since a moment (UTC epoch seconds), for budgets at start."""
-
-    def close(self) -> None:
-        """Flush and release the database."""
+def default_spool_dir(database_url: str) -> Path:
+    """Beside a SQLite file; for a server, one directory per database URL under
+    ~/.local/state/moerun/spool (so two gateways on different databases never mix rows)."""
+    url = make_url(database_url)
+    if url.get_backend_name() == "sqlite" and url.database:
+        return Path(url.database + ".spool")
+    digest = hashlib.sha256(url.render_as_string(hide_password=False).encode()).hexdigest()
+    return Path.home() / ".local" / "state" / "moerun" / "spool" / digest[:16]
 
 
-def row(rec: UsageRecord) -> tuple[object, ...]:
-    """A record as the ledger row (column order of RECORD_COLUMNS)."""
-    return (
-        rec.request_id,
-        rec.created_at_s,
-        rec.key_name,
-        rec.backend,
-        rec.model,
-        rec.endpoint,
-        rec.stream,
-        rec.status,
-        rec.http_status,
-        rec.num_input_tokens,
-        rec.num_cached_tokens,
-        rec.num_output_tokens,
-        rec.cost_usd,
-        rec.ttft_ms,
-        rec.duration_ms,
-    )
-
-
-def open_ledger(database_url: str, sync: str = "normal") -> Ledger:
-    """Migrate the database to the newest schema and open the right writer for it."""
+def open_ledger(
+    database_url: str,
+    sync: str = "normal",
+    spool_dir: str | Path | None = None,
+    commit_timeout_s: float = 2.0,
+) -> DurableLedger:
+    """Migrate the database to the newest schema and open its writer with a spool behind it."""
     upgrade(database_url)
     url = make_url(database_url)
-    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
-        return SqliteLedger(url.database, sync)
-    return SqlAlchemyLedger(database_url)
+    backend = url.get_backend_name()
+    database: SqliteLedger | PgLedger
+    if backend == "sqlite" and url.database not in (None, "", ":memory:"):
+        database = SqliteLedger(url.database, sync)
+    elif backend == "postgresql":
+        database = PgLedger(url, sync, connect_timeout_s=commit_timeout_s)
+    else:
+        raise StoreError(f"ledger database {redact(database_url)}: use a SQLite file or PostgreSQL")
+    try:
+        spool = Spool(Path(spool_dir) if spool_dir else default_spool_dir(database_url))
+    except StoreError:
+        database.close()
+        raise
+    return DurableLedger(database, spool, commit_timeout_s)
 
 
-class _Writer:
-    """A thread that commits queued rows in batches; subclasses say how to commit."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        Item = tuple[tuple[object, ...], asyncio.Future[None]] | None
-        self._queue: queue.SimpleQueue[Item] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="moerun-ledger", daemon=True)
-        self._thread.start()
-
-    async def record(self, rec: UsageRecord) -> None:
-        """Queue the row and wait until its batch is committed."""
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._queue.put((row(rec), fut))
-        await fut
-
-    def _commit(self, rows: list[tuple[object, ...]]) -> None:
-        """Insert the rows in one transaction (raises on failure, having rolled back)."""
-        raise NotImplementedError
-
-    def _run(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < _MAX_BATCH:
-                try:
-                    item = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if item is None:
-                    self._queue.put(None)
-                    break
-                batch.append(item)
-            errors: list[Exception | None] = [None] * len(batch)
-            try:
-                self._commit([r for r, _ in batch])
-            except Exception:
-                # Find the rows at fault, so one bad row does not fail its neighbours.
-                for i, (r, _) in enumerate(batch):
-                    try:
-                        self._commit([r])
-                    except Exception as exc:
-                        errors[i] = StoreError(f"ledger {self.name}: {type(exc).__name__}: {exc}")
-            loop = batch[0][1].get_loop()
-            loop.call_soon_threadsafe(_settle, [f for _, f in batch], errors)
-
-    def close(self) -> None:
-        """Finish queued writes and stop the thread."""
-        self._queue.put(None)
-        self._thread.join(timeout=10)
-
-
-class SqliteLedger(_Writer):
+class SqliteLedger(BatchWriter):
     """SQLite through the sqlite3 module; WAL checkpoints on their own thread."""
 
     def __init__(self, path: str, sync: str = "normal", checkpoint_interval_s: float = 1.0):
@@ -158,15 +92,24 @@ class SqliteLedger(_Writer):
         conn.execute("PRAGMA busy_timeout=5000")
         return conn
 
-    def _commit(self, rows: list[tuple[object, ...]]) -> None:
+    def commit(self, rows: list[Row], replayed: list[Row]) -> set[object]:
+        """Both kinds in one transaction; the ids it inserted."""
         conn = self._conn
+        inserted: set[object] = set()
         conn.execute("BEGIN")
         try:
-            conn.executemany(_INSERT, rows)
+            for r in rows + replayed:
+                if conn.execute(_INSERT, r).rowcount:
+                    inserted.add(r[0])
         except BaseException:
             conn.execute("ROLLBACK")
             raise
         conn.execute("COMMIT")
+        return inserted
+
+    def outage(self, exc: Exception) -> bool:
+        """The file is locked, unreadable or its disk failed."""
+        return isinstance(exc, sqlite3.OperationalError)
 
     def spend_by_key(self, since_s: float) -> dict[str, float]:
         """Dollars spent per key since a moment."""
@@ -194,43 +137,3 @@ class SqliteLedger(_Writer):
         self._stop.set()
         self._checkpointer.join(timeout=5)
         self._conn.close()
-
-
-class SqlAlchemyLedger(_Writer):
-    """Any SQLAlchemy database (PostgreSQL by URL) through SQLAlchemy Core."""
-
-    def __init__(self, database_url: str) -> None:
-        self.database_url = database_url
-        self._engine = create_engine(database_url, pool_pre_ping=True)
-        super().__init__(redact(database_url))
-
-    def _commit(self, rows: list[tuple[object, ...]]) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(
-                usage_records.insert(), [dict(zip(RECORD_COLUMNS, r, strict=True)) for r in rows]
-            )
-
-    def spend_by_key(self, since_s: float) -> dict[str, float]:
-        """Dollars spent per key since a moment."""
-        q = (
-            select(usage_records.c.key_name, func.sum(usage_records.c.cost_usd))
-            .where(usage_records.c.created_at_s >= since_s)
-            .group_by(usage_records.c.key_name)
-        )
-        with self._engine.connect() as conn:
-            return {k: float(v or 0.0) for k, v in conn.execute(q).all()}
-
-    def close(self) -> None:
-        """Finish queued writes, stop the thread, dispose of the engine."""
-        super().close()
-        self._engine.dispose()
-
-
-def _settle(futures: list[asyncio.Future[None]], errors: list[Exception | None]) -> None:
-    for f, error in zip(futures, errors, strict=True):
-        if f.done():
-            continue
-        if error is None:
-            f.set_result(None)
-        else:
-            f.set_exception(error)

@@ -19,7 +19,7 @@ import orjson
 
 from moerun.core.traffic.metering import period_start
 from moerun.serve.gateway.asgi import Receive, Scope, Send, send_bytes, send_error
-from moerun.serve.gateway.config import GatewayConfig
+from moerun.serve.gateway.config import GatewayConfig, KeySpec
 from moerun.serve.gateway.finish import Finisher
 from moerun.serve.gateway.health import health_loop
 from moerun.serve.gateway.limits import Limits, MemoryLimits
@@ -28,7 +28,8 @@ from moerun.serve.gateway.openapi import openapi_document
 from moerun.serve.gateway.proxy import Proxy
 from moerun.serve.gateway.redis_limits import RedisLimits
 from moerun.serve.gateway.router import Router
-from moerun.store.usage import Ledger, open_ledger
+from moerun.store.durable import UNWRITABLE, DurableLedger
+from moerun.store.usage import open_ledger
 
 log = logging.getLogger("moerun.gateway")
 _PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"
@@ -49,8 +50,8 @@ class GatewayApp:
         self.wall = wall
         self.rng = rng or random.Random()
         self.router: Router | None = None
-        self.metrics = Metrics(lambda: self.router)
-        self.ledger: Ledger | None = None
+        self.metrics = Metrics(lambda: self.router, lambda: self.ledger)
+        self.ledger: DurableLedger | None = None
         self.limits: Limits | None = None
         self.proxy: Proxy | None = None
         self._health: asyncio.Task[None] | None = None
@@ -60,11 +61,13 @@ class GatewayApp:
         """Open the ledger (migrating it), the limits, the backends; start health probes."""
         cfg = self.config
         self.router = Router(cfg, asyncio.get_running_loop())
+        led = cfg.settings.ledger
         self.ledger = await asyncio.to_thread(
-            open_ledger, cfg.database_url, cfg.settings.ledger.sync
+            open_ledger, cfg.database_url, led.sync, led.spool_dir, led.commit_timeout_s
         )
+        self.ledger.start()
         self.limits = (
-            RedisLimits(cfg.redis_url, cfg.settings.redis_prefix)
+            RedisLimits(cfg.redis_url, cfg.settings.redis_prefix, self._ledger_spend)
             if cfg.redis_url
             else MemoryLimits()
         )
@@ -91,6 +94,14 @@ class GatewayApp:
                 if key.budget_period == period:
                     await self.limits.seed_spend(key, spend.get(key.name, 0.0), now_s)
 
+    async def _ledger_spend(self, key: KeySpec, now_s: float) -> float:
+        """A key's spend in the ledger over its budget period holding now_s."""
+        assert self.ledger is not None
+        moment = datetime.fromtimestamp(now_s, UTC)
+        since = period_start(moment, key.budget_period).timestamp()
+        spend = await asyncio.to_thread(self.ledger.spend_by_key, since)
+        return spend.get(key.name, 0.0)
+
     async def shutdown(self) -> None:
         """Stop probes, close connections, the limits and the ledger."""
         if self._health is not None:
@@ -102,6 +113,7 @@ class GatewayApp:
         if self.limits is not None:
             await self.limits.close()
         if self.ledger is not None:
+            await self.ledger.stop()
             self.ledger.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -163,7 +175,15 @@ class GatewayApp:
                 "ttft_p99_ms": None if p99 is None else round(p99 * 1000, 3),
             }
         up = any(s.available(now) for s in self.router.states.values())
-        body = {"status": "ok" if up else "unavailable", "backends": backends}
+        ledger = self.ledger
+        assert ledger is not None
+        # Spooling still serves every request; only a spool that cannot be written refuses.
+        up = up and ledger.state != UNWRITABLE
+        body = {
+            "status": "ok" if up else "unavailable",
+            "backends": backends,
+            "ledger": {"state": ledger.state, "spool_rows": ledger.spool_rows},
+        }
         await send_bytes(send, 200 if up else 503, orjson.dumps(body))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:

@@ -11,6 +11,7 @@ from moerun.core.traffic.metering import UsageRecord
 from moerun.serve.gateway.asgi import Receive
 from moerun.serve.gateway.config import KeySpec
 from moerun.serve.gateway.http1 import Connection
+from moerun.serve.gateway.limits import Hold
 
 access_log = logging.getLogger("moerun.gateway.access")
 ANONYMOUS = "-"
@@ -25,6 +26,7 @@ class Call:
         "conn",
         "endpoint",
         "finished",
+        "hold",
         "key",
         "model",
         "num_attempts",
@@ -41,6 +43,7 @@ class Call:
         self.started_s = started_s
         self.endpoint = endpoint
         self.key: KeySpec | None = None
+        self.hold: Hold | None = None  # the budget reservation made at admission
         self.model = ""
         self.stream = False
         self.wants_usage = False

@@ -40,6 +40,7 @@ class BackendSpec:
     health_check: bool = True
     health_path: str = "/models"
     api_key: str | None = field(default=None, repr=False)
+    max_output_tokens: int | None = None  # output cap: budgets reserve up to it
 
 
 @dataclass(frozen=True, slots=True)
@@ -210,6 +211,7 @@ def _backend(
         health_check=b.health_check if b.health_check is not None else b.kind == SELF_HOSTED,
         health_path=b.health_path,
         api_key=api_key,
+        max_output_tokens=b.max_output_tokens or _catalog_output_cap(b, provider),
     )
 
 
@@ -258,6 +260,15 @@ def _prices(where: str, b: BackendEntry, provider: Provider | None) -> Prices:
     cached = _first(b.cached_input_usd_per_mtok, listed.get("cached"), inp)
     assert cached is not None
     return Prices(input_usd_per_mtok=inp, cached_input_usd_per_mtok=cached, output_usd_per_mtok=out)
+
+
+def _catalog_output_cap(b: BackendEntry, provider: Provider | None) -> int | None:
+    if provider is None or b.model is None:
+        return None
+    for m in provider.models:
+        if b.model in (m.model_id, m.model):
+            return m.max_output_tokens
+    return None
 
 
 def _first(*values: float | None) -> float | None:

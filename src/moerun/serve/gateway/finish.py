@@ -17,7 +17,7 @@ from moerun.serve.gateway.limits import Limits
 from moerun.serve.gateway.metrics import Metrics
 from moerun.serve.gateway.router import Router
 from moerun.serve.gateway.wire import normalise_error
-from moerun.store.usage import Ledger
+from moerun.store.writer import Ledger
 
 log = logging.getLogger("moerun.gateway")
 _FREE = Prices()
@@ -91,7 +91,7 @@ class Finisher:
         if call.key is not None:
             try:
                 await self.limits.charge(
-                    call.key, tokens[0] + tokens[2], rec.cost_usd, rec.created_at_s
+                    call.key, tokens[0] + tokens[2], rec.cost_usd, rec.created_at_s, call.hold
                 )
             except StoreError as exc:
                 log.error("could not charge limits for %s: %s", rec.request_id, exc)

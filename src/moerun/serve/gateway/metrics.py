@@ -16,11 +16,12 @@ from prometheus_client import (
     disable_created_metrics,
     generate_latest,
 )
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from moerun.core.traffic.circuit import CLOSED, HALF_OPEN
 from moerun.serve.gateway.router import Router
+from moerun.store.durable import SPOOLING, UNWRITABLE, DurableLedger
 
 _LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 
@@ -57,6 +58,37 @@ class _BackendCollector(Collector):
         yield in_flight
 
 
+class _LedgerCollector(Collector):
+    def __init__(self, ledger: Callable[[], DurableLedger | None]) -> None:
+        self._ledger = ledger
+
+    def collect(self) -> Iterator[Metric]:
+        ledger = self._ledger()
+        state = GaugeMetricFamily(
+            "moerun_gateway_ledger_state",
+            "Usage ledger: 0 ok, 1 spooling (database down or slow), 2 spool unwritable",
+        )
+        depth = GaugeMetricFamily(
+            "moerun_gateway_ledger_spool_rows", "Usage rows in the spool, waiting for the database"
+        )
+        spooled = CounterMetricFamily(
+            "moerun_gateway_ledger_spooled_rows", "Usage rows this process wrote to the spool"
+        )
+        replayed = CounterMetricFamily(
+            "moerun_gateway_ledger_replayed_rows", "Spooled usage rows moved into the database"
+        )
+        if ledger is not None:
+            code = {SPOOLING: 1.0, UNWRITABLE: 2.0}.get(ledger.state, 0.0)
+            state.add_metric([], code)
+            depth.add_metric([], float(ledger.spool_rows))
+            spooled.add_metric([], float(ledger.num_spooled))
+            replayed.add_metric([], float(ledger.num_replayed))
+        yield state
+        yield depth
+        yield spooled
+        yield replayed
+
+
 @dataclass(frozen=True, slots=True)
 class _Series:
     requests: Counter
@@ -71,7 +103,11 @@ class _Series:
 class Metrics:
     """Counters and histograms of requests, errors, TTFT, latency, tokens and cost."""
 
-    def __init__(self, router: Callable[[], Router | None]) -> None:
+    def __init__(
+        self,
+        router: Callable[[], Router | None],
+        ledger: Callable[[], DurableLedger | None] = lambda: None,
+    ) -> None:
         # The *_created series only add noise to every scrape.
         disable_created_metrics()  # type: ignore[no-untyped-call]
         self.registry = CollectorRegistry()
@@ -109,6 +145,7 @@ class Metrics:
             "moerun_gateway_cost_usd", "Spend in USD", ["backend", "key"], registry=r
         )
         r.register(_BackendCollector(router))
+        r.register(_LedgerCollector(ledger))
         self._children: dict[tuple[str, str, str, str], _Series] = {}
 
     def finished(

@@ -33,7 +33,7 @@ from moerun.serve.gateway.call import Call
 from moerun.serve.gateway.config import GatewayConfig, KeySpec
 from moerun.serve.gateway.finish import Finisher
 from moerun.serve.gateway.http1 import TransportError
-from moerun.serve.gateway.limits import BUDGET, Limits
+from moerun.serve.gateway.limits import BUDGET, Limits, max_cost_usd
 from moerun.serve.gateway.metrics import Metrics
 from moerun.serve.gateway.relay import relay_json, relay_stream
 from moerun.serve.gateway.router import Router
@@ -95,21 +95,23 @@ class Proxy:
         """Serve one completion request."""
         call = Call("req_" + os.urandom(12).hex(), self.clock(), endpoint)
         try:
-            admitted = await self._admit(call, scope, receive)
+            req, allowed, session = await self._admit(call, scope, receive)
+            text = routing_text(req, endpoint)
+            call.num_prompt_chars = len(text)
+            max_out = req.get("max_tokens") or req.get("max_completion_tokens")
+            max_out = max_out if isinstance(max_out, int) and max_out > 0 else None
+            if call.key is not None and _limited(call.key):
+                await self._check_limits(call, allowed, estimate_tokens(len(text)), max_out)
         except Refusal as refusal:
             return await self.finisher.reject(call, send, refusal)
         except ClientGone:
             return None
-        req, allowed, session = admitted
-        text = routing_text(req, endpoint)
-        call.num_prompt_chars = len(text)
-        max_out = req.get("max_tokens") or req.get("max_completion_tokens")
         order, blocks = self.router.order(
             allowed,
             text,
             session,
             estimate_tokens(len(text)),
-            max_out if isinstance(max_out, int) else DEFAULT_OUTPUT_TOKENS,
+            max_out or DEFAULT_OUTPUT_TOKENS,
             self.clock(),
         )
         call.watch_disconnect(receive)
@@ -169,13 +171,22 @@ class Proxy:
             call.wants_usage = options.get("include_usage") is True
             options["include_usage"] = True  # metering needs the usage chunk
             req["stream_options"] = options
-        if call.key is not None and _limited(call.key):
-            await self._check_limits(call.key)
         return req, allowed, session
 
-    async def _check_limits(self, key: KeySpec) -> None:
+    async def _check_limits(
+        self, call: Call, allowed: tuple[str, ...], num_prompt_tokens: int, max_out: int | None
+    ) -> None:
+        key = call.key
+        assert key is not None
+        cost = 0.0
+        if key.budget_usd is not None:
+            specs = [self.router.states[name].spec for name in allowed]
+            # Without max_tokens or a backend cap the reservation assumes the routing default.
+            caps = [max_out or s.max_output_tokens or DEFAULT_OUTPUT_TOKENS for s in specs]
+            limits = zip((s.prices for s in specs), caps, strict=True)
+            cost = max_cost_usd(limits, num_prompt_tokens)
         try:
-            reason = await self.limits.admit(key, self.wall())
+            reason, call.hold = await self.limits.admit(key, self.wall(), cost)
         except StoreError as exc:
             raise Refusal(503, str(exc), "limits_unavailable", [(b"retry-after", b"1")]) from exc
         if reason == BUDGET:

@@ -29,6 +29,7 @@ class BackendEntry(_Strict):
     input_usd_per_mtok: float | None = Field(default=None, ge=0)
     cached_input_usd_per_mtok: float | None = Field(default=None, ge=0)
     output_usd_per_mtok: float | None = Field(default=None, ge=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
     weight: float = Field(default=1.0, gt=0)
     health_check: bool | None = None
     health_path: str = "/models"
@@ -106,9 +107,14 @@ class OverflowEntry(_Strict):
 
 
 class LedgerEntry(_Strict):
-    """Usage ledger durability: "normal" survives a gateway crash, "full" also a power cut."""
+    """Usage ledger durability: "normal" survives a gateway crash, "full" also a power cut;
+    commits that take longer than `commit_timeout_s` go to the spool in `spool_dir` (default:
+    beside a SQLite file, else ~/.local/state/moerun/spool/<hash of the URL>) and are
+    replayed later."""
 
     sync: Literal["normal", "full"] = "normal"
+    commit_timeout_s: float = Field(default=2.0, gt=0)
+    spool_dir: str | None = Field(default=None, min_length=1)
 
 
 class GatewayFile(_Strict):
