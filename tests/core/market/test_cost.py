@@ -97,3 +97,40 @@ def test_hybrid_overflow_goes_to_the_api() -> None:
     assert h.base.utilization == pytest.approx(129_600 / 172_800)
     # two replicas always on would cost $480/day: the hybrid is cheaper
     assert h.usd_per_day < 480
+
+
+def test_empty_day_and_free_api_edge_cases() -> None:
+    idle = SelfHostedCost(10.0, (1,) * 24, 2.0, DailyTraffic(0, 0, 0), prefill_time_share=0.5)
+    assert idle.usd_per_day == 240 and idle.utilization == 0
+    assert math.isinf(idle.usd_per_mtok_input) and math.isinf(idle.usd_per_mtok_output)
+    assert math.isinf(idle.usd_per_mtok_blended)
+    # no replica capacity billed: utilisation is 0, not a division by zero
+    none = SelfHostedCost(10.0, (0,) * 24, 2.0, DailyTraffic(5, 5, 5), prefill_time_share=0.5)
+    assert none.utilization == 0
+    # a free API is never beaten
+    assert break_even_always_on(480, 86_400, 0.0) is None
+    # a fleet cheaper than the API even at the smallest volume scanned: the first grid point
+    assert break_even(lambda v: 0.0, 0.01, 1e6) == pytest.approx(10.0)
+    assert DailyTraffic(1, 2, 3).tokens == 5
+
+
+def test_hybrid_scaling_down_keeps_only_the_replicas_each_hour_needs() -> None:
+    # 12 hours at 1 req/s (one replica enough), 12 at 5 req/s; base of 2 replicas of 2 req/s
+    hourly = [1.0] * 12 + [5.0] * 12
+    requests = 12 * 3600 * (1 + 5)
+    traffic = DailyTraffic(requests, requests * 1_000, requests * 100)
+    h = hybrid_cost(hourly, 2, 2.0, 10.0, 0.002, traffic, 0.3, scale_down=True)
+    assert h.base.schedule == (1,) * 12 + (2,) * 12
+    assert h.base.usd_per_day == 10.0 * (12 + 24)
+    # above 4 req/s the API takes 1 req/s for 12 hours
+    assert h.overflow_requests_per_day == pytest.approx(43_200)
+    assert h.base.traffic.requests == pytest.approx(requests - 43_200)
+    assert h.base.traffic.input_tokens == pytest.approx((requests - 43_200) * 1_000)
+    assert h.base.traffic.output_tokens == pytest.approx((requests - 43_200) * 100)
+    assert h.base.prefill_time_share == 0.3 and h.base.capacity_req_per_s == 2.0
+    assert h.usd_per_day == pytest.approx(360 + 86.4)
+    assert h.usd_per_month(730) == pytest.approx((360 + 86.4) * 730 / 24)
+    assert h.overflow_share == pytest.approx(43_200 / requests)
+    # an hour that needs no overflow: none at all
+    calm = hybrid_cost([1.0] * 24, 1, 2.0, 10.0, 0.002, traffic, 0.3, scale_down=False)
+    assert calm.overflow_requests_per_day == 0 and calm.base.traffic == traffic

@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from moerun.catalog.loader import load_providers
-from moerun.core.market.policy import EndpointFacts, Policy, allows, policy_violations
+from moerun.core.market.policy import (
+    EndpointFacts,
+    Policy,
+    allows,
+    check_certification,
+    check_jurisdiction,
+    jurisdiction_allowed,
+    policy_violations,
+)
 from moerun.errors import UsageError
 
 EU_FULL = EndpointFacts(
@@ -68,3 +76,90 @@ def test_catalog_providers_are_filtered_by_verified_facts() -> None:
     for p in providers.values():
         facts = EndpointFacts.from_provider(p)
         assert allows(hipaa, facts) == p.has_certification("hipaa-baa")
+
+
+def test_from_dict_defaults_normalise_and_accept_both_spellings() -> None:
+    assert Policy.from_dict(None) == Policy() == Policy.from_dict({})
+    empty = Policy.from_dict({})
+    assert empty.zero_retention is False and empty.self_hosted_only is False
+    short = Policy.from_dict({"jurisdictions": ["de", "eu"], "certifications": ["SOC2-TYPE2"]})
+    long = Policy.from_dict(
+        {"allowed_jurisdictions": ["DE", "EU"], "required_certifications": ["soc2-type2"]}
+    )
+    assert short == long
+    assert long.allowed_jurisdictions == ("DE", "EU")
+    assert long.required_certifications == ("soc2-type2",)
+    flags = Policy.from_dict({"zero_retention": True, "self_hosted_only": True})
+    assert flags.zero_retention is True and flags.self_hosted_only is True
+    with pytest.raises(UsageError, match="not both"):
+        Policy.from_dict({"jurisdictions": ["DE"], "allowed_jurisdictions": ["FR"]})
+    with pytest.raises(UsageError, match="not both"):
+        Policy.from_dict({"certifications": ["iso27001"], "required_certifications": []})
+    with pytest.raises(UsageError, match=r"unknown field\(s\) a, zone"):
+        Policy.from_dict({"zone": 1, "a": 2})
+
+
+def test_every_violation_is_named_exactly() -> None:
+    policy = Policy(
+        allowed_jurisdictions=("EU", "CH"),
+        required_certifications=("soc2-type2", "hipaa-baa", "iso27001"),
+        zero_retention=True,
+        self_hosted_only=True,
+    )
+    facts = EndpointFacts(
+        kind="managed",
+        jurisdictions=("DE", "US", "CH", "GB"),
+        certifications={"soc2-type2": "verified", "iso27001": "claimed"},
+        retention="30d",
+    )
+    assert policy_violations(policy, facts) == (
+        "policy allows self-hosted endpoints only",
+        "processes data in US, GB, outside EU/CH",
+        "hipaa-baa is unknown, not verified",
+        "iso27001 is claimed, not verified",
+        "retention is 30d, zero retention required",
+    )
+    unknown = EndpointFacts(kind="self-hosted")
+    assert policy_violations(Policy(allowed_jurisdictions=("EU", "CH")), unknown) == (
+        "jurisdiction unknown, so it cannot satisfy EU/CH",
+    )
+    passing = EndpointFacts(
+        kind="self-hosted",
+        jurisdictions=("FR", "CH"),
+        certifications={c: "verified" for c in policy.required_certifications},
+        retention="zero",
+    )
+    assert policy_violations(policy, passing) == ()
+
+
+def test_endpoint_facts_of_a_provider_copy_its_catalog_facts() -> None:
+    for p in load_providers().values():
+        facts = EndpointFacts.from_provider(p)
+        assert facts.kind == "managed"
+        assert facts.jurisdictions == p.jurisdiction
+        assert facts.certifications == dict(p.certifications)
+        assert facts.retention == p.retention
+
+
+@pytest.mark.parametrize(
+    ("code", "ok"), [("de", "DE"), ("eu", "EU"), ("Us", "US"), ("EUR", None), ("D", None)]
+)
+def test_check_jurisdiction(code: str, ok: str | None) -> None:
+    if ok is None:
+        with pytest.raises(UsageError, match="not an ISO 3166 alpha-2 code"):
+            check_jurisdiction(code)
+    else:
+        assert check_jurisdiction(code) == ok
+
+
+def test_check_certification() -> None:
+    assert check_certification("HIPAA-BAA") == "hipaa-baa"
+    with pytest.raises(UsageError, match=r"unknown certification 'soc3'; known: "):
+        check_certification("soc3")
+
+
+def test_jurisdiction_allowed_eu_covers_members_only() -> None:
+    assert jurisdiction_allowed("FR", ("EU",)) and jurisdiction_allowed("FR", ("FR",))
+    assert not jurisdiction_allowed("CH", ("EU",))  # Switzerland is not an EU member
+    assert not jurisdiction_allowed("GB", ("EU", "DE"))
+    assert not jurisdiction_allowed("FR", ())
