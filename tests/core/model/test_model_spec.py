@@ -166,3 +166,38 @@ def test_glm4_moe_has_qkv_bias_and_qk_norm() -> None:
     assert "model.layers.0.self_attn.o_proj.bias" not in names
     air = load_spec("glm-4.5-air")
     assert not any("q_norm" in t.name for t in air.tensors)
+
+
+def test_glm5_parameters_by_part_from_hand_arithmetic(glm5: ModelSpec) -> None:
+    # GLM-5: hidden 6144, vocab 154,880, 78 layers (3 dense, 75 MoE), MLA (64 heads, q_lora
+    # 2048, kv_lora 512, qk_nope 192, qk_rope 64, v 256), DSA indexer (32 heads x 128), 256
+    # routed experts + 1 shared of 2048, dense FFN 12288, one MTP layer.
+    h, v, layers, moe_layers = 6144, 154_880, 78, 75
+    attention = (
+        h * 2048  # q_a_proj
+        + 2048  # q_a_layernorm
+        + 2048 * 64 * (192 + 64)  # q_b_proj
+        + h * (512 + 64)  # kv_a_proj_with_mqa
+        + 512  # kv_a_layernorm
+        + 512 * 64 * (192 + 256)  # kv_b_proj
+        + 64 * 256 * h  # o_proj
+    )
+    indexer = 2048 * 32 * 128 + h * 128 + 2 * 128 + h * 32  # wq_b, wk, k_norm w+b, weights_proj
+    expert = 3 * 2048 * h  # gate, up, down
+    router = 256 * h + 256  # gate weight + fp32 score-correction bias
+    want = {
+        "embedding": v * h,
+        "attention": layers * attention,
+        "indexer": layers * indexer,
+        "dense_mlp": 3 * 3 * 12_288 * h,
+        "routed_experts": moe_layers * 256 * expert,
+        "shared_experts": moe_layers * expert,
+        "router": moe_layers * router,
+        "norms": layers * 2 * h + h,  # input + post-attention per layer, and the final norm
+        "head": v * h,
+        # enorm, hnorm, eh_proj, one MoE decoder layer, the shared head's norm; no embed/head
+        "mtp": 2 * h + 2 * h * h + attention + indexer + 2 * h + router + 257 * expert + h,
+    }
+    assert glm5.breakdown() == want
+    assert sum(v for k, v in want.items() if k != "mtp") == 743_911_218_432
+    assert want["mtp"] == 9_952_920_576
