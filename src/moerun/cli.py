@@ -11,19 +11,11 @@ from typing import Any
 from rich.console import Console
 
 from moerun import __version__
-from moerun.catalog.engines import get_engine, get_reserve
-from moerun.catalog.gpus import get_gpu, load_gpus
-from moerun.catalog.models import DEFAULT_MODEL, load_spec
-from moerun.commands.arg_types import fraction as _fraction
-from moerun.commands.arg_types import nonneg_int as _nonneg_int
-from moerun.commands.arg_types import positive_int as _positive_int
+from moerun.catalog.gpus import load_gpus
+from moerun.catalog.models import load_spec
+from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
 from moerun.commands.model_list import add_list as _add_model_list
-from moerun.core.deploy.deployment import Deployment
-from moerun.core.deploy.engine import ENGINES
 from moerun.core.deploy.memory_fit import best_layout, memory_fit
-from moerun.core.deploy.parallel import Parallel
-from moerun.core.model.kv_cache import KV_DTYPES
-from moerun.core.model.weights import WEIGHT_FORMATS
 from moerun.errors import MoerunError, UsageError
 from moerun.render import reports
 
@@ -35,64 +27,6 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
-
-
-def add_deployment_args(p: argparse.ArgumentParser, *, model_positional: bool) -> None:
-    """The one group of deployment flags every deployment-describing command takes."""
-    g = p.add_argument_group("deployment")
-    if model_positional:
-        p.add_argument(
-            "model_pos", nargs="?", metavar="MODEL", help="catalog id or config.json path"
-        )
-    g.add_argument("--model", help=f"catalog id or path to config.json (default {DEFAULT_MODEL})")
-    g.add_argument("--gpu", help="GPU id from the catalog (moerun gpus)")
-    g.add_argument("--num-gpus", type=_positive_int, help="GPUs in one replica")
-    g.add_argument("--weights", choices=WEIGHT_FORMATS, default="fp8")
-    g.add_argument("--kv-dtype", choices=KV_DTYPES, default="fp8")
-    g.add_argument("--engine", choices=ENGINES, default="vllm")
-    g.add_argument("--tp", type=_positive_int, help="tensor-parallel size (attention)")
-    g.add_argument("--ep", type=_positive_int, help="expert-parallel size")
-    g.add_argument("--dp", type=_positive_int, help="attention data-parallel ranks")
-    g.add_argument("--pp", type=_positive_int, help="pipeline-parallel stages")
-    g.add_argument("--mtp", type=_nonneg_int, default=0, help="MTP speculative tokens (0: off)")
-    g.add_argument("--max-context", type=_positive_int, help="longest sequence to hold")
-    g.add_argument("--mem-fraction", type=_fraction, help="engine memory fraction")
-    g.add_argument("--max-num-batched-tokens", type=_positive_int)
-    g.add_argument(
-        "--max-num-seqs",
-        type=_positive_int,
-        help="running sequences per attention-DP rank (default: the engine's own, by GPU)",
-    )
-
-
-def deployment_from_args(args: argparse.Namespace) -> tuple[Deployment, bool]:
-    """Build the Deployment the flags describe; the bool says whether a layout was given."""
-    model = getattr(args, "model_pos", None) or args.model or DEFAULT_MODEL
-    if args.gpu is None or args.num_gpus is None:
-        raise UsageError("describe the hardware with --gpu GPU --num-gpus N (see `moerun gpus`)")
-    spec = load_spec(model)
-    gpu = get_gpu(args.gpu)
-    n = args.num_gpus
-    explicit = any(v is not None for v in (args.tp, args.dp, args.pp, args.ep))
-    dp, pp = args.dp or 1, args.pp or 1
-    tp = args.tp if args.tp is not None else max(1, n // (dp * pp))
-    parallel = Parallel(tp=tp, dp=dp, pp=pp, ep=args.ep or 1)
-    dep = Deployment(
-        model=spec,
-        gpu=gpu,
-        num_gpus=n,
-        engine=get_engine(args.engine),
-        reserve=get_reserve(),
-        weights=args.weights,
-        kv_dtype=args.kv_dtype,
-        parallel=parallel,
-        mem_fraction=args.mem_fraction,
-        max_context=args.max_context,
-        mtp_tokens=args.mtp,
-        max_num_batched_tokens=args.max_num_batched_tokens,
-        max_num_seqs=getattr(args, "max_num_seqs", None),
-    )
-    return dep, explicit
 
 
 def _emit(args: argparse.Namespace, data: Any, human: Any) -> None:

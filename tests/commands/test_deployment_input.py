@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from moerun.cli import build_parser, deployment_from_args
+from moerun.cli import build_parser
+from moerun.commands.deployment_args import deployment_from_args
 from moerun.commands.deployment_input import DEPLOYMENT_KEYS, deployment_from_dict
 from moerun.errors import UsageError
 

@@ -25,6 +25,7 @@ from moerun.bench.results import BenchResults, RunResult, write_results
 from moerun.bench.runner import BenchConfig
 from moerun.bench.table import print_runs
 from moerun.commands.arg_types import positive_float as _positive_float
+from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
 from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.deploy.deployment import Deployment
 from moerun.errors import UsageError
@@ -40,8 +41,6 @@ def flag_names(adder: Callable[[argparse.ArgumentParser], None]) -> list[str]:
 
 
 def _deployment_flags(p: argparse.ArgumentParser) -> None:
-    from moerun.cli import add_deployment_args
-
     add_deployment_args(p, model_positional=False)
 
 
@@ -118,8 +117,6 @@ def _deployment(args: argparse.Namespace) -> Deployment | None:
                 "--num-gpus --engine (and its layout flags)"
             )
         return None
-    from moerun.cli import deployment_from_args
-
     return deployment_from_args(args)[0]
 
 
@@ -215,7 +212,6 @@ def _print(
 
 def register(sub: Any) -> None:
     """Add `moerun bench`."""
-    from moerun.cli import add_deployment_args
     from moerun.commands.simulate import add_sim_args
 
     p = sub.add_parser(

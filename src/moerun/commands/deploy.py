@@ -16,6 +16,7 @@ from typing import Any
 
 from moerun import __version__
 from moerun.commands.arg_types import positive_int as _count
+from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
 from moerun.commands.request import DeployOptions, DeployRequest, Part
 from moerun.errors import UsageError
 
@@ -37,7 +38,6 @@ def _dns_label(text: str) -> str:
 
 def register(sub: Any) -> None:
     """Add `moerun deploy` to the CLI's subparsers."""
-    from moerun.cli import add_deployment_args
     from moerun.render.targets import TARGETS
 
     p = sub.add_parser(
@@ -114,7 +114,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _request(args: argparse.Namespace) -> DeployRequest:
-    from moerun.cli import deployment_from_args
     from moerun.commands.plan_input import read_plan
 
     if args.plan is not None:

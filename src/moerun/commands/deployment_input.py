@@ -4,16 +4,16 @@ The dict has exactly the deployment flags' names in snake_case (`model, gpu, num
 kv_dtype, engine, tp, dp, ep, pp, mtp, max_context, mem_fraction, max_num_batched_tokens,
 max_num_seqs`),
 null where a flag is optional. It is validated like the flags and then built by the very same
-code as `--model ... --gpu ...` (`moerun.cli.deployment_from_args`), so a plan and a command
-line that say the same thing give the same Deployment.
+code as `--model ... --gpu ...` (`moerun.commands.deployment_args.build_deployment`), so a plan
+and a command line that say the same thing give the same Deployment.
 """
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Mapping
 from typing import Any
 
+from moerun.commands.deployment_args import build_deployment
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.engine import ENGINES
 from moerun.core.model.kv_cache import KV_DTYPES
@@ -57,13 +57,11 @@ _POSITIVE = (
 
 def deployment_from_dict(d: object, where: str = "deployment") -> tuple[Deployment, bool]:
     """The Deployment `d` describes, and whether it names a layout (tp/dp/ep/pp)."""
-    from moerun.cli import deployment_from_args
-
-    return deployment_from_args(namespace_from_dict(d, where))
+    return build_deployment(**fields_from_dict(d, where))
 
 
-def namespace_from_dict(d: object, where: str = "deployment") -> argparse.Namespace:
-    """`d` checked as the flags are checked, as the argparse namespace the flags would give."""
+def fields_from_dict(d: object, where: str = "deployment") -> dict[str, Any]:
+    """`d` checked as the flags are checked, as the fields the flags would give."""
     if not isinstance(d, Mapping):
         raise UsageError(f"{where}: expected an object with the deployment flags")
     unknown = sorted(set(d) - set(DEPLOYMENT_KEYS))
@@ -78,8 +76,7 @@ def namespace_from_dict(d: object, where: str = "deployment") -> argparse.Namesp
     for key in DEPLOYMENT_KEYS:
         value = d.get(key)
         values[key] = _DEFAULTS.get(key) if value is None else _check(key, value, where)
-    values["model_pos"] = None
-    return argparse.Namespace(**values)
+    return values
 
 
 def _check(key: str, value: Any, where: str) -> Any:

@@ -10,13 +10,13 @@ from typing import Any
 from moerun.commands.arg_types import nonneg_float as _seconds
 from moerun.commands.arg_types import positive_float as _positive
 from moerun.commands.arg_types import probability as _rate
+from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
 from moerun.errors import UsageError
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
     """Build the emulated deployment and serve it."""
     from moerun.catalog.calibration import calibration_for
-    from moerun.cli import deployment_from_args
     from moerun.commands.simulate import mtp_acceptance_for, sim_options_from_args
     from moerun.core.deploy.memory_fit import best_layout
     from moerun.serve.emulator.app import build_emulator
@@ -69,7 +69,6 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add `moerun emulate`."""
-    from moerun.cli import add_deployment_args
     from moerun.commands.simulate import add_sim_args
 
     p = sub.add_parser(

@@ -14,6 +14,7 @@ from rich.table import Table
 from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
 from moerun.catalog.mtp import acceptance_for
 from moerun.commands.arg_types import acceptance as _acceptance
+from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
 from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.calibrate.calibration import Calibration
 from moerun.core.deploy.deployment import Deployment
@@ -138,7 +139,6 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Print the prediction."""
-    from moerun.cli import deployment_from_args
     from moerun.core.deploy.memory_fit import best_layout
 
     dep, explicit = deployment_from_args(args)
@@ -193,8 +193,6 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
 
 def register(sub: Any) -> None:
     """Add `moerun simulate`."""
-    from moerun.cli import add_deployment_args
-
     p = sub.add_parser("simulate", help="predict throughput and latency percentiles")
     add_deployment_args(p, model_positional=False)
     add_workload_args(p)

@@ -1,0 +1,110 @@
+"""The deployment flags every deployment-describing command takes, and the one builder behind
+them: `build_deployment` takes plain fields, so flags (`deployment_from_args`) and a plan
+file's `deployment` object (`moerun.commands.deployment_input`) give the same Deployment."""
+
+from __future__ import annotations
+
+import argparse
+
+from moerun.catalog.engines import get_engine, get_reserve
+from moerun.catalog.gpus import get_gpu
+from moerun.catalog.models import DEFAULT_MODEL, load_spec
+from moerun.commands.arg_types import fraction, nonneg_int, positive_int
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.engine import ENGINES
+from moerun.core.deploy.parallel import Parallel
+from moerun.core.model.kv_cache import KV_DTYPES
+from moerun.core.model.weights import WEIGHT_FORMATS
+from moerun.errors import UsageError
+
+
+def add_deployment_args(p: argparse.ArgumentParser, *, model_positional: bool) -> None:
+    """The one group of deployment flags every deployment-describing command takes."""
+    g = p.add_argument_group("deployment")
+    if model_positional:
+        p.add_argument(
+            "model_pos", nargs="?", metavar="MODEL", help="catalog id or config.json path"
+        )
+    g.add_argument("--model", help=f"catalog id or path to config.json (default {DEFAULT_MODEL})")
+    g.add_argument("--gpu", help="GPU id from the catalog (moerun gpus)")
+    g.add_argument("--num-gpus", type=positive_int, help="GPUs in one replica")
+    g.add_argument("--weights", choices=WEIGHT_FORMATS, default="fp8")
+    g.add_argument("--kv-dtype", choices=KV_DTYPES, default="fp8")
+    g.add_argument("--engine", choices=ENGINES, default="vllm")
+    g.add_argument("--tp", type=positive_int, help="tensor-parallel size (attention)")
+    g.add_argument("--ep", type=positive_int, help="expert-parallel size")
+    g.add_argument("--dp", type=positive_int, help="attention data-parallel ranks")
+    g.add_argument("--pp", type=positive_int, help="pipeline-parallel stages")
+    g.add_argument("--mtp", type=nonneg_int, default=0, help="MTP speculative tokens (0: off)")
+    g.add_argument("--max-context", type=positive_int, help="longest sequence to hold")
+    g.add_argument("--mem-fraction", type=fraction, help="engine memory fraction")
+    g.add_argument("--max-num-batched-tokens", type=positive_int)
+    g.add_argument(
+        "--max-num-seqs",
+        type=positive_int,
+        help="running sequences per attention-DP rank (default: the engine's own, by GPU)",
+    )
+
+
+def deployment_from_args(args: argparse.Namespace) -> tuple[Deployment, bool]:
+    """The Deployment the flags describe; the bool says whether a layout was given."""
+    return build_deployment(
+        model=getattr(args, "model_pos", None) or args.model,
+        gpu=args.gpu,
+        num_gpus=args.num_gpus,
+        weights=args.weights,
+        kv_dtype=args.kv_dtype,
+        engine=args.engine,
+        tp=args.tp,
+        dp=args.dp,
+        ep=args.ep,
+        pp=args.pp,
+        mtp=args.mtp,
+        max_context=args.max_context,
+        mem_fraction=args.mem_fraction,
+        max_num_batched_tokens=args.max_num_batched_tokens,
+        max_num_seqs=getattr(args, "max_num_seqs", None),
+    )
+
+
+def build_deployment(
+    *,
+    model: str | None,
+    gpu: str | None,
+    num_gpus: int | None,
+    weights: str,
+    kv_dtype: str,
+    engine: str,
+    tp: int | None,
+    dp: int | None,
+    ep: int | None,
+    pp: int | None,
+    mtp: int,
+    max_context: int | None,
+    mem_fraction: float | None,
+    max_num_batched_tokens: int | None,
+    max_num_seqs: int | None,
+) -> tuple[Deployment, bool]:
+    """The Deployment these fields describe, and whether they name a layout (tp/dp/ep/pp)."""
+    if gpu is None or num_gpus is None:
+        raise UsageError("describe the hardware with --gpu GPU --num-gpus N (see `moerun gpus`)")
+    spec = load_spec(model or DEFAULT_MODEL)
+    explicit = any(v is not None for v in (tp, dp, pp, ep))
+    num_dp, num_pp = dp or 1, pp or 1
+    num_tp = tp if tp is not None else max(1, num_gpus // (num_dp * num_pp))
+    dep = Deployment(
+        model=spec,
+        gpu=get_gpu(gpu),
+        num_gpus=num_gpus,
+        engine=get_engine(engine),
+        reserve=get_reserve(),
+        weights=weights,
+        kv_dtype=kv_dtype,
+        parallel=Parallel(tp=num_tp, dp=num_dp, pp=num_pp, ep=ep or 1),
+        mem_fraction=mem_fraction,
+        max_context=max_context,
+        mtp_tokens=mtp,
+        max_num_batched_tokens=max_num_batched_tokens,
+        max_num_seqs=max_num_seqs,
+    )
+    return dep, explicit
