@@ -1,4 +1,4 @@
-"""The tensor inventory of a checkpoint, built from a ModelSpec's architecture fields.
+"""The tensor inventory of a checkpoint, built from its Architecture (config.json's fields).
 
 Names follow the Hugging Face checkpoints (`model.layers.{i}.self_attn.q_a_proj.weight`), so
 that `quantization_config.modules_to_not_convert` can be matched against them.
@@ -6,12 +6,10 @@ that `quantization_config.modules_to_not_convert` can be matched against them.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, TypedDict
+from typing import TypedDict
 
+from moerun.core.model.shape import Architecture
 from moerun.core.model.tensors import TensorGroup, linear, vector
-
-if TYPE_CHECKING:
-    from moerun.core.model.model_spec import ModelSpec
 
 
 class _Where(TypedDict):
@@ -19,35 +17,35 @@ class _Where(TypedDict):
     mtp: bool
 
 
-def build_tensors(spec: ModelSpec, *, mlp_bias: bool = False) -> tuple[TensorGroup, ...]:
+def build_tensors(arch: Architecture) -> tuple[TensorGroup, ...]:
     """Every stored tensor of the main model and its MTP layers."""
-    h, vocab = spec.hidden_size, spec.vocab_size
+    h, vocab, mlp_bias = arch.hidden_size, arch.vocab_size, arch.mlp_bias
     out: list[TensorGroup] = [
         TensorGroup("model.embed_tokens.weight", (vocab, h), "embedding", "vocab"),
     ]
-    for i in range(spec.num_layers):
-        out += _decoder_layer(spec, i, moe=spec.moe_layers[i], mtp=False, mlp_bias=mlp_bias)
+    for i in range(arch.num_layers):
+        out += _decoder_layer(arch, i, moe=arch.moe_layers[i], mtp=False, mlp_bias=mlp_bias)
     out.append(vector("model.norm.weight", h, "norms", "replicated", layer=None, mtp=False))
-    if not spec.tie_word_embeddings:
+    if not arch.tie_word_embeddings:
         out.append(TensorGroup("lm_head.weight", (vocab, h), "head", "vocab", is_linear=True))
-    for j in range(spec.num_mtp_layers):
-        out += _mtp_layer(spec, spec.num_layers + j, mlp_bias=mlp_bias)
+    for j in range(arch.num_mtp_layers):
+        out += _mtp_layer(arch, arch.num_layers + j, mlp_bias=mlp_bias)
     return tuple(out)
 
 
-def _mtp_layer(spec: ModelSpec, i: int, *, mlp_bias: bool) -> list[TensorGroup]:
+def _mtp_layer(arch: Architecture, i: int, *, mlp_bias: bool) -> list[TensorGroup]:
     """A DeepSeek-style nextn layer: enorm, hnorm, eh_proj, one decoder layer, shared head."""
-    h, p = spec.hidden_size, f"model.layers.{i}"
-    moe = spec.moe is not None
+    h, p = arch.hidden_size, f"model.layers.{i}"
+    moe = arch.moe is not None
     out = [
         vector(f"{p}.enorm.weight", h, "norms", "replicated", layer=i, mtp=True),
         vector(f"{p}.hnorm.weight", h, "norms", "replicated", layer=i, mtp=True),
         linear(f"{p}.eh_proj", h, 2 * h, "dense_mlp", "replicated", layer=i, mtp=True),
-        *_decoder_layer(spec, i, moe=moe, mtp=True, mlp_bias=mlp_bias),
+        *_decoder_layer(arch, i, moe=moe, mtp=True, mlp_bias=mlp_bias),
         vector(f"{p}.shared_head.norm.weight", h, "norms", "replicated", layer=i, mtp=True),
     ]
-    if spec.mtp_stores_embed_head:
-        shape = (spec.vocab_size, h)
+    if arch.mtp_stores_embed_head:
+        shape = (arch.vocab_size, h)
         out.append(
             TensorGroup(f"{p}.embed_tokens.weight", shape, "embedding", "vocab", i, mtp=True)
         )
@@ -60,32 +58,32 @@ def _mtp_layer(spec: ModelSpec, i: int, *, mlp_bias: bool) -> list[TensorGroup]:
 
 
 def _decoder_layer(
-    spec: ModelSpec, i: int, *, moe: bool, mtp: bool, mlp_bias: bool
+    arch: Architecture, i: int, *, moe: bool, mtp: bool, mlp_bias: bool
 ) -> list[TensorGroup]:
-    h, p = spec.hidden_size, f"model.layers.{i}"
+    h, p = arch.hidden_size, f"model.layers.{i}"
     out = [
         vector(f"{p}.input_layernorm.weight", h, "norms", "replicated", layer=i, mtp=mtp),
         vector(f"{p}.post_attention_layernorm.weight", h, "norms", "replicated", layer=i, mtp=mtp),
     ]
-    if spec.mla is not None:
-        out += _mla(spec, i, mtp)
+    if arch.mla is not None:
+        out += _mla(arch, i, mtp)
     else:
-        out += _gqa(spec, i, mtp)
-    if spec.indexer is not None:
-        runs = spec.indexer.layers[i] if i < spec.num_layers else True
+        out += _gqa(arch, i, mtp)
+    if arch.indexer is not None:
+        runs = arch.indexer.layers[i] if i < arch.num_layers else True
         if runs:
-            out += _indexer(spec, i, mtp)
+            out += _indexer(arch, i, mtp)
     if moe:
-        out += _moe(spec, i, mtp)
+        out += _moe(arch, i, mtp)
     else:
-        out += _mlp(f"{p}.mlp", h, spec.intermediate_size, "dense_mlp", i, mtp, bias=mlp_bias)
+        out += _mlp(f"{p}.mlp", h, arch.intermediate_size, "dense_mlp", i, mtp, bias=mlp_bias)
     return out
 
 
-def _mla(spec: ModelSpec, i: int, mtp: bool) -> list[TensorGroup]:
-    mla = spec.mla
+def _mla(arch: Architecture, i: int, mtp: bool) -> list[TensorGroup]:
+    mla = arch.mla
     assert mla is not None
-    h, heads, p = spec.hidden_size, spec.num_attention_heads, f"model.layers.{i}.self_attn"
+    h, heads, p = arch.hidden_size, arch.num_attention_heads, f"model.layers.{i}.self_attn"
     c = "attention"
     kw: _Where = {"layer": i, "mtp": mtp}
     out: list[TensorGroup] = []
@@ -107,9 +105,9 @@ def _mla(spec: ModelSpec, i: int, mtp: bool) -> list[TensorGroup]:
     return out
 
 
-def _gqa(spec: ModelSpec, i: int, mtp: bool) -> list[TensorGroup]:
-    h, hd, p = spec.hidden_size, spec.head_dim, f"model.layers.{i}.self_attn"
-    q_out, kv_out = spec.num_attention_heads * hd, spec.num_kv_heads * hd
+def _gqa(arch: Architecture, i: int, mtp: bool) -> list[TensorGroup]:
+    h, hd, p = arch.hidden_size, arch.head_dim, f"model.layers.{i}.self_attn"
+    q_out, kv_out = arch.num_attention_heads * hd, arch.num_kv_heads * hd
     c = "attention"
     kw: _Where = {"layer": i, "mtp": mtp}
     out = [
@@ -118,16 +116,16 @@ def _gqa(spec: ModelSpec, i: int, mtp: bool) -> list[TensorGroup]:
         linear(f"{p}.v_proj", kv_out, h, c, "kv_heads", **kw),
         linear(f"{p}.o_proj", h, q_out, c, "attn", **kw),
     ]
-    if spec.attention_bias:
+    if arch.attention_bias:
         out += [
             vector(f"{p}.q_proj.bias", q_out, c, "attn", **kw),
             vector(f"{p}.k_proj.bias", kv_out, c, "kv_heads", **kw),
             vector(f"{p}.v_proj.bias", kv_out, c, "kv_heads", **kw),
         ]
         # Llama applies attention_bias to o_proj too; GLM-4.x MoE keeps o_proj bias-free.
-        if spec.model_type == "llama":
+        if arch.model_type == "llama":
             out.append(vector(f"{p}.o_proj.bias", h, c, "replicated", **kw))
-    if spec.qk_norm:
+    if arch.qk_norm:
         out += [
             vector(f"{p}.q_norm.weight", hd, c, "attn_replicated", **kw),
             vector(f"{p}.k_norm.weight", hd, c, "attn_replicated", **kw),
@@ -135,10 +133,10 @@ def _gqa(spec: ModelSpec, i: int, mtp: bool) -> list[TensorGroup]:
     return out
 
 
-def _indexer(spec: ModelSpec, i: int, mtp: bool) -> list[TensorGroup]:
-    idx, mla = spec.indexer, spec.mla
+def _indexer(arch: Architecture, i: int, mtp: bool) -> list[TensorGroup]:
+    idx, mla = arch.indexer, arch.mla
     assert idx is not None and mla is not None
-    h, p = spec.hidden_size, f"model.layers.{i}.self_attn.indexer"
+    h, p = arch.hidden_size, f"model.layers.{i}.self_attn.indexer"
     q_in = mla.q_lora_rank if mla.q_lora_rank is not None else h
     c, s = "indexer", "attn_replicated"
     kw: _Where = {"layer": i, "mtp": mtp}
@@ -151,10 +149,10 @@ def _indexer(spec: ModelSpec, i: int, mtp: bool) -> list[TensorGroup]:
     ]
 
 
-def _moe(spec: ModelSpec, i: int, mtp: bool) -> list[TensorGroup]:
-    moe = spec.moe
+def _moe(arch: Architecture, i: int, mtp: bool) -> list[TensorGroup]:
+    moe = arch.moe
     assert moe is not None
-    h, p = spec.hidden_size, f"model.layers.{i}.mlp"
+    h, p = arch.hidden_size, f"model.layers.{i}.mlp"
     kw: _Where = {"layer": i, "mtp": mtp}
     e, inter = moe.num_routed_experts, moe.moe_intermediate_size
     out = [

@@ -1,11 +1,11 @@
-"""Read a Hugging Face config.json into a ModelSpec, following the config, not a model table."""
+"""Read a Hugging Face config.json into an Architecture, following the config, not a model table."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
-from moerun.core.model.architecture import build_tensors
-from moerun.core.model.model_spec import MLA, Indexer, ModelSpec, MoE
+from moerun.core.model.shape import MLA, Architecture, Indexer, MoE
 from moerun.errors import ConfigError, UnsupportedModelError
 
 # model_type -> architecture family. Kimi K2 ships a deepseek_v3 layout under its own type.
@@ -33,8 +33,20 @@ MTP_STORES_EMBED_HEAD: dict[str, bool | None] = {
 }
 
 
-def spec_from_hf(config: dict[str, Any], name: str | None = None) -> ModelSpec:
-    """Build a ModelSpec from a parsed config.json (nested `text_config` is followed)."""
+@dataclass(frozen=True, slots=True)
+class HFConfig:
+    """What a config.json says about a model: its architecture, name, context and format."""
+
+    architecture: Architecture
+    name: str
+    max_position_embeddings: int
+    # The checkpoint's own weight format ("bf16" or "fp8") and its unconverted modules.
+    checkpoint_format: str
+    modules_to_not_convert: tuple[str, ...] | None
+
+
+def read_hf_config(config: dict[str, Any], name: str | None = None) -> HFConfig:
+    """Read a parsed config.json (nested `text_config` is followed); ConfigError if unusable."""
     if not isinstance(config, dict):
         raise ConfigError("config.json must hold a JSON object")
     cfg = _flatten_text_config(config)
@@ -61,8 +73,7 @@ def spec_from_hf(config: dict[str, Any], name: str | None = None) -> ModelSpec:
     checkpoint_format = "fp8" if quant.get("quant_method") == "fp8" else "bf16"
     not_convert = quant.get("modules_to_not_convert")
 
-    fields: dict[str, Any] = dict(
-        name=name or str(cfg.get("_name_or_path") or model_type),
+    architecture = Architecture(
         model_type=model_type,
         hidden_size=hidden,
         vocab_size=reader.positive_int("vocab_size"),
@@ -80,14 +91,15 @@ def spec_from_hf(config: dict[str, Any], name: str | None = None) -> ModelSpec:
         num_mtp_layers=num_mtp,
         mtp_stores_embed_head=MTP_STORES_EMBED_HEAD.get(model_type),
         tie_word_embeddings=bool(cfg.get("tie_word_embeddings", False)),
+        mlp_bias=bool(cfg.get("mlp_bias", False)),
+    )
+    return HFConfig(
+        architecture=architecture,
+        name=name or str(cfg.get("_name_or_path") or model_type),
         max_position_embeddings=reader.positive_int("max_position_embeddings", default=4096),
         checkpoint_format=checkpoint_format,
         modules_to_not_convert=tuple(not_convert) if isinstance(not_convert, list) else None,
-        tensors=(),
     )
-    draft = ModelSpec(**fields)
-    fields["tensors"] = build_tensors(draft, mlp_bias=bool(cfg.get("mlp_bias", False)))
-    return ModelSpec(**fields)
 
 
 def _flatten_text_config(config: dict[str, Any]) -> dict[str, Any]:

@@ -5,62 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from moerun.core.model.architecture import build_tensors
+from moerun.core.model.hf_config import read_hf_config
+from moerun.core.model.shape import MLA, Indexer, MoE
 from moerun.core.model.tensors import COMPONENTS, TensorGroup
-
-
-@dataclass(frozen=True, slots=True)
-class MLA:
-    """Multi-head latent attention dimensions (DeepSeek-V2/V3, GLM-5, Kimi K2)."""
-
-    q_lora_rank: int | None
-    kv_lora_rank: int
-    qk_nope_head_dim: int
-    qk_rope_head_dim: int
-    v_head_dim: int
-
-    @property
-    def qk_head_dim(self) -> int:
-        """Query/key head dim: the no-rope part plus the rope part."""
-        return self.qk_nope_head_dim + self.qk_rope_head_dim
-
-    @property
-    def latent_dim(self) -> int:
-        """What the KV cache stores per token and layer: kv_lora_rank + qk_rope_head_dim."""
-        return self.kv_lora_rank + self.qk_rope_head_dim
-
-
-@dataclass(frozen=True, slots=True)
-class Indexer:
-    """The DSA lightning indexer: scores every past token, attention keeps the top `topk`."""
-
-    num_heads: int
-    head_dim: int
-    topk: int
-    # Per main-model layer: True where the layer runs its own indexer ("full"), False where it
-    # reuses the previous full layer's top-k (IndexCache "shared" layers store no indexer).
-    layers: tuple[bool, ...]
-
-    @property
-    def num_indexer_layers(self) -> int:
-        """Main-model layers that run (and cache keys for) an indexer."""
-        return sum(self.layers)
-
-
-@dataclass(frozen=True, slots=True)
-class MoE:
-    """Mixture-of-experts FFN shape."""
-
-    num_routed_experts: int
-    num_experts_per_tok: int
-    moe_intermediate_size: int
-    # Total intermediate size of the shared expert MLP (0 when there is none).
-    shared_intermediate_size: int
-    router_bias: bool
-
-    @property
-    def expert_params(self) -> int:
-        """Parameters of one routed expert (gate, up and down projections) per hidden unit."""
-        return 3 * self.moe_intermediate_size
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +44,32 @@ class ModelSpec:
     @classmethod
     def from_hf(cls, config: dict[str, Any], name: str | None = None) -> ModelSpec:
         """Parse a Hugging Face config.json dict; raises ConfigError on what it cannot size."""
-        from moerun.core.model.hf_config import spec_from_hf
-
-        return spec_from_hf(config, name)
+        hf = read_hf_config(config, name)
+        arch = hf.architecture
+        return cls(
+            name=hf.name,
+            model_type=arch.model_type,
+            hidden_size=arch.hidden_size,
+            vocab_size=arch.vocab_size,
+            num_layers=arch.num_layers,
+            num_attention_heads=arch.num_attention_heads,
+            num_kv_heads=arch.num_kv_heads,
+            head_dim=arch.head_dim,
+            attention_bias=arch.attention_bias,
+            qk_norm=arch.qk_norm,
+            mla=arch.mla,
+            indexer=arch.indexer,
+            intermediate_size=arch.intermediate_size,
+            moe=arch.moe,
+            moe_layers=arch.moe_layers,
+            num_mtp_layers=arch.num_mtp_layers,
+            mtp_stores_embed_head=arch.mtp_stores_embed_head,
+            tie_word_embeddings=arch.tie_word_embeddings,
+            max_position_embeddings=hf.max_position_embeddings,
+            checkpoint_format=hf.checkpoint_format,
+            modules_to_not_convert=hf.modules_to_not_convert,
+            tensors=build_tensors(arch),
+        )
 
     # ----- parameters ---------------------------------------------------------------------
 
