@@ -18,7 +18,8 @@ from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.launch import DeployPlan, EngineGroup
 from moerun.core.deploy.parallel import Parallel, candidate_layouts
 from moerun.core.model.weights import weight_bytes
-from moerun.render.engine_args import GroupContext, engine_group
+from moerun.render.engine_args import engine_group
+from moerun.render.group_context import GroupContext
 from tests.conftest import make_deployment
 
 GPUS = ("h200_sxm", "b200_sxm")

@@ -14,7 +14,8 @@ from moerun.core.deploy.launch import DeployPlan, EngineGroup, RouterGroup
 from moerun.core.deploy.memory_fit import best_layout, memory_fit
 from moerun.core.model.weights import weight_bytes
 from moerun.errors import LayoutError, UsageError
-from moerun.render.engine_args import GroupContext, engine_group
+from moerun.render.engine_args import engine_group
+from moerun.render.group_context import GroupContext
 from moerun.render.router_args import router_group
 
 

@@ -14,7 +14,7 @@ from moerun.core.deploy.deploy_facts import RouterFacts
 from moerun.core.deploy.engine_flags import FlagSet
 from moerun.core.deploy.launch import RouterGroup
 from moerun.errors import LayoutError
-from moerun.render.engine_args import LISTEN_HOST
+from moerun.render.group_context import LISTEN_HOST
 
 
 def router_group(

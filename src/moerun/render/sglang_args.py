@@ -14,7 +14,7 @@ deprecated (`--dp-size` alone now counts model replicas); older releases only ha
 from __future__ import annotations
 
 from moerun.core.deploy.launch import HEAD, EngineGroup, NodeRole, Step, rank_token
-from moerun.render.engine_args import LISTEN_HOST, GroupContext, common_values
+from moerun.render.group_context import LISTEN_HOST, GroupContext, common_values
 
 BOOTSTRAP_ANNOTATION = "sglang.ai/bootstrap-port"
 

@@ -18,7 +18,12 @@ import json
 
 from moerun.core.deploy.launch import HEAD, POD_IP, EngineGroup, NodeRole, Step, rank_token
 from moerun.errors import LayoutError
-from moerun.render.engine_args import LISTEN_HOST, GroupContext, common_values, whole_nodes_problem
+from moerun.render.group_context import (
+    LISTEN_HOST,
+    GroupContext,
+    common_values,
+    whole_nodes_problem,
+)
 
 KV_ROLE = {"prefill": "kv_producer", "decode": "kv_consumer"}
 

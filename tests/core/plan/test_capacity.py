@@ -11,6 +11,7 @@ import pytest
 
 from moerun.catalog.calibration import calibration_for
 from moerun.catalog.plan_data import get_preset
+from moerun.core.deploy.memory_fit import memory_fit
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.load.metrics import Slo
 from moerun.core.load.workload import Arrival
@@ -34,7 +35,7 @@ def chat_stats() -> WorkloadStats:
 
 def _model(mtp: int = 1) -> tuple[StepModel, ReplicaLimits]:
     dep = make_deployment(parallel=Parallel(tp=1, dp=8, ep=8), mtp_tokens=mtp, max_context=32768)
-    fit = dep.memory_fit()
+    fit = memory_fit(dep)
     assert fit.fits
     params = calibration_for("h200_sxm", "vllm").params
     return StepModel(dep, params, mtp_acceptance=0.85), ReplicaLimits.of(dep, fit)
@@ -83,7 +84,7 @@ def test_the_simulator_agrees_at_the_screened_load(chat_stats: WorkloadStats) ->
     cap = colocated_capacity(model, limits, chat_stats, slo)
     assert cap.best is not None
     dep = model.dep
-    screened = Screened(dep, dep.memory_fit(), cap, calibration_for("h200_sxm", "vllm"), 4.0)
+    screened = Screened(dep, memory_fit(dep), cap, calibration_for("h200_sxm", "vllm"), 4.0)
     summary, _ = simulate_at(screened, get_preset("chat"), cap.best.req_per_s, 0.85, seed=1)
     tpot = summary["tpot_ms"]
     assert isinstance(tpot, dict)

@@ -10,6 +10,7 @@ from dataclasses import replace
 import pytest
 
 from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.memory_fit import memory_fit
 from moerun.core.load.workload import AgenticShape, Arrival, LengthDist, Workload
 from moerun.core.perf.step_time import StepParams
 from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
@@ -135,7 +136,7 @@ def test_requests_that_can_never_run_are_rejected_not_lost(dep: Deployment) -> N
 
 def test_kv_pressure_preempts_and_still_completes() -> None:
     tight = make_deployment("glm-5.1-fp8", mtp_tokens=0, max_context=65_536, mem_fraction=0.80)
-    cap = tight.memory_fit().kv_capacity_tokens
+    cap = memory_fit(tight).kv_capacity_tokens
     n = 3 * cap // 30_000 + 4
     wl = fixed(n, 20_000, 8000, Arrival("burst"))
     res = simulate_deployment(tight, wl, opts())

@@ -3,16 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
 from moerun.core.deploy.engine import EngineMemory, ReserveModel
 from moerun.core.deploy.hardware import GPU
 from moerun.core.deploy.parallel import Parallel, divisors
 from moerun.core.model.kv_cache import kv_layout_for
 from moerun.core.model.model_spec import ModelSpec
-
-if TYPE_CHECKING:
-    from moerun.core.deploy.memory_fit import MemoryFit
 
 # Compute dtype each weight format needs tensor cores for (int4 is weight-only: its kernels
 # dequantize to bf16, so any GPU with bf16 runs it).
@@ -21,7 +17,7 @@ FORMAT_COMPUTE = {"bf16": "bf16", "fp8": "fp8", "int4": "bf16", "nvfp4": "fp4", 
 
 @dataclass(frozen=True, slots=True)
 class Deployment:
-    """One replica of a model on `num_gpus` GPUs (build one, then call `memory_fit`)."""
+    """One replica of a model on `num_gpus` GPUs (build one, then call `memory_fit(dep)`)."""
 
     model: ModelSpec
     gpu: GPU
@@ -103,12 +99,6 @@ class Deployment:
     def layout_problems(self) -> list[str]:
         """Reasons this deployment cannot run at all, whatever the memory (empty: none)."""
         return layout_problems(self)
-
-    def memory_fit(self) -> MemoryFit:
-        """Per-GPU weights, reserve, KV capacity and concurrency, or the reasons it cannot run."""
-        from moerun.core.deploy.memory_fit import memory_fit
-
-        return memory_fit(self)
 
 
 def layout_problems(dep: Deployment) -> list[str]:

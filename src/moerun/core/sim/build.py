@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.memory_fit import memory_fit
 from moerun.core.load.workload import Workload
 from moerun.core.model.kv_cache import kv_bytes_per_token
 from moerun.core.perf.step_time import StepModel, StepParams
@@ -57,7 +58,7 @@ def build_replica(
 ) -> EngineReplica:
     """One simulated replica of `dep`; LayoutError when the deployment cannot run."""
     opts = options or SimOptions()
-    fit = dep.memory_fit()
+    fit = memory_fit(dep)
     if not fit.fits:
         raise LayoutError("the deployment cannot run: " + "; ".join(fit.reasons))
     model = StepModel(
