@@ -35,7 +35,7 @@ from moerun.serve.gateway.finish import Finisher
 from moerun.serve.gateway.http1 import TransportError
 from moerun.serve.gateway.limits import BUDGET, Limits, max_cost_usd
 from moerun.serve.gateway.metrics import Metrics
-from moerun.serve.gateway.relay import relay_json, relay_stream
+from moerun.serve.gateway.relay import Relay
 from moerun.serve.gateway.router import Router
 from moerun.serve.gateway.wire import error_body
 
@@ -75,6 +75,7 @@ class Proxy:
         self.clock = clock
         self.wall = wall
         self.rng = rng
+        self.relay = Relay(finisher, metrics, clock, self.settings.timeouts.read_s)
         self.session_header = self.settings.routing.session_header.lower().encode()
         self.keys = {k.digest: k for k in config.keys} if config.keys is not None else None
 
@@ -252,11 +253,11 @@ class Proxy:
                 )
                 if conn.status == 200:
                     if call.stream:
-                        await relay_stream(self, call, state, conn, sent_s, server_errors, send)
+                        await self.relay.stream(call, state, conn, sent_s, server_errors, send)
                         return None
                     data = await conn.read_body(t.read_s)
                     conn.release()
-                    await relay_json(self, call, state, data, server_errors, send)
+                    await self.relay.json(call, state, data, server_errors, send)
                     return None
                 status, retry_after = conn.status, conn.headers.get(b"retry-after")
                 err = await conn.read_body(t.read_s)
