@@ -36,7 +36,8 @@ from typing import Any
 import psutil
 import yaml
 
-from moerun.serve.gateway.http1 import Pool
+from moerun.serve.gateway.chunks import ChunkQueue
+from moerun.wire.client import Pool
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.fixtures.private import PrivatePostgres
@@ -141,10 +142,11 @@ async def load(
         while todo > 0:
             todo -= 1
             t0 = time.perf_counter()
-            conn = await pool.send(head, payload, 5.0, 60.0, _Holder())
+            body = ChunkQueue()
+            conn = await pool.send(head, payload, body, 5.0, 60.0, _Holder())
             status = conn.status
             first = None
-            while (piece := await conn.next_chunk(60.0)) is not None:
+            while (piece := await body.next_chunk(60.0)) is not None:
                 if first is None and b"data:" in piece:
                     first = time.perf_counter()
             conn.release()

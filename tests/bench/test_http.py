@@ -6,7 +6,7 @@ import asyncio
 import socket
 
 from moerun.bench.http import HttpTransport
-from moerun.bench.transport import SseSplitter
+from moerun.wire.sse import SseFramer, data_lines
 from tests.bench.conftest import ThreadServer, raw_server
 
 
@@ -28,7 +28,7 @@ def test_content_length_and_keep_alive(fast_server: ThreadServer) -> None:
             res = await t.send("GET", "/v1/models", None)
             assert res.status == 200 and res.error is None
             assert b"fixed-timing" in res.body
-        assert len(t._all) == 1  # one connection reused
+        assert t.num_connections_opened == 1  # one connection reused
         await t.aclose()
 
     asyncio.run(main())
@@ -67,9 +67,14 @@ def test_truncated_body() -> None:
     assert res.error == "connection closed before the response ended"  # type: ignore[attr-defined]
 
 
-def test_sse_splitter_keeps_partial_events() -> None:
-    s, events = SseSplitter(), []
-    s.feed(b"data: 1\n\nda", 1.0, events)
-    s.feed(b"ta: 2\n", 2.0, events)
-    s.feed(b"\n", 3.0, events)
-    assert events == [(1.0, b"1"), (3.0, b"2")]
+def test_sse_framer_keeps_partial_events() -> None:
+    f = SseFramer()
+    assert f.feed(b"data: 1\n\nda") == [b"data: 1"] and f.pending
+    assert f.feed(b"ta: 2\n") == []
+    assert f.feed(b"\n") == [b"data: 2"] and not f.pending
+    assert f.feed(b": ping\r\n\r\nevent: x\r\ndata: a\r\ndata:b\r\n\r\n") == [
+        b": ping",
+        b"event: x\ndata: a\ndata:b",
+    ]
+    assert data_lines(b"event: x\ndata: a\ndata:b") == [b"a", b"b"]
+    assert data_lines(b": ping") == [] and data_lines(b"data: [DONE]") == [b"[DONE]"]

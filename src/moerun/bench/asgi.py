@@ -9,20 +9,11 @@ the network.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
-from moerun.bench.transport import HttpResult, SseSplitter
-
-Message = MutableMapping[str, Any]
-AsgiApp = Callable[
-    [
-        MutableMapping[str, Any],
-        Callable[[], Awaitable[Message]],
-        Callable[[Message], Awaitable[None]],
-    ],
-    Awaitable[None],
-]
+from moerun.bench.transport import HttpResult
+from moerun.wire.asgi import AsgiApp, Message
+from moerun.wire.sse import SseFramer, data_lines
 
 
 class AsgiTransport:
@@ -56,7 +47,7 @@ class AsgiTransport:
         }
         request_sent = False
         gone = asyncio.Event()
-        sse = SseSplitter()
+        sse = SseFramer()
         body_parts: list[bytes] = []
         is_sse = False
 
@@ -78,7 +69,9 @@ class AsgiTransport:
             elif message["type"] == "http.response.body":
                 data = message.get("body", b"")
                 if is_sse:
-                    sse.feed(data, self.now(), result.events)
+                    now = self.now()
+                    for event in sse.feed(data):
+                        result.events.extend((now, payload) for payload in data_lines(event))
                 else:
                     body_parts.append(data)
 

@@ -38,30 +38,3 @@ class Transport(Protocol):
     async def aclose(self) -> None:
         """Close every connection."""
         ...
-
-
-class SseSplitter:
-    """Splits a `text/event-stream` body into `data:` payloads as its bytes arrive."""
-
-    __slots__ = ("buf",)
-
-    def __init__(self) -> None:
-        self.buf = bytearray()
-
-    def feed(self, data: bytes, now: float, events: list[tuple[float, bytes]]) -> None:
-        """Append each complete event's data, stamped `now`, to `events`."""
-        if b"\r" in data:
-            data = data.replace(b"\r\n", b"\n")
-        buf = self.buf
-        buf += data
-        start = 0
-        while True:
-            end = buf.find(b"\n\n", start)
-            if end < 0:
-                break
-            for line in bytes(buf[start:end]).split(b"\n"):
-                if line.startswith(b"data:"):
-                    events.append((now, line[5:].strip()))
-            start = end + 2
-        if start:
-            del buf[:start]

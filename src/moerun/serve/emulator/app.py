@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,15 +32,12 @@ from moerun.serve.emulator.wire import (
     ChatRequest,
     ChunkWriter,
     CompletionRequest,
-    error_body,
     full_response,
     usage,
 )
+from moerun.wire.asgi import Receive, Scope, Send
+from moerun.wire.openai_error import error_body
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 JSON = [(b"content-type", b"application/json")]
 SSE = [(b"content-type", b"text/event-stream"), (b"cache-control", b"no-cache")]
 
@@ -79,7 +75,7 @@ class EmulatorApp:
         method, path = scope["method"], scope["path"]
         if path in ("/v1/chat/completions", "/v1/completions"):
             if method != "POST":
-                await _reply(send, 405, error_body("use POST", 405, "MethodNotAllowed"))
+                await _reply(send, 405, error_body("use POST", "MethodNotAllowed", 405))
                 return
             await self._completion(receive, send, chat=path == "/v1/chat/completions")
         elif path == "/v1/models" and method == "GET":
@@ -92,7 +88,7 @@ class EmulatorApp:
                 send, 200, text.encode(), [(b"content-type", b"text/plain; version=0.0.4")]
             )
         else:
-            await _reply(send, 404, error_body(f"no route {method} {path}", 404, "NotFoundError"))
+            await _reply(send, 404, error_body(f"no route {method} {path}", "NotFoundError", 404))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:
@@ -128,21 +124,21 @@ class EmulatorApp:
         except ValidationError as exc:
             first = exc.errors()[0]
             where = ".".join(str(x) for x in first["loc"])
-            await _reply(send, 400, error_body(f"{where}: {first['msg']}", 400))
+            await _reply(send, 400, error_body(f"{where}: {first['msg']}", "BadRequestError", 400))
             return
         if req.model != self.settings.served_model:
             msg = f"The model `{req.model}` does not exist."
-            await _reply(send, 404, error_body(msg, 404, "NotFoundError"))
+            await _reply(send, 404, error_body(msg, "NotFoundError", 404))
             return
         faults = self.injector.draw()
         if faults.error:
             msg = "injected fault (moerun emulate --error-rate)"
-            await _reply(send, 500, error_body(msg, 500, "InternalServerError"))
+            await _reply(send, 500, error_body(msg, "InternalServerError", 500))
             return
         try:
             p = plan(req, self.settings.limits)
         except RequestError as exc:
-            await _reply(send, exc.status, error_body(str(exc), exc.status))
+            await _reply(send, exc.status, error_body(str(exc), "BadRequestError", exc.status))
             return
         self._count += 1
         rid = f"{'chatcmpl' if chat else 'cmpl'}-{self._count}"
@@ -184,7 +180,7 @@ class EmulatorApp:
         try:
             finish, n_out, cached = await gen.run(None)
         except RequestError as exc:
-            await _reply(send, exc.status, error_body(str(exc), exc.status))
+            await _reply(send, exc.status, error_body(str(exc), "BadRequestError", exc.status))
             return
         content, reasoning = gen.text
         body = full_response(gen.writer, content, reasoning, finish, usage(n_prompt, n_out, cached))

@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from moerun.wire.openai_error import error_body
+
 FINGERPRINT = "moerun-emulator-synthetic-text"
 
 
@@ -87,12 +89,6 @@ def prompt_parts(req: ChatRequest | CompletionRequest) -> list[tuple[list[str], 
     return [(prompt.split(), False)]
 
 
-def error_body(message: str, status: int, kind: str = "BadRequestError") -> bytes:
-    """An OpenAI-shaped error."""
-    err = {"message": message, "type": kind, "param": None, "code": status}
-    return json.dumps({"error": err}).encode()
-
-
 def usage(prompt_tokens: int, completion_tokens: int, cached_tokens: int) -> dict[str, Any]:
     """The `usage` object, with cached prompt tokens."""
     return {
@@ -151,7 +147,7 @@ class ChunkWriter:
     @staticmethod
     def error(message: str, status: int) -> str:
         """An error event (the stream has already started)."""
-        return f"data: {error_body(message, status).decode()}\n\n"
+        return f"data: {error_body(message, 'BadRequestError', status).decode()}\n\n"
 
 
 def full_response(

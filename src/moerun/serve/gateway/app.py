@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import orjson
 
 from moerun.core.traffic.metering import period_start
-from moerun.serve.gateway.asgi import Receive, Scope, Send, send_bytes, send_error
+from moerun.serve.gateway.asgi import send_bytes, send_error
 from moerun.serve.gateway.config import GatewayConfig, KeySpec
 from moerun.serve.gateway.finish import Finisher
 from moerun.serve.gateway.health import health_loop
@@ -30,6 +30,7 @@ from moerun.serve.gateway.redis_limits import RedisLimits
 from moerun.serve.gateway.router import Router
 from moerun.store.durable import UNWRITABLE, DurableLedger
 from moerun.store.usage import open_ledger
+from moerun.wire.asgi import Receive, Scope, Send
 
 log = logging.getLogger("moerun.gateway")
 _PROMETHEUS = b"text/plain; version=0.0.4; charset=utf-8"

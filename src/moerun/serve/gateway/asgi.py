@@ -2,15 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
-
-from moerun.serve.gateway.wire import error_body, status_type
-
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
+from moerun.wire.asgi import Receive, Send
+from moerun.wire.openai_error import error_body, status_type
 
 JSON = b"application/json"
 

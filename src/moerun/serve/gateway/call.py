@@ -8,10 +8,10 @@ import logging
 import orjson
 
 from moerun.core.traffic.metering import UsageRecord
-from moerun.serve.gateway.asgi import Receive
 from moerun.serve.gateway.config import KeySpec
-from moerun.serve.gateway.http1 import Connection
 from moerun.serve.gateway.limits import Hold
+from moerun.wire.asgi import Receive
+from moerun.wire.client import Connection
 
 access_log = logging.getLogger("moerun.gateway.access")
 ANONYMOUS = "-"

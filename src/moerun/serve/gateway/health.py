@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from moerun.serve.gateway.http1 import TransportError
+from moerun.serve.gateway.chunks import ChunkQueue
 from moerun.serve.gateway.router import BackendState, Router
+from moerun.wire.client import TransportError
 
 log = logging.getLogger("moerun.gateway")
 
@@ -20,7 +21,7 @@ async def probe(state: BackendState, timeout_s: float) -> bool:
     """Whether the backend answers its health path with a 2xx in time."""
     pool = state.pool
     head = (
-        f"GET {state.health_path} HTTP/1.1\r\nhost: {pool.host_header}\r\n"
+        pool.head("GET", state.health_path)
         + (f"authorization: Bearer {state.spec.api_key}\r\n" if state.spec.api_key else "")
         + "connection: close\r\n\r\n"
     ).encode("latin-1")
@@ -29,10 +30,10 @@ async def probe(state: BackendState, timeout_s: float) -> bool:
     except TransportError:
         return False
     try:
-        assert conn.transport is not None
-        conn.transport.write(head)
+        body = ChunkQueue()
+        conn.request(head, body)
         await conn.wait_headers(timeout_s)
-        await conn.read_body(timeout_s)
+        await body.read_body(timeout_s)
         return 200 <= conn.status < 300
     except TransportError:
         return False

@@ -20,24 +20,18 @@ import orjson
 from moerun.core.traffic.circuit import CLIENT_ERROR, OK, THROTTLED, backoff_s, classify
 from moerun.core.traffic.metering import estimate_tokens
 from moerun.errors import StoreError
-from moerun.serve.gateway.asgi import (
-    BodyTooLarge,
-    ClientGone,
-    Receive,
-    Refusal,
-    Scope,
-    Send,
-    read_body,
-)
+from moerun.serve.gateway.asgi import BodyTooLarge, ClientGone, Refusal, read_body
 from moerun.serve.gateway.call import Call
+from moerun.serve.gateway.chunks import ChunkQueue
 from moerun.serve.gateway.config import GatewayConfig, KeySpec
 from moerun.serve.gateway.finish import Finisher
-from moerun.serve.gateway.http1 import TransportError
 from moerun.serve.gateway.limits import BUDGET, Limits, max_cost_usd
 from moerun.serve.gateway.metrics import Metrics
 from moerun.serve.gateway.relay import Relay
 from moerun.serve.gateway.router import Router
-from moerun.serve.gateway.wire import error_body
+from moerun.wire.asgi import Receive, Scope, Send
+from moerun.wire.client import TransportError
+from moerun.wire.openai_error import error_body
 
 DEFAULT_OUTPUT_TOKENS = 256  # expected output when the request sets no max_tokens
 
@@ -248,19 +242,25 @@ class Proxy:
             self.router.chose(name, blocks, session, sent_s)
             state.in_flight += 1
             try:
+                body = ChunkQueue()
                 conn = await state.pool.send(
-                    head, payload, t.connect_s, t.first_byte_s if call.stream else t.total_s, call
+                    head,
+                    payload,
+                    body,
+                    t.connect_s,
+                    t.first_byte_s if call.stream else t.total_s,
+                    call,
                 )
                 if conn.status == 200:
                     if call.stream:
-                        await self.relay.stream(call, state, conn, sent_s, server_errors, send)
+                        await self.relay.stream(call, state, body, sent_s, server_errors, send)
                         return None
-                    data = await conn.read_body(t.read_s)
+                    data = await body.read_body(t.read_s)
                     conn.release()
                     await self.relay.json(call, state, data, server_errors, send)
                     return None
                 status, retry_after = conn.status, conn.headers.get(b"retry-after")
-                err = await conn.read_body(t.read_s)
+                err = await body.read_body(t.read_s)
                 conn.release()
             except TransportError as exc:
                 if call.client_gone:

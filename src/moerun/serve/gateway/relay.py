@@ -10,14 +10,18 @@ from collections.abc import Callable
 
 import orjson
 
-from moerun.serve.gateway.asgi import JSON, Send, send_bytes, send_error
+from moerun.serve.gateway.asgi import JSON, send_bytes, send_error
 from moerun.serve.gateway.call import Call
+from moerun.serve.gateway.chunks import ChunkQueue
 from moerun.serve.gateway.finish import Finisher
-from moerun.serve.gateway.http1 import Connection, TransportError
 from moerun.serve.gateway.metrics import Metrics
 from moerun.serve.gateway.router import BackendState
-from moerun.serve.gateway.sse import DONE_EVENT, SseRelay
-from moerun.serve.gateway.wire import error_body, normalise_choices, usage_counts
+from moerun.serve.gateway.sse import SseRelay
+from moerun.serve.gateway.wire import normalise_choices, usage_counts
+from moerun.wire.asgi import Send
+from moerun.wire.client import TransportError
+from moerun.wire.openai_error import error_body
+from moerun.wire.sse import DONE_EVENT
 
 _SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -81,7 +85,7 @@ class Relay:
         self,
         call: Call,
         state: BackendState,
-        conn: Connection,
+        conn: ChunkQueue,
         sent_s: float,
         server_errors: list[str],
         send: Send,
@@ -151,7 +155,7 @@ class Relay:
         await fin.account(call, rec)
 
 
-async def _drain(conn: Connection) -> None:
+async def _drain(conn: ChunkQueue) -> None:
     """Read what is left after `[DONE]` (the chunked terminator) so the connection is reused."""
     try:
         while not conn.complete:

@@ -8,6 +8,7 @@ rule or to failover.
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
@@ -23,7 +24,8 @@ from moerun.core.traffic.routing import (
     prompt_blocks,
 )
 from moerun.serve.gateway.config import BackendSpec, GatewayConfig, KeySpec
-from moerun.serve.gateway.http1 import Pool
+from moerun.wire.client import Pool
+from moerun.wire.proxies import proxy_for
 
 _ENDPOINTS = ("chat/completions", "completions")
 
@@ -33,7 +35,7 @@ class BackendState:
 
     def __init__(self, spec: BackendSpec, breaker: BreakerConfig, loop: asyncio.AbstractEventLoop):
         self.spec = spec
-        self.pool = Pool(spec.base_url, loop)
+        self.pool = Pool(spec.base_url, loop, proxy=proxy_for(spec.base_url, os.environ))
         self.in_flight = 0
         self.healthy = True
         self.breaker = CircuitBreaker(breaker)
@@ -45,9 +47,7 @@ class BackendState:
         extra = "".join(f"{k}: {v}\r\n" for k, v in fixed)
         # Request line and fixed headers per endpoint; content-length is appended per request.
         self.heads = {
-            ep: (
-                f"POST {base_path}/{ep} HTTP/1.1\r\nhost: {self.pool.host_header}\r\n{extra}"
-            ).encode("latin-1")
+            ep: (self.pool.head("POST", f"{base_path}/{ep}") + extra).encode("latin-1")
             for ep in _ENDPOINTS
         }
         self.health_path = base_path + "/" + spec.health_path.lstrip("/")

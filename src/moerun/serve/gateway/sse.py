@@ -13,8 +13,7 @@ from typing import Any
 import orjson
 
 from moerun.serve.gateway.wire import normalise_choices, normalise_error, usage_counts
-
-DONE_EVENT = b"data: [DONE]\n\n"
+from moerun.wire.sse import SseFramer
 
 
 class SseRelay:
@@ -27,28 +26,19 @@ class SseRelay:
         self.num_events = 0
         self.num_chars = 0
         self.error: bytes | None = None
-        self._buffer = b""
+        self._framer = SseFramer()
 
     def feed(self, chunk: bytes) -> bytes:
         """Take the next piece of the upstream body; return whole events to forward."""
         if self.done:
             return b""
-        if b"\r" in chunk:
-            chunk = chunk.replace(b"\r\n", b"\n")
-        data = self._buffer + chunk if self._buffer else chunk
-        end = data.rfind(b"\n\n")
-        if end < 0:
-            self._buffer = data
-            return b""
-        self._buffer = data[end + 2 :]
         out: list[bytes] = []
-        for event in data[: end + 2].split(b"\n\n"):
-            if event:
-                forwarded = self._event(event)
-                if forwarded is not None:
-                    out.append(forwarded)
-                if self.done:
-                    break
+        for event in self._framer.feed(chunk):
+            forwarded = self._event(event)
+            if forwarded is not None:
+                out.append(forwarded)
+            if self.done:
+                break
         return b"".join(out)
 
     def _event(self, event: bytes) -> bytes | None:
