@@ -2,7 +2,7 @@
 
 Run: .venv/bin/python benchmarks/bench_loadgen.py [--quick]
 
-A local server whose timing is known (`moerun.serve.fixed_timing`, in its own process) stamps
+A local server whose timing is known (`tests/fixtures/fixed_timing.py`, its own process) stamps
 every chunk with its send time on the monotonic clock; a client's timing error is its receive
 stamp minus that. Printed, for moerun's client and for an httpx client doing the same work on
 the same event loop (uvloop):
@@ -24,6 +24,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import TypeVar
 
 import httpx
@@ -37,6 +38,7 @@ from moerun.bench.transport import HttpResult
 from moerun.core.load.workload import Arrival, LengthDist, Workload
 
 T = TypeVar("T")
+ROOT = Path(__file__).resolve().parent.parent
 BODY = {"model": "fixed-timing", "messages": [{"role": "user", "content": "a b c d"}],
         "stream": True, "stream_options": {"include_usage": True}}  # fmt: skip
 
@@ -49,9 +51,9 @@ def free_port() -> int:
 
 def start_server(ttft_ms: float, itl_ms: float) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    cmd = [sys.executable, "-m", "moerun.serve.fixed_timing", "--port", str(port),
+    cmd = [sys.executable, "-m", "tests.fixtures.fixed_timing", "--port", str(port),
            "--ttft-ms", str(ttft_ms), "--itl-ms", str(itl_ms)]  # fmt: skip
-    proc = subprocess.Popen(cmd)
+    proc = subprocess.Popen(cmd, cwd=ROOT)  # the test server lives under tests/
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         try:

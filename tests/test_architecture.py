@@ -160,3 +160,56 @@ def test_core_imports_no_outer_layer(graph: dict[str, set[str]]) -> None:
         or target in outer
     )
     assert bad == []
+
+
+CONNECTING_CALLS = {"create_connection", "open_connection", "urlopen", "start_tls"}
+CLIENT_LIBRARIES = ("httpx", "aiohttp", "requests", "urllib3", "http.client", "urllib.request")
+
+
+def connection_openers(src: Path) -> dict[str, set[str]]:
+    """Module -> the ways it opens client connections: a call to one of CONNECTING_CALLS, an
+    import of an HTTP client library, or a socket's `connect`."""
+    found: dict[str, set[str]] = {}
+    for name, (path, _) in module_files(src).items():
+        for node in ast.walk(ast.parse(path.read_text("utf-8"), str(path))):
+            what = None
+            if isinstance(node, ast.Call):
+                func = node.func
+                attr = func.attr if isinstance(func, ast.Attribute) else getattr(func, "id", None)
+                if attr in CONNECTING_CALLS or (
+                    attr in ("connect", "connect_ex")
+                    and (isinstance(func, ast.Attribute) and "sock" in ast.unparse(func.value))
+                ):
+                    what = attr
+            elif isinstance(node, ast.Import):
+                what = next(
+                    (a.name for a in node.names if a.name.startswith(CLIENT_LIBRARIES)), None
+                )
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(
+                CLIENT_LIBRARIES
+            ):
+                what = node.module
+            if what:
+                found.setdefault(name, set()).add(what)
+    return found
+
+
+def test_one_module_opens_client_connections() -> None:
+    assert connection_openers(SRC) == {
+        "moerun.wire.client": {"create_connection", "start_tls"},
+    }
+
+
+def test_opener_finder_sees_each_way(tmp_path: Path) -> None:
+    (tmp_path / "m").mkdir()
+    (tmp_path / "m" / "a.py").write_text("import httpx\n")
+    (tmp_path / "m" / "b.py").write_text("async def f(loop):\n    await loop.create_connection()\n")
+    (tmp_path / "m" / "c.py").write_text("def f(sock):\n    sock.connect(('h', 1))\n")
+    (tmp_path / "m" / "d.py").write_text("from urllib.request import urlopen\n")
+    (tmp_path / "m" / "e.py").write_text("def f(db):\n    db.connect()\n")  # not a socket
+    assert connection_openers(tmp_path) == {
+        "m.a": {"httpx"},
+        "m.b": {"create_connection"},
+        "m.c": {"connect"},
+        "m.d": {"urllib.request"},
+    }

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from moerun.serve.fixed_timing import FixedTiming, start_fixed_server
+from tests.fixtures.fixed_timing import FixedTiming, start_fixed_server
 
 
 class ThreadServer:
@@ -48,7 +48,7 @@ class ThreadServer:
 
 
 def fixed_server(timing: FixedTiming) -> ThreadServer:
-    """A fixed-timing OpenAI server (moerun.serve.fixed_timing) in a thread."""
+    """A fixed-timing OpenAI server (tests.fixtures.fixed_timing) in a thread."""
     return ThreadServer(lambda: start_fixed_server("127.0.0.1", 0, timing))
 
 

@@ -16,8 +16,8 @@ import pytest
 from moerun.bench.records import summarize_records
 from moerun.bench.results import read_results
 from moerun.cli import main
-from moerun.serve.fixed_timing import FixedTiming
 from tests.bench.conftest import ThreadServer, fixed_server, raw_server
+from tests.fixtures.fixed_timing import FixedTiming
 
 SMALL = ["--isl", "32", "--osl", "4", "--num-requests", "12", "--no-progress"]
 

@@ -13,8 +13,8 @@ from moerun.bench.prompts import PromptText
 from moerun.bench.records import summarize_records
 from moerun.bench.runner import BenchConfig, LoadGenerator, Outcome
 from moerun.core.load.workload import Arrival, LengthDist, Session, Turn, Workload
-from moerun.serve.fixed_timing import FixedTiming
 from tests.bench.conftest import ThreadServer, fixed_server
+from tests.fixtures.fixed_timing import FixedTiming
 
 
 def run(

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
+from tests.fixtures.servers import UvicornThread
 from tests.fixtures.services import pg_server, pg_url, redis_prefix  # noqa: F401
-from tests.fixtures.upstream import Behaviour, ThreadServer, UpstreamServer
+from tests.fixtures.upstream import Behaviour, UpstreamServer
 from tests.serve.factories import GatewayServer
 
 
@@ -42,7 +43,7 @@ def gateway() -> Iterator[Callable[..., GatewayServer]]:
     _stop_all(started)
 
 
-def _stop_all(servers: Sequence[ThreadServer]) -> None:
+def _stop_all(servers: Sequence[UvicornThread]) -> None:
     for server in servers:
         server.request_stop()
     for server in servers:

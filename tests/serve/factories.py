@@ -9,7 +9,8 @@ import openai
 import yaml
 
 from moerun.serve.gateway import GatewayApp, parse_config
-from tests.fixtures.upstream import ThreadServer, UpstreamServer
+from tests.fixtures.servers import UvicornThread
+from tests.fixtures.upstream import UpstreamServer
 
 MODEL = "glm-5.1"
 
@@ -44,7 +45,7 @@ def make_config(backends: list[dict[str, Any]], database_url: str, **fields: Any
     return cfg
 
 
-class GatewayServer(ThreadServer):
+class GatewayServer(UvicornThread):
     """The gateway app served by uvicorn in a thread."""
 
     def __init__(self, config: dict[str, Any], env: dict[str, str] | None = None) -> None:

@@ -9,7 +9,8 @@ import openai
 import pytest
 
 from moerun.serve.emulator.app import build_emulator
-from tests.serve.emulator_helpers import MODEL, UvicornThread, glm5_on_h200
+from tests.fixtures.servers import UvicornThread
+from tests.serve.emulator_helpers import MODEL, emulator_server, glm5_on_h200
 
 
 @pytest.fixture(scope="module")
@@ -17,7 +18,7 @@ def emulator() -> Iterator[UvicornThread]:
     app = build_emulator(
         glm5_on_h200(), served_model=MODEL, time_scale=20.0, default_output_tokens=12
     )
-    with UvicornThread(app) as srv:
+    with emulator_server(app) as srv:
         yield srv
 
 

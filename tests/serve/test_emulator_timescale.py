@@ -9,7 +9,7 @@ import pytest
 
 from moerun.cli import main
 from moerun.serve.emulator.app import build_emulator
-from tests.serve.emulator_helpers import MODEL, UvicornThread, glm5_on_h200
+from tests.serve.emulator_helpers import MODEL, emulator_server, glm5_on_h200
 
 LOAD = ["--request-rate", "2", "--isl", "1500", "--osl", "60", "--num-requests", "30"]
 DEP = ["--gpu", "h200_sxm", "--num-gpus", "8", "--tp", "8"]
@@ -22,7 +22,7 @@ def test_bench_reads_the_time_scale(tmp_path: Path, capsys: pytest.CaptureFixtur
     dep = glm5_on_h200()
     options = SimOptions(params=calibration_for(dep.gpu.id, dep.engine.engine).params)
     app = build_emulator(dep, served_model=MODEL, options=options, time_scale=5.0)
-    with UvicornThread(app) as srv:
+    with emulator_server(app) as srv:
         code = main(["bench", srv.url, *LOAD, *DEP, "--compare-sim", "--json", "--no-progress",
                      "--output", str(tmp_path / "r.json")])  # fmt: skip
     assert code == 0
