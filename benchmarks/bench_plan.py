@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 
+from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import load_gpus
 from moerun.catalog.models import load_spec
@@ -63,6 +64,7 @@ def main() -> int:
         preset=preset,
         volume=Volume(preset.requests_per_day, preset.profile),
         slo=preset.slo,
+        mtp_acceptance=DEFAULT_MTP_ACCEPTANCE,
     )
     catalog = plan_catalog()
     result = plan(request, catalog)

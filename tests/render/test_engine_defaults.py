@@ -16,7 +16,7 @@ from tests.render.factories import checkpoint_bytes
 
 def argv_of(dep: Deployment) -> list[str]:
     facts = load_deploy_facts()
-    engine = dep.engine.engine
+    engine = dep.engine.name
     version = flag_versions(engine)[-1]
     efacts = facts.engines[engine]
     ctx = GroupContext(

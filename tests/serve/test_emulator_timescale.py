@@ -20,7 +20,7 @@ def test_bench_reads_the_time_scale(tmp_path: Path, capsys: pytest.CaptureFixtur
     from moerun.core.sim.build import SimOptions
 
     dep = glm5_on_h200()
-    options = SimOptions(params=calibration_for(dep.gpu.id, dep.engine.engine).params)
+    options = SimOptions(params=calibration_for(dep.gpu.id, dep.engine.name).params)
     app = build_emulator(dep, served_model=MODEL, options=options, time_scale=5.0)
     with emulator_server(app) as srv:
         code = main(["bench", srv.url, *LOAD, *DEP, "--compare-sim", "--json", "--no-progress",

@@ -46,7 +46,7 @@ def get_engine(engine: str) -> EngineMemory:
         running = e.get("max_running_requests")
         ratio = e.get("new_token_ratio")
         return EngineMemory(
-            engine=engine,
+            name=engine,
             default_mem_fraction=float(e["default_mem_fraction"]),
             reserve_inside_budget=bool(e["reserve_inside_budget"]),
             page_size_tokens=int(e["page_size_tokens"]),

@@ -65,10 +65,10 @@ def calibrate_runs(runs: list[MeasuredRun], mtp_acceptance: float) -> dict[str, 
         groups[(r.gpu, r.engine)].append(r)
     out: dict[str, Any] = {"mtp_acceptance": mtp_acceptance, "groups": []}
     for (gpu, engine), members in sorted(groups.items()):
-        acceptance = mtp_acceptance if any(m.mtp_tokens for m in members) else 0.0
+        # the step model applies the acceptance only to runs that draft (Deployment.mtp_acceptance)
         by_factor = {
             f: [
-                point_for(r, SimOptions(mtp_acceptance=acceptance, kv_capacity_factor=f))
+                point_for(r, SimOptions(mtp_acceptance=mtp_acceptance, kv_capacity_factor=f))
                 for r in members
             ]
             for f in KV_FACTORS

@@ -23,7 +23,7 @@ def build_plan(request: DeployRequest, options: DeployOptions) -> DeployPlan:
     """Everything to write for `request`; LayoutError/UsageError say why it cannot run."""
     facts = load_deploy_facts()
     parts = tuple(_settle(p) for p in request.parts)
-    engines = {p.deployment.engine.engine for p in parts}
+    engines = {p.deployment.engine.name for p in parts}
     if len(engines) > 1:
         raise UsageError("prefill and decode must run the same engine")
     models = {p.deployment.model.name for p in parts}
@@ -37,7 +37,7 @@ def build_plan(request: DeployRequest, options: DeployOptions) -> DeployPlan:
     served: str | None = None
     public = parts[0].deployment.model.name if parts else request.managed[0].model
     if parts:
-        engine = parts[0].deployment.engine.engine
+        engine = parts[0].deployment.engine.name
         flags = load_flags(engine, options.engine_version)
         efacts = facts.engines[engine]
         checkpoint = _checkpoint(parts[0].deployment, options)
@@ -126,7 +126,7 @@ def _settle(part: Part) -> Part:
 def _describe(dep: Deployment) -> str:
     return (
         f"{dep.model.name} on {dep.num_gpus} x {dep.gpu.id} ({dep.weights}, "
-        f"{dep.engine.engine}, {dep.parallel.describe()})"
+        f"{dep.engine.name}, {dep.parallel.describe()})"
     )
 
 

@@ -33,7 +33,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         found = best_layout(dep)
         if found is not None:
             dep = replace(dep, parallel=found[0])
-    calibration = calibration_for(dep.gpu.id, dep.engine.engine)
+    calibration = calibration_for(dep.gpu.id, dep.engine.name)
     # an emulator answers whatever clients send: priced as real text unless told otherwise
     acceptance, _ = mtp_acceptance_for(args, dep, calibration, "text")
     options = sim_options_from_args(args, dep, calibration, acceptance)
@@ -59,7 +59,7 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         default_output_tokens=args.default_output_tokens,
     )
     sys.stderr.write(
-        f"moerun emulate: {served} on {dep.num_gpus}x {dep.gpu.id} ({dep.engine.engine}, "
+        f"moerun emulate: {served} on {dep.num_gpus}x {dep.gpu.id} ({dep.engine.name}, "
         f"{dep.parallel.describe()}, {dep.weights}) at http://{args.host}:{args.port} "
         f"(time scale {args.time_scale:g}; synthetic text)\n"
     )

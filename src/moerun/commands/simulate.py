@@ -88,7 +88,7 @@ def sim_options_from_args(
     return SimOptions(
         num_replicas=args.replicas,
         routing=args.routing,
-        mtp_acceptance=acceptance if dep.mtp_tokens else 0.0,
+        mtp_acceptance=dep.mtp_acceptance(acceptance),
         chunked_prefill=not args.no_chunked_prefill,
         prefix_caching=not args.no_prefix_caching,
         params=calibration.params,
@@ -100,7 +100,7 @@ def sim_options_from_args(
 
 def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
     """Simulate with the calibrated parameters and at the speed of light."""
-    calibration = calibration_for(dep.gpu.id, dep.engine.engine)
+    calibration = calibration_for(dep.gpu.id, dep.engine.name)
     workload, slo = workload_from_args(args)
     acceptance, acceptance_source = mtp_acceptance_for(args, dep, calibration, args.workload)
     options = sim_options_from_args(args, dep, calibration, acceptance)
@@ -118,7 +118,7 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
         "model": dep.model.name,
         "gpu": dep.gpu.id,
         "num_gpus": dep.num_gpus,
-        "engine": dep.engine.engine,
+        "engine": dep.engine.name,
         "layout": dep.parallel.describe(),
         "weights": dep.weights,
         "kv_dtype": dep.kv_dtype,

@@ -32,7 +32,7 @@ class GroupContext:
     @property
     def engine(self) -> str:
         """vllm or sglang."""
-        return self.deployment.engine.engine
+        return self.deployment.engine.name
 
     @property
     def num_nodes(self) -> int:

@@ -26,7 +26,7 @@ def deployment_dict(dep: Deployment) -> dict[str, Any]:
         "num_gpus": dep.num_gpus,
         "weights": dep.weights,
         "kv_dtype": dep.kv_dtype,
-        "engine": dep.engine.engine,
+        "engine": dep.engine.name,
         "tp": par.tp,
         "dp": par.dp,
         "ep": par.ep,

@@ -86,7 +86,7 @@ def fit_dict(
         "gpu": dep.gpu.id,
         "num_gpus": dep.num_gpus,
         "num_nodes": dep.num_nodes,
-        "engine": dep.engine.engine,
+        "engine": dep.engine.name,
         "weights": dep.weights,
         "kv_dtype": dep.kv_dtype,
         "layout": fit.layout,

@@ -78,7 +78,7 @@ class Deployment:
         if fixed is not None:
             return fixed
         rule = self.engine.running_rule
-        assert rule is not None, f"{self.engine.engine} has neither a fixed nor a memory rule"
+        assert rule is not None, f"{self.engine.name} has neither a fixed nor a memory rule"
         return rule.per_rank(
             kv_tokens_per_rank, self.effective_max_context, self.parallel.dp, self.mtp_tokens > 0
         )
@@ -87,7 +87,7 @@ class Deployment:
     def kv_layout(self) -> str:
         """The KV-cache layout the engine uses for `kv_dtype` on this GPU."""
         blackwell = self.gpu.vendor == "nvidia" and self.gpu.supports("fp4")
-        return kv_layout_for(self.model, self.kv_dtype, self.engine.engine, blackwell)
+        return kv_layout_for(self.model, self.kv_dtype, self.engine.name, blackwell)
 
     @property
     def page_size_tokens(self) -> int:
@@ -95,6 +95,11 @@ class Deployment:
         if self.model.indexer is not None:
             return self.engine.page_size_tokens_dsa
         return self.engine.page_size_tokens
+
+    def mtp_acceptance(self, acceptance: float) -> float:
+        """The per-token MTP acceptance that applies: `acceptance` when MTP drafts tokens, 0
+        without MTP (nothing is drafted, so nothing is accepted). The one place this rule is."""
+        return acceptance if self.mtp_tokens else 0.0
 
     def layout_problems(self) -> list[str]:
         """Reasons this deployment cannot run at all, whatever the memory (empty: none)."""
@@ -138,7 +143,7 @@ def parallel_problems(dep: Deployment) -> list[str]:
             )
         if par.moe_group % par.ep:
             reasons.append(f"EP {par.ep} must divide TP x DP = {par.moe_group}")
-        if dep.engine.engine == "vllm" and par.ep != par.moe_group:
+        if dep.engine.name == "vllm" and par.ep != par.moe_group:
             reasons.append(
                 f"vLLM's expert parallelism spans TP x DP = {par.moe_group} GPUs, not {par.ep}"
             )

@@ -79,7 +79,7 @@ class EngineMemory:
     """How an engine splits GPU memory between weights, its reserve and the KV cache, and
     how it sizes its batches."""
 
-    engine: str
+    name: str  # vllm | sglang
     default_mem_fraction: float
     # vLLM's budget includes activations and non-torch memory; SGLang's static fraction
     # covers weights and KV only, with activations and graphs outside it.

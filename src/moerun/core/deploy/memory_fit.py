@@ -75,7 +75,7 @@ def _shard_factor(shard: str, dep: Deployment) -> float:
         return spec.num_kv_heads / kv_heads_per_gpu(spec, par.tp)
     if shard == "dense":
         # SGLang splits dense MLPs over its whole --tp-size (tp x dp); vLLM over each rank's TP.
-        return float(par.moe_group if dep.engine.engine == "sglang" else par.tp)
+        return float(par.moe_group if dep.engine.name == "sglang" else par.tp)
     if shard == "expert":
         return float(par.moe_group)
     return 1.0

@@ -146,7 +146,7 @@ def colocated_capacity(
     decodes, so its decoders wait through them (both as the simulator schedules them).
     """
     k, tau = model.shape.mtp_tokens, model.tokens_per_decode_step
-    mixed = ENGINE_POLICY[model.dep.engine.engine] == "mixed"
+    mixed = ENGINE_POLICY[model.dep.engine.name] == "mixed"
     o, p = max(st.mean_output_tokens, 1.0), max(st.mean_new_tokens, 1.0)
     b = _batch_grid(limits.max_num_seqs)
     room = limits.max_batched_tokens - (b * (k + 1) if mixed else 0.0)

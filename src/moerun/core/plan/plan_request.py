@@ -26,6 +26,8 @@ class PlanRequest:
     preset: WorkloadPreset
     volume: Volume
     slo: Slo
+    # per drafted token; the caller passes the catalog's default or the team's own number
+    mtp_acceptance: float
     policy: Policy = field(default_factory=Policy)
     # GPU cloud provider ids the team may rent from (None: any in the catalog)
     gpu_clouds: tuple[str, ...] | None = None
@@ -38,9 +40,8 @@ class PlanRequest:
     weights: tuple[str, ...] = ("fp8",)
     engines: tuple[str, ...] = ("vllm", "sglang")
     mtp_options: tuple[int, ...] = (0, 1, 2, 3)
-    mtp_acceptance: float = 0.85
     # measured per-token acceptance by MTP draft count (from the catalog; overrides the
-    # single value above), the range the model's measurements span, and where they come from
+    # single value `mtp_acceptance`), the range the model's measurements span, and their source
     mtp_acceptance_by_tokens: tuple[tuple[int, float], ...] = ()
     mtp_acceptance_range: tuple[float, float] | None = None
     mtp_acceptance_source: str = ""

@@ -331,7 +331,7 @@ def _closest(result: SearchResult, exclusions: list[Exclusion], order: list[str]
     d = s.dep
     pd = f" {s.disaggregation[0]}P{s.disaggregation[1]}D" if s.disaggregation else ""
     return (
-        f"{d.num_gpus}x {d.gpu.id} {d.weights} {d.parallel.describe()} {d.engine.engine} "
+        f"{d.num_gpus}x {d.gpu.id} {d.weights} {d.parallel.describe()} {d.engine.name} "
         f"MTP{d.mtp_tokens}{pd} reaches p99 TPOT {c.tpot_p99_ms:.0f} ms and p99 TTFT "
         f"{c.ttft_p99_ms:.0f} ms at {c.batch_size:.0f} sequence(s) in flight (analytic)"
     )

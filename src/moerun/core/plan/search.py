@@ -149,7 +149,7 @@ def _screen_group(
         if par.tp > node:
             continue
         for engine in space.engines:
-            cal = calibration(base.gpu.id, engine.engine)
+            cal = calibration(base.gpu.id, engine.name)
             for mtp in space.mtp_options:
                 dep = replace(base, parallel=par, engine=engine, mtp_tokens=mtp)
                 result.num_deployments += 1

@@ -87,7 +87,7 @@ def simulate_at(
     x, y = screened.disaggregation or (0, 0)
     options = SimOptions(
         num_replicas=1,
-        mtp_acceptance=mtp_acceptance if dep.mtp_tokens else 0.0,
+        mtp_acceptance=dep.mtp_acceptance(mtp_acceptance),
         params=screened.calibration.params,
         kv_capacity_factor=screened.calibration.kv_capacity_factor,
         num_prefill=x,

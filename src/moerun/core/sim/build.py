@@ -71,7 +71,7 @@ def build_replica(
     if not opts.chunked_prefill:
         budget = max(budget, dep.effective_max_context)
     config = EngineConfig(
-        policy=ENGINE_POLICY[dep.engine.engine],
+        policy=ENGINE_POLICY[dep.engine.name],
         max_num_batched_tokens=budget,
         max_num_seqs=(
             opts.max_num_seqs or dep.max_num_seqs_per_rank(fit.kv_capacity_tokens_per_rank)
@@ -83,7 +83,7 @@ def build_replica(
         chunked_prefill=opts.chunked_prefill,
         prefix_caching=opts.prefix_caching,
         admission=dep.engine.admission
-        if ENGINE_POLICY[dep.engine.engine] == "prefill_first"
+        if ENGINE_POLICY[dep.engine.name] == "prefill_first"
         else None,
     )
     return EngineReplica(model, config, track_tokens=track_tokens)

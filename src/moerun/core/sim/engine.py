@@ -118,7 +118,7 @@ class _Req:
         self.generated = 0  # output tokens produced before the current decode run
         self.target = self.prompt  # tokens the prefill must reach (prompt + recomputed output)
         self.computed = 0
-        self.cached = -1  # prefix-cache hit of the first admission
+        self.cached: int | None = None  # prefix-cache hit of the first admission
         self.path: list[Node] = []
         self.private = 0
         self.first_sent = False
@@ -427,7 +427,7 @@ class EngineReplica:
         _, path = self.kv.match(r.req.segments)
         self.waiting.pop(0)
         self.kv.acquire(path, hit)
-        if r.cached < 0:
+        if r.cached is None:
             r.cached = hit
         r.path, r.computed = path, hit
         self.kv.allocate(n)
@@ -623,7 +623,7 @@ class EngineReplica:
         if r.req.output_key is not None and r.req.mode != "prefill_only":
             self.kv.add_leaf(r.path, r.req.output_key, r.req.output_tokens)
         self._release(r)
-        return r.req.request_id, max(0, r.cached), r.generated
+        return r.req.request_id, r.cached or 0, r.generated
 
 
 def _tokens_per_step_variance(k: int, acceptance: float) -> float:
