@@ -213,3 +213,14 @@ def test_opener_finder_sees_each_way(tmp_path: Path) -> None:
         "m.c": {"connect"},
         "m.d": {"urllib.request"},
     }
+
+
+def test_wire_imports_only_itself_and_errors(graph: dict[str, set[str]]) -> None:
+    bad = sorted(
+        (mod, target)
+        for mod, targets in graph.items()
+        if mod.startswith("moerun.wire")
+        for target in targets
+        if not target.startswith("moerun.wire") and target != "moerun.errors"
+    )
+    assert bad == []
