@@ -5,6 +5,7 @@ CONNECT-capable forward proxy written below."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import ssl
 import subprocess
@@ -99,7 +100,9 @@ async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> N
     except (ConnectionError, asyncio.IncompleteReadError):
         pass
     finally:
-        writer.close()
+        # a pipe still open when the proxy's loop stops is closed by the garbage collector
+        with contextlib.suppress(RuntimeError):
+            writer.close()
 
 
 async def origin_app(scope: Scope, receive: Receive, send: Send) -> None:
