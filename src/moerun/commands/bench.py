@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, Tim
 from rich.progress import Progress as RichBar
 
 from moerun.bench.driver import Progress, SweepPoint, run_bench
+from moerun.bench.failures import failure_line
 from moerun.bench.openai_api import ENDPOINTS
 from moerun.bench.prompts import PromptText
 from moerun.bench.records import RequestRecord
@@ -30,6 +31,7 @@ from moerun.core.deploy.deployment import Deployment
 from moerun.errors import UsageError
 
 EXIT_INTERRUPTED = 130
+EXIT_NOTHING_SUCCEEDED = 2  # as for unusable input: the run measured nothing
 
 
 def flag_names(adder: Callable[[argparse.ArgumentParser], None]) -> list[str]:
@@ -171,9 +173,17 @@ def cmd_bench(args: argparse.Namespace) -> int:
         from moerun.bench.html_report import write_html
 
         write_html(Path(args.html), results)
+    interrupted = any(r.interrupted for r in runs)
+    records = [rec for r in runs for rec in r.records]
+    failures = failure_line(records)
+    if records and not any(rec.ok for rec in records):
+        # nothing to summarize: say why once, keep the file for the record
+        sys.stderr.write(f"moerun: {failures} (results: {args.output})\n")
+        return EXIT_INTERRUPTED if interrupted else EXIT_NOTHING_SUCCEEDED
     predicted = _predictions(args, dep, runs) if args.compare_sim and dep is not None else None
     _print(args, runs, predicted)
-    interrupted = any(r.interrupted for r in runs)
+    if failures is not None:
+        sys.stderr.write(f"moerun: {failures}\n")
     if interrupted:
         sys.stderr.write(f"moerun: interrupted; the results so far are in {args.output}\n")
         return EXIT_INTERRUPTED
