@@ -1,0 +1,41 @@
+"""Read another tool's results file, recognising the tool by its content."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from moerun.bench.imports.guidellm import is_guidellm, parse_guidellm
+from moerun.bench.imports.imported import ImportedFile
+from moerun.bench.imports.vllm_bench import is_vllm_bench, parse_vllm_bench
+from moerun.errors import UsageError
+
+KNOWN = "GuideLLM benchmarks.json, vllm bench serve JSON"
+
+
+def parse_document(doc: Any, where: str) -> ImportedFile | None:
+    """The runs of a parsed JSON document of a known tool; None when no tool is recognised;
+    UsageError when it is recognised but malformed."""
+    for test, parse in ((is_guidellm, parse_guidellm), (is_vllm_bench, parse_vllm_bench)):
+        if test(doc):
+            try:
+                return parse(doc)
+            except (KeyError, TypeError, ValueError, IndexError) as exc:
+                raise UsageError(
+                    f"{where}: malformed {parse.__name__[6:]} results ({exc!r})"
+                ) from None
+    return None
+
+
+def read_imported(path: Path) -> ImportedFile | None:
+    """The runs in `path` if another tool wrote it; None if it is not one of theirs."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        doc = json.loads(text)
+    except ValueError:
+        return None
+    return parse_document(doc, str(path))
