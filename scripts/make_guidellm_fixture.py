@@ -1,9 +1,10 @@
-"""Produce GuideLLM 0.8.1 results against `moerun emulate` (real time) for calibration tests.
+"""Produce GuideLLM 0.8.1 results against `moerun emulate` for calibration tests.
 
 Run: scripts/install_guidellm.sh && .venv/bin/python scripts/make_guidellm_fixture.py OUT_DIR
 
 For each prompt length it starts a fresh emulator (GLM-5.1 FP8 on 8x H200, vLLM, the
-catalog's calibration: the parameters a refit should recover), runs GuideLLM's concurrent
+catalog's calibration: the parameters a refit should recover; 4x slower than real time, see
+TIME_SCALE), runs GuideLLM's concurrent
 profile over the stream counts (chat, streaming, fixed prompt and output lengths, a word-level
 tokenizer over moerun's vocabulary so GuideLLM's token counts are the emulator's), and writes
 GuideLLM's own `benchmarks.json` as `guidellm-isl<N>.json`, then a trimmed copy
@@ -15,19 +16,25 @@ or answer text) small enough to keep as a test fixture.
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-from bench_guidellm import VENV, free_port, start_emulator, write_tokenizer
+from bench_guidellm import MOERUN, VENV, free_port, write_tokenizer
 
 ISLS = (512, 1024, 2048)
 OSL = 64
 STREAMS = "4,16"
-NUM_REQUESTS = 48
+NUM_REQUESTS = 32
+# The emulator runs this many times slower than real time, so that a busy machine's timing
+# jitter (a few ms) is small against its step times; `moerun calibrate --time-scale` and
+# `moerun bench --import --time-scale` take the same number to convert GuideLLM's seconds.
+TIME_SCALE = 0.25
 _TIMINGS = ("request_start", "first_token_iteration", "last_token_iteration", "request_end")
 _METRICS = (
     "request_totals",
@@ -84,6 +91,22 @@ def trim(doc: dict[str, Any]) -> dict[str, Any]:
             }
         )  # fmt: skip
     return out
+
+
+def start_emulator(port: int) -> subprocess.Popen[bytes]:
+    """`moerun emulate` (GLM-5.1 FP8 on 8x H200, vLLM) at TIME_SCALE, once it listens."""
+    cmd = [str(MOERUN), "emulate", "--gpu", "h200_sxm", "--num-gpus", "8", "--port", str(port),
+           "--time-scale", str(TIME_SCALE), "--default-output-tokens", "100000"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return proc
+        except OSError:
+            time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError("the emulator did not start")
 
 
 def run(url: str, tok: Path, out: Path, isl: int) -> None:

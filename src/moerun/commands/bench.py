@@ -175,10 +175,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         runs=tuple(runs),
     )
     write_results(Path(args.output), results)
-    if args.html:
-        from moerun.bench.html_report import write_html
-
-        write_html(Path(args.html), results)
     interrupted = any(r.interrupted for r in runs)
     records = [rec for r in runs for rec in r.records]
     failures = failure_line(records)
@@ -187,6 +183,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         sys.stderr.write(f"moerun: {failures} (results: {args.output})\n")
         return EXIT_INTERRUPTED if interrupted else EXIT_NOTHING_SUCCEEDED
     predicted = _predictions(args, dep, runs) if args.compare_sim and dep is not None else None
+    if args.html:
+        from moerun.bench.html_report import write_html
+
+        write_html(Path(args.html), results, predicted)
     _print(args, runs, predicted)
     if failures is not None:
         sys.stderr.write(f"moerun: {failures}\n")
@@ -204,6 +204,7 @@ def _cmd_import(args: argparse.Namespace) -> int:
     imported = read_imported(path)
     if imported is None:
         raise UsageError(f"{path}: not a results file moerun imports ({KNOWN_IMPORTS})")
+    imported = imported.time_scaled(args.time_scale or 1.0)
     dep = _deployment(args)
     runs = [RunResult(r.label, r.workload, (), r.summary, _num(r.summary["duration_s"]))
             for r in imported.runs]  # fmt: skip

@@ -22,6 +22,7 @@ from moerun.catalog.calibration import (
 )
 from moerun.catalog.measurements import MeasuredRun, builtin_measurements
 from moerun.commands.arg_types import acceptance as _acceptance
+from moerun.commands.arg_types import positive_float as _positive_float
 from moerun.commands.calibration_inputs import load_runs
 from moerun.commands.calibration_points import SIMULATED_ENGINES, point_for
 from moerun.core.calibrate.calibration import (
@@ -233,6 +234,12 @@ def register(sub: Any) -> None:
         type=_acceptance,
         default=DEFAULT_MTP_ACCEPTANCE,
         help=f"MTP draft acceptance the runs had (default {DEFAULT_MTP_ACCEPTANCE})",
+    )
+    p.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        help="another tool measured an endpoint that ran this many times faster than real "
+        "time (`moerun emulate --time-scale X`): its times are multiplied by X",
     )
     p.add_argument("--out", help="profile directory (default: the catalog's)")
     p.add_argument("--dry-run", action="store_true", help="report only; write no profile")

@@ -67,7 +67,8 @@ def load_runs(path: Path, args: argparse.Namespace) -> list[MeasuredRun]:
     if path.suffix == ".json":
         imported = read_imported(path)
         if imported is not None:
-            return measured_from_imported(imported, flags, str(path))
+            scaled = imported.time_scaled(args.time_scale or 1.0)
+            return measured_from_imported(scaled, flags, str(path))
         if flags is not None:
             doc = _json(path)
             if isinstance(doc, dict) and doc.get("deployment") is None and "runs" in doc:

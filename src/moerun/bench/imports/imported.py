@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from moerun.core.load.metrics import PERCENTILES, RequestResult, summarize
+from moerun.core.load.metrics import LATENCY_KEYS, PERCENTILES, RequestResult, summarize
 
 NAN = float("nan")
 
@@ -31,6 +31,33 @@ class ImportedFile:
     served_model: str | None
     runs: tuple[ImportedRun, ...]
     notes: tuple[str, ...] = field(default=())
+
+    def time_scaled(self, time_scale: float) -> ImportedFile:
+        """The runs as the endpoint's own clock saw them, when it ran `time_scale` times
+        faster than real time (`moerun emulate --time-scale`): times multiplied by it, rates
+        divided by it."""
+        if time_scale == 1.0:
+            return self
+        runs = tuple(
+            ImportedRun(r.label, r.workload, scale_summary(r.summary, time_scale))
+            for r in self.runs
+        )
+        return ImportedFile(self.tool, self.served_model, runs, self.notes)
+
+
+def scale_summary(summary: dict[str, object], time_scale: float) -> dict[str, object]:
+    """A summary's times multiplied by `time_scale`, its per-second rates divided by it."""
+    out: dict[str, object] = {}
+    for key, value in summary.items():
+        if key in LATENCY_KEYS and isinstance(value, dict):
+            out[key] = {k: v * time_scale for k, v in value.items()}
+        elif key == "duration_s" and isinstance(value, int | float):
+            out[key] = value * time_scale
+        elif "_per_s" in key and isinstance(value, int | float):
+            out[key] = value / time_scale
+        else:
+            out[key] = value
+    return out
 
 
 def summary_from_results(
