@@ -114,3 +114,19 @@ def test_bench_import_beside_simulate(capsys: pytest.CaptureFixture[str]) -> Non
         # the emulator is the simulator: measured and predicted agree
         predicted = doc["predicted"]["output_tok_per_s"]
         assert doc["output_tok_per_s"] == pytest.approx(predicted, rel=0.15)
+
+
+def test_inference_perf_published_stage() -> None:
+    imported = read_imported(FIXTURES / "inference-perf-stage_0_lifecycle_metrics.json")
+    assert imported is not None and imported.tool == "inference-perf"
+    (run,) = imported.runs
+    s = run.summary
+    # the file's numbers (seconds) in moerun's (ms), mapped by name
+    assert s["ttft_ms"]["p50"] == pytest.approx(54.611469531664625)  # type: ignore[index]
+    assert s["tpot_ms"]["p90"] == pytest.approx(7.626155359569617)  # type: ignore[index]
+    assert s["e2e_ms"]["mean"] == pytest.approx(3534.420235953682)  # type: ignore[index]
+    assert s["output_tok_per_s"] == pytest.approx(211.50695628503055)
+    assert s["duration_s"] == pytest.approx(60 / 0.9222687047312378)
+    assert math.isnan(s["prefix_cache_hit_rate"])  # type: ignore[arg-type]  # not in the file
+    assert run.workload["request_rate"] == 1.0 and run.workload["workload"] != "fixed"
+    assert (run.workload["isl"], run.workload["osl"]) == (207, 229)

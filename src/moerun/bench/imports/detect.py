@@ -8,16 +8,22 @@ from typing import Any
 
 from moerun.bench.imports.guidellm import is_guidellm, parse_guidellm
 from moerun.bench.imports.imported import ImportedFile
+from moerun.bench.imports.inference_perf import is_inference_perf, parse_inference_perf
 from moerun.bench.imports.vllm_bench import is_vllm_bench, parse_vllm_bench
 from moerun.errors import UsageError
 
-KNOWN = "GuideLLM benchmarks.json, vllm bench serve JSON"
+KNOWN = "GuideLLM benchmarks.json, vllm bench serve JSON, inference-perf lifecycle metrics"
 
 
 def parse_document(doc: Any, where: str) -> ImportedFile | None:
     """The runs of a parsed JSON document of a known tool; None when no tool is recognised;
     UsageError when it is recognised but malformed."""
-    for test, parse in ((is_guidellm, parse_guidellm), (is_vllm_bench, parse_vllm_bench)):
+    parsers = (
+        (is_guidellm, parse_guidellm),
+        (is_vllm_bench, parse_vllm_bench),
+        (is_inference_perf, parse_inference_perf),
+    )
+    for test, parse in parsers:
         if test(doc):
             try:
                 return parse(doc)
