@@ -130,3 +130,22 @@ def test_inference_perf_published_stage() -> None:
     assert math.isnan(s["prefix_cache_hit_rate"])  # type: ignore[arg-type]  # not in the file
     assert run.workload["request_rate"] == 1.0 and run.workload["workload"] != "fixed"
     assert (run.workload["isl"], run.workload["osl"]) == (207, 229)
+
+
+def test_aiperf_records_agree_with_aiperfs_own_aggregates() -> None:
+    # AIPerf 0.13.0 run here against `moerun emulate --time-scale 2` (concurrency 4, 16
+    # requests, 256 in / 32 out, chat, streaming): per-request records and its aggregate file
+    folder = FIXTURES / "aiperf"
+    imported = read_imported(folder / "profile_export.jsonl")
+    assert imported is not None and imported.tool == "aiperf" and imported.served_model == "glm-5.1"
+    (run,) = imported.runs
+    assert run.workload == {"workload": "fixed", "isl": 256, "osl": 32, "concurrency": 4,
+                            "num_requests": 16}  # fmt: skip
+    agg = json.loads((folder / "profile_export_aiperf.json").read_text())
+    s = run.summary
+    assert s["ttft_ms"]["p50"] == pytest.approx(agg["time_to_first_token"]["p50"], rel=1e-5)  # type: ignore[index]
+    # moerun's pooled ITL is AIPerf's inter-chunk latency; moerun's TPOT is AIPerf's ITL
+    assert s["itl_ms"]["p99"] == pytest.approx(agg["inter_chunk_latency"]["p99"], rel=1e-6)  # type: ignore[index]
+    assert s["tpot_ms"]["mean"] == pytest.approx(agg["inter_token_latency"]["avg"], rel=1e-6)  # type: ignore[index]
+    assert s["output_tok_per_s"] == pytest.approx(agg["output_token_throughput"]["avg"], rel=0.02)
+    assert s["prefix_cache_hit_rate"] == 0.0

@@ -64,7 +64,7 @@ def measured_from_imported(
 def load_runs(path: Path, args: argparse.Namespace) -> list[MeasuredRun]:
     """The measured runs in one file `moerun calibrate` was given."""
     flags = deployment_flags(args)
-    if path.suffix == ".json":
+    if path.suffix in (".json", ".jsonl"):
         imported = read_imported(path)
         if imported is not None:
             scaled = imported.time_scaled(args.time_scale or 1.0)

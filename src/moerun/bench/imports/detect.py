@@ -6,13 +6,17 @@ import json
 from pathlib import Path
 from typing import Any
 
+from moerun.bench.imports.aiperf import is_aiperf_record, parse_aiperf_jsonl
 from moerun.bench.imports.guidellm import is_guidellm, parse_guidellm
 from moerun.bench.imports.imported import ImportedFile
 from moerun.bench.imports.inference_perf import is_inference_perf, parse_inference_perf
 from moerun.bench.imports.vllm_bench import is_vllm_bench, parse_vllm_bench
 from moerun.errors import UsageError
 
-KNOWN = "GuideLLM benchmarks.json, vllm bench serve JSON, inference-perf lifecycle metrics"
+KNOWN = (
+    "GuideLLM benchmarks.json, vllm bench serve JSON, inference-perf lifecycle metrics, "
+    "AIPerf profile_export.jsonl"
+)
 
 
 def parse_document(doc: Any, where: str) -> ImportedFile | None:
@@ -43,5 +47,19 @@ def read_imported(path: Path) -> ImportedFile | None:
     try:
         doc = json.loads(text)
     except ValueError:
-        return None
+        return _jsonl(text, path)
     return parse_document(doc, str(path))
+
+
+def _jsonl(text: str, path: Path) -> ImportedFile | None:
+    lines = text.splitlines()
+    first = next((line for line in lines if line.strip()), "")
+    try:
+        if not is_aiperf_record(json.loads(first)):
+            return None
+    except ValueError:
+        return None
+    try:
+        return parse_aiperf_jsonl(lines, path)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise UsageError(f"{path}: malformed AIPerf profile export ({exc!r})") from None
