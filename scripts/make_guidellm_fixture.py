@@ -5,12 +5,13 @@ Run: scripts/install_guidellm.sh
 
 For each prompt length it starts a fresh emulator (GLM-5.1 FP8 on 8x H200, vLLM, the
 catalog's calibration: the parameters a refit should recover; by default 4x slower than real
-time, see TIME_SCALE), runs GuideLLM's concurrent profile over the stream counts (chat, streaming, fixed prompt and output lengths, a word-level
-tokenizer over moerun's vocabulary so GuideLLM's token counts are the emulator's), and writes
-GuideLLM's own `benchmarks.json` as `guidellm-isl<N>.json`, then a trimmed copy
-`guidellm-isl<N>.small.json` (GuideLLM's structure with only what moerun reads: the
-configuration, the summary metrics, and per request its timings and token counts; no prompt
-or answer text) small enough to keep as a test fixture.
+time, see TIME_SCALE), runs GuideLLM's concurrent profile over the stream counts (chat,
+streaming, fixed prompt and output lengths, a word-level tokenizer over moerun's vocabulary
+so GuideLLM's token counts are the emulator's), and writes GuideLLM's own `benchmarks.json`
+as `guidellm-isl<N>.json`, then a trimmed copy `guidellm-isl<N>.small.json` (GuideLLM's
+structure with only what moerun reads: the configuration, the summary metrics, and per
+request its timings and token counts; no prompt or answer text) small enough to keep as a
+test fixture.
 """
 
 from __future__ import annotations
