@@ -22,7 +22,11 @@ class RoutingConfig:
 
     # llm-d hashes blocks of blockSizeTokens x 4 characters (16 tokens = 64 chars).
     block_chars: int = 64
-    max_blocks: int = 256
+    # llm-d matches at most 256 blocks (16 KiB). That cap sees an agentic session whose
+    # system prompt is longer (8k tokens are ~45 KiB) as every other session, so affinity
+    # could not keep a session on the replica holding its history (issue 15). 8192 blocks
+    # (512 KiB, ~90k tokens) cover the prompts moerun plans for, at ~1 us of hashing a block.
+    max_blocks: int = 8192
     # llm-d lruCapacityPerServer: 31 250 blocks per replica.
     blocks_per_replica: int = 31_250
     # llm-d chart weights: prefix 3, queue 2.
@@ -156,7 +160,8 @@ def rank_self_hosted(
     session_replica: str | None,
     config: RoutingConfig,
 ) -> list[Candidate]:
-    """Replicas best first: the session's replica, then prefix match + load, overloaded last."""
+    """Replicas best first: the session's replica, then the longest cached prefix, then
+    prefix share + load, overloaded last."""
     if not replicas:
         return []
     min_load = min(c.load for c in replicas)
@@ -169,14 +174,20 @@ def rank_self_hosted(
         queue = (max_load - c.load) / spread if spread > 0 else 1.0  # llm-d queue-scorer
         return config.prefix_weight * prefix + config.load_weight * queue
 
-    # Sort key: not overloaded, session binding, score, lower load, then the replica that
-    # remembers fewest blocks (sgl-router's "smallest tree"), so cold prompts spread out
-    # instead of all landing on the first replica at low concurrency (sglang#32983).
+    # Sort key: not overloaded, session binding, the longest cached prefix (sgl-router's
+    # cache-aware rule, which the simulator's prefix-affinity router models), the weighted
+    # score, lower load, then the replica that remembers fewest blocks (sgl-router's
+    # "smallest tree"), so cold prompts spread out instead of all landing on the first
+    # replica at low concurrency (sglang#32983). The longest prefix comes before the score:
+    # with the score first, a session's turn whose shared system prompt is most of its
+    # prompt went to a less loaded replica that held only the system prompt, and lost its
+    # history's cache (issue 15: 0.67 measured against 0.92 planned).
     ranked = sorted(
         replicas,
         key=lambda c: (
             overloaded(c.load, min_load, config),
             c.name != session_replica,
+            -index.num_matched(c.name, blocks),
             -score(c),
             c.load,
             index.num_blocks(c.name),
