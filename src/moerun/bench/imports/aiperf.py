@@ -70,7 +70,8 @@ def _load(config: dict[str, Any]) -> tuple[dict[str, Any], str]:
         fixed = not isl.get("stddev") and not osl.get("stddev")
         workload = {"workload": "fixed" if fixed else "aiperf:synthetic",
                     "isl": round(isl["mean"]), "osl": round(osl["mean"])}  # fmt: skip
-    phase = next((p for p in config.get("phases") or [] if p.get("kind") == "profiling"), {})
+    phases: list[dict[str, Any]] = config.get("phases") or []
+    phase: dict[str, Any] = next((p for p in phases if p.get("kind") == "profiling"), {})
     label = "profile"
     if phase.get("type") == "concurrency" and phase.get("concurrency"):
         workload["concurrency"] = int(phase["concurrency"])
