@@ -269,7 +269,7 @@ def _print(
     if args.json:
         docs: list[dict[str, Any]] = []
         for i, run in enumerate(runs):
-            doc = dict(run.summary)
+            doc = {"label": run.label, "workload": run.workload, **run.summary}
             if predicted is not None:
                 doc["predicted"] = {k: v for k, v in predicted[i].items() if k in run.summary}
             docs.append(doc)
@@ -314,7 +314,15 @@ def register(sub: Any) -> None:
     )
     g.add_argument("--output", default="moerun-bench.json", help="results file (JSON)")
     g.add_argument("--html", help="also write a self-contained HTML report")
-    g.add_argument("--json", action="store_true", help="print the summary as JSON")
+    g.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as JSON (a list per sweep): label, workload (the flags), "
+        "num_requests/num_completed/num_failed, duration_s, req_per_s, input/output/total "
+        "tok_per_s (and per GPU), total_input/output/cached_tokens, prefix_cache_hit_rate, "
+        "workload_prefix_hit_rate, ttft_ms/tpot_ms/itl_ms/e2e_ms {mean, p50, p90, p99}, with "
+        "an SLO goodput_req_per_s and slo_attainment, with --compare-sim `predicted`",
+    )
     g.add_argument("--compare-sim", action="store_true", help="print measured vs `simulate`")
     g.add_argument(
         "--import",
