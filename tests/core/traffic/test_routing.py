@@ -234,3 +234,18 @@ def test_sessions_behind_a_long_shared_system_prompt_keep_their_replicas() -> No
         assert order(cands, turn, index, config=config)[0] == name
     # a new session (system prompt only) goes by load
     assert order([replica("a", 4), replica("b", 1)], system, index, config=config)[0] == "b"
+
+
+def test_round_robin_and_least_load_policies() -> None:
+    rr = RoutingConfig(block_chars=8, policy="round-robin")
+    index = PrefixIndex(rr)
+    index.insert("b", prompt_blocks(SYSTEM, rr))
+    cands = [replica("a", 9), replica("b"), replica("c")]
+    firsts = [
+        order_backends(cands, prompt_blocks(SYSTEM, rr), index, None, 10, 1, rr, turn=t)[0]
+        for t in range(6)
+    ]
+    assert firsts == ["a", "b", "c", "a", "b", "c"]  # blind to the prefix on b and a's load
+    ll = RoutingConfig(block_chars=8, policy="least-load")
+    assert order(cands, SYSTEM, index, config=ll)[0] in ("b", "c")
+    assert order([replica("a", 3), replica("b", 1)], SYSTEM, index, config=ll) == ["b", "a"]

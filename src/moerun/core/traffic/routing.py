@@ -16,9 +16,17 @@ from dataclasses import dataclass
 SELF_HOSTED, MANAGED = "self-hosted", "managed"
 
 
+ROUTING_POLICIES = ("prefix-affinity", "round-robin", "least-load")
+
+
 @dataclass(frozen=True, slots=True)
 class RoutingConfig:
     """Knobs of the routing rule (defaults after llm-d's approximate prefix scorer)."""
+
+    # How self-hosted replicas are ranked: prefix affinity under the load guard (the
+    # default), or, to compare with it, round robin (blind to prefixes, sessions and load)
+    # or least load (session bindings kept); the simulator's `--routing` names.
+    policy: str = "prefix-affinity"
 
     # llm-d hashes blocks of blockSizeTokens x 4 characters (16 tokens = 64 chars).
     block_chars: int = 64
@@ -159,11 +167,17 @@ def rank_self_hosted(
     index: PrefixIndex,
     session_replica: str | None,
     config: RoutingConfig,
+    turn: int = 0,
 ) -> list[Candidate]:
     """Replicas best first: the session's replica, then the longest cached prefix, then
     prefix share + load, overloaded last."""
     if not replicas:
         return []
+    if config.policy == "round-robin":  # the `turn`-th replica first, then the next ones
+        k = turn % len(replicas)
+        return [*replicas[k:], *replicas[:k]]
+    if config.policy == "least-load":
+        return sorted(replicas, key=lambda c: (c.name != session_replica, c.load))
     min_load = min(c.load for c in replicas)
     max_load = max(c.load for c in replicas)
     spread = max_load - min_load
@@ -237,8 +251,10 @@ def order_backends(
     num_input_tokens: int,
     num_output_tokens: int,
     config: RoutingConfig,
+    turn: int = 0,
 ) -> list[str]:
-    """Every candidate, in the order to try them: first choice, then failover order.
+    """Every candidate, in the order to try them: first choice, then failover order
+    (`turn` counts requests, for round robin).
 
     Self-hosted replicas that keep up come first, then managed backends, then replicas past
     the overflow limits: when no replica keeps up, new requests spill to managed (overflow)
@@ -248,7 +264,7 @@ def order_backends(
     up = [c for c in candidates if c.available]
     down = [c.name for c in candidates if not c.available]
     hosted = rank_self_hosted(
-        [c for c in up if c.kind == SELF_HOSTED], blocks, index, session_replica, config
+        [c for c in up if c.kind == SELF_HOSTED], blocks, index, session_replica, config, turn
     )
     managed = rank_managed(
         [c for c in up if c.kind != SELF_HOSTED], num_input_tokens, num_output_tokens, config
