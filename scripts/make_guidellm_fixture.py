@@ -4,7 +4,7 @@ Run: scripts/install_guidellm.sh
      .venv/bin/python scripts/make_guidellm_fixture.py OUT_DIR [TIME_SCALE]
 
 For each prompt length it starts a fresh emulator (GLM-5.1 FP8 on 8x H200, vLLM, the
-catalog's calibration: the parameters a refit should recover; by default 4x slower than real
+catalog's calibration: the parameters a refit should recover; by default 10x slower than real
 time, see TIME_SCALE), runs GuideLLM's concurrent profile over the stream counts (chat,
 streaming, fixed prompt and output lengths, a word-level tokenizer over moerun's vocabulary
 so GuideLLM's token counts are the emulator's), and writes GuideLLM's own `benchmarks.json`
@@ -35,7 +35,7 @@ NUM_REQUESTS = 32
 # The emulator runs this many times slower than real time, so that a busy machine's timing
 # jitter (a few ms) is small against its step times; `moerun calibrate --time-scale` and
 # `moerun bench --import --time-scale` take the same number to convert GuideLLM's seconds.
-TIME_SCALE = float(sys.argv[2]) if len(sys.argv) > 2 else 0.25
+TIME_SCALE = float(sys.argv[2]) if len(sys.argv) > 2 else 0.1
 _TIMINGS = ("request_start", "first_token_iteration", "last_token_iteration", "request_end")
 _METRICS = (
     "request_totals",

@@ -18,7 +18,7 @@ from moerun.core.sim.build import SimOptions
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "imports"
 FILES = [str(FIXTURES / f"guidellm-isl{n}.json") for n in (512, 1024, 2048)]
-FLAGS = ["--model", "glm-5.1", "--gpu", "h200_sxm", "--num-gpus", "8", "--time-scale", "0.25"]
+FLAGS = ["--model", "glm-5.1", "--gpu", "h200_sxm", "--num-gpus", "8", "--time-scale", "0.1"]
 # What the emulator ran with when scripts/make_guidellm_fixture.py wrote the fixtures: the
 # catalog's h200_sxm-vllm calibration v1 (params and KV capacity factor 0.7; no MTP).
 EMULATOR = StepParams(
@@ -42,23 +42,20 @@ def test_guidellm_results_refit_the_emulators_parameters(
     assert max(group["in_sample_mape"].values()) < 2.0
     assert max(group["cross_validated_mape"].values()) < 10.0
     fitted = StepParams(**group["params"])
-    # Recovered: the refit predicts what the emulator's own parameters predict. GuideLLM's
-    # measurements of the emulator were taken on a shared 2-core machine and read TPOT up to
-    # 10% above the emulator's model at concurrency 4 (client and emulator timing lag); the
-    # refit follows them, so TPOT and throughput are held to 8%, TTFT to 2%.
+    # recovered: the refit predicts what the emulator's own parameters predict, within 2%
     ns = argparse.Namespace(
-        time_scale=0.25, model="glm-5.1", gpu="h200_sxm", num_gpus=8, weights="fp8",
+        time_scale=0.1, model="glm-5.1", gpu="h200_sxm", num_gpus=8, weights="fp8",
         kv_dtype="fp8", engine="vllm", tp=None, dp=None, ep=None, pp=None, mtp=0,
         max_context=None, mem_fraction=None, max_num_batched_tokens=None,
     )  # fmt: skip
     runs = [r for f in FILES for r in load_runs(Path(f), ns)]
     opts = SimOptions(mtp_acceptance=0.0, kv_capacity_factor=EMULATOR_KV_FACTOR)
-    tolerance = {"ttft_p50_ms": 0.02, "tpot_p50_ms": 0.08, "output_tok_per_s": 0.08}
+    tolerance = {"ttft_p50_ms": 0.02, "tpot_p50_ms": 0.02, "output_tok_per_s": 0.02}
     for run in runs:
         point = point_for(run, opts)
         truth, refit = predict(point, EMULATOR), predict(point, fitted)
         for metric, rel in tolerance.items():
             assert refit[metric] == pytest.approx(truth[metric], rel=rel), (run.id, metric)
     assert group["kv_capacity_factor"] == EMULATOR_KV_FACTOR
-    for name in ("gemm_efficiency", "mem_efficiency", "attn_efficiency"):
-        assert getattr(fitted, name) == pytest.approx(getattr(EMULATOR, name), rel=0.10), name
+    for name in ("gemm_efficiency", "mem_efficiency", "attn_efficiency", "step_overhead_s"):
+        assert getattr(fitted, name) == pytest.approx(getattr(EMULATOR, name), rel=0.03), name
