@@ -1,20 +1,18 @@
 """Routing requests across replicas: round robin, least load, or prefix affinity.
 
-Prefix affinity is the gateway's rule (`moerun.core.traffic.routing`), so a plan that assumes
-it is what `moerun gateway` does: a request goes to the replica whose prefix cache holds the
-longest prefix of its prompt (as SGLang's cache-aware router does), unless that replica is
-overloaded by the gateway's test (`overloaded`: more than `balance_abs` requests and
-`balance_rel` times above the least-loaded replica), so a hot prefix cannot pin one replica
-while others idle. Ties and cold prompts go to the least-loaded replica.
+Prefix affinity sends a request to the replica whose prefix cache holds the longest prefix of
+its prompt (as SGLang's cache-aware router does), unless that replica's load exceeds the
+least-loaded replica's by more than the guard (`1.5 x min + 8` requests), so a hot prefix
+cannot pin one replica while others idle. Ties go to the least-loaded replica.
 """
 
 from __future__ import annotations
 
 from moerun.core.sim.engine import EngineReplica, SimRequest
-from moerun.core.traffic.routing import RoutingConfig, overloaded
 
 ROUTINGS = ("round-robin", "least-load", "prefix-affinity")
-GATEWAY_ROUTING = RoutingConfig()  # the gateway's defaults
+GUARD_FACTOR = 1.5
+GUARD_SLACK = 8
 
 
 class Router:
@@ -42,6 +40,6 @@ class Router:
             return least
         hits = [r.kv.peek(req.segments) for r in self.replicas]
         best = max(range(n), key=lambda j: (hits[j], -loads[j]))
-        if hits[best] == 0 or overloaded(loads[best], loads[least], GATEWAY_ROUTING):
+        if hits[best] == 0 or loads[best] > GUARD_FACTOR * loads[least] + GUARD_SLACK:
             return least
         return best
