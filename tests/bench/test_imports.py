@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 from pathlib import Path
@@ -13,6 +14,7 @@ import pytest
 from moerun.bench.imports import read_imported
 from moerun.bench.imports.detect import parse_document
 from moerun.cli import main
+from moerun.commands.calibration_inputs import load_runs
 
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "imports"
 GUIDELLM = sorted(FIXTURES.glob("guidellm-isl*.json"))
@@ -63,7 +65,7 @@ def test_time_scale_converts_an_emulator_run() -> None:
     assert b["num_completed"] == a["num_completed"]
 
 
-def test_vllm_bench_serve_result() -> None:
+def test_vllm_bench_serve_result(tmp_path: Path) -> None:
     # the keys `vllm bench serve --save-result --save-detailed` writes (vllm/benchmarks/serve.py)
     doc = {
         "date": "20261203-120000", "endpoint_type": "openai-chat", "backend": "openai-chat",
@@ -91,6 +93,17 @@ def test_vllm_bench_serve_result() -> None:
     assert (ttft["mean"], ttft["p50"], ttft["p99"]) == (310.0, 300.0, 420.0)
     assert math.isnan(ttft["p90"])  # vLLM reports the percentiles asked for (default p99)
     assert s["tpot_ms"]["p50"] == 44.0 and s["e2e_ms"]["p99"] == 6500.0  # type: ignore[index]
+    # calibrate takes it on the deployment the flags give (the file has no hit rate to check)
+    path = tmp_path / "vllm.json"
+    path.write_text(json.dumps(doc))
+    ns = argparse.Namespace(
+        time_scale=None, model="glm-5.1", gpu="h200_sxm", num_gpus=8, weights="fp8",
+        kv_dtype="fp8", engine="vllm", tp=None, dp=None, ep=None, pp=None, mtp=0,
+        max_context=None, mem_fraction=None, max_num_batched_tokens=None,
+    )  # fmt: skip
+    (measured,) = load_runs(path, ns)
+    assert (measured.isl, measured.osl, measured.concurrency) == (1024, 128, 16)
+    assert measured.measured["tpot_p50_ms"] == 44.0 and measured.num_gpus == 8
     del doc["input_lens"]
     run = parse_document(doc, "vllm.json").runs[0]  # type: ignore[union-attr]
     assert run.workload["workload"] != "fixed"  # without per-request lengths: not called fixed
