@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from moerun.bench.records import summarize_records
@@ -139,7 +140,12 @@ def test_ctrl_c_writes_partial_results(tmp_path: Path) -> None:
         proc = subprocess.Popen(
             cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=os.environ.copy()
         )
-        time.sleep(2.0)
+        # interrupt once requests flow (not at a fixed time: a busy machine may still be
+        # importing after 2 s, and a SIGINT then is a KeyboardInterrupt, not a stop)
+        deadline = time.monotonic() + 60
+        while not _talks_to(proc.pid, srv.port) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.5)
         proc.send_signal(signal.SIGINT)
         _, err = proc.communicate(timeout=20)
     assert proc.returncode == 130, err
@@ -147,3 +153,12 @@ def test_ctrl_c_writes_partial_results(tmp_path: Path) -> None:
     (run,) = read_results(out).runs
     assert run.interrupted and len(run.records) > 0
     assert run.summary["num_completed"] == len(run.records)
+
+
+def _talks_to(pid: int, port: int) -> bool:
+    """Whether process `pid` has a TCP connection to 127.0.0.1:`port`."""
+    try:
+        conns = psutil.Process(pid).net_connections(kind="tcp")
+    except psutil.Error:
+        return False
+    return any(c.raddr and c.raddr.port == port for c in conns)

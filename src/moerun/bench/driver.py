@@ -17,6 +17,7 @@ from moerun.bench.results import RunResult
 from moerun.bench.runner import BenchConfig, LoadGenerator
 from moerun.bench.transport import Transport
 from moerun.core.load.metrics import Slo
+from moerun.core.load.prefix_reuse import implied_hit_rate
 from moerun.core.load.workload import Workload
 from moerun.errors import UsageError
 
@@ -98,17 +99,23 @@ async def run_points(
     progress: Progress | None = None,
     stop: asyncio.Event | None = None,
 ) -> list[RunResult]:
-    """Run each sweep point in turn; after an interruption, the partial run is the last."""
+    """Run each sweep point in turn; after an interruption, the partial run is the last.
+
+    Each point of a sweep gets its own prompt text (`prompts.for_level`), so a level never
+    finds an earlier level's prompts in the server's prefix cache and starts as cold as the
+    simulator does; within a level, shared segments (system prompts, trace blocks) are shared."""
     runs: list[RunResult] = []
-    for point in points:
+    for i, point in enumerate(points):
         prog = progress or Progress()
         prog.start(point.label, point.workload.num_requests)
-        gen = LoadGenerator(transport, config, prompts, now=now, on_record=prog.advance)
+        level_prompts = prompts.for_level(i) if len(points) > 1 else prompts
+        gen = LoadGenerator(transport, config, level_prompts, now=now, on_record=prog.advance)
         try:
             outcome = await gen.run(point.workload, stop)
         finally:
             prog.stop()
         summary = summarize_records(outcome.records, num_gpus=num_gpus, slo=point.slo)
+        summary["workload_prefix_hit_rate"] = implied_hit_rate(point.workload)
         runs.append(
             RunResult(
                 point.label,
@@ -118,6 +125,7 @@ async def run_points(
                 outcome.duration_s,
                 outcome.interrupted,
                 outcome.num_unfinished,
+                prompt_salt=level_prompts.salt,
             )
         )
         if outcome.interrupted:

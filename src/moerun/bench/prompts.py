@@ -49,6 +49,11 @@ class PromptText:
         except Exception as exc:  # the library raises bare Exceptions for bad files
             raise UsageError(f"--tokenizer {path}: not a tokenizer.json ({exc})") from None
 
+    def for_level(self, index: int) -> PromptText:
+        """Text for sweep point `index`: the same tokenizer, its own salt, so no segment's
+        text repeats another point's."""
+        return PromptText(self._tok, salt=f"{self.salt}/level{index}")
+
     @property
     def exact(self) -> bool:
         """Whether a real tokenizer sizes the segments."""

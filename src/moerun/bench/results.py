@@ -9,7 +9,11 @@ Schema `moerun.bench/1` (a JSON object):
   runs            one per sweep point:
     label, workload (the workload flags, snake_case; request_rate "inf" for a burst),
     interrupted, num_unfinished, duration_s,
-    summary       the shared metrics (moerun.core.load.metrics.summarize), as `--json` prints
+    prompt_salt   what varied this run's prompt text (each sweep point has its own)
+    summary       the shared metrics (moerun.core.load.metrics.summarize), as `--json` prints,
+                  and workload_prefix_hit_rate: the prefix-cache hit rate the workload's
+                  shared segments imply (moerun.core.load.prefix_reuse), beside the measured
+                  prefix_cache_hit_rate (the server's usage.prompt_tokens_details.cached_tokens)
     requests      every request (moerun.bench.records.RequestRecord.to_json)
 `moerun calibrate` reads the deployment, the workload and the requests of each run.
 """
@@ -40,6 +44,7 @@ class RunResult:
     duration_s: float
     interrupted: bool = False
     num_unfinished: int = 0
+    prompt_salt: str = ""
 
     def to_json(self) -> dict[str, Any]:
         """The run's entry in the results file."""
@@ -49,6 +54,7 @@ class RunResult:
             "interrupted": self.interrupted,
             "num_unfinished": self.num_unfinished,
             "duration_s": round(self.duration_s, 6),
+            "prompt_salt": self.prompt_salt,
             "summary": _jsonable(self.summary),
             "requests": [r.to_json() for r in self.records],
         }
@@ -64,6 +70,7 @@ class RunResult:
             duration_s=float(obj.get("duration_s", 0.0)),
             interrupted=bool(obj.get("interrupted", False)),
             num_unfinished=int(obj.get("num_unfinished", 0)),
+            prompt_salt=str(obj.get("prompt_salt", "")),
         )
 
 

@@ -7,7 +7,8 @@ does); Poisson, burst and trace arrivals start each session at its `start_s`.
 A session's turn k is sent `think_s` after turn k-1 ended. Its prompt is the session's system
 prompt, then every earlier turn's new input and the answer the server actually returned
 (content, and reasoning as `reasoning_content`, which GLM's chat template keeps), then turn
-k's new input: chat as system/user/assistant messages, completions as one text. Input text
+k's new input (the first turn's opens with the session's shared blocks, a replayed trace's
+prefix-hash blocks): chat as system/user/assistant messages, completions as one text. Input text
 comes from the workload's segment keys (`PromptText`), so shared segments are identical text.
 A failed turn ends its session, as in the simulator (`moerun.core.sim.simulator`).
 
@@ -148,7 +149,9 @@ class LoadGenerator:
             if k and turn.think_s > 0:
                 await asyncio.sleep(turn.think_s / self.config.time_scale)
             key = f"s{s.session_id}.t{k}.in"
-            history.append({"role": "user", "content": prompts.segment(key, turn.new_input_tokens)})
+            texts = [prompts.segment(bk, n, shared=True) for bk, n in s.blocks] if k == 0 else []
+            texts.append(prompts.segment(key, turn.new_input_tokens))
+            history.append({"role": "user", "content": " ".join(t for t in texts if t)})
             expected_in = s.input_tokens(k)
             if chat:
                 body = request_body(

@@ -25,16 +25,22 @@ def _rows(s: dict[str, Any]) -> list[tuple[str, object]]:
         for q in ("p50", "p90", "p99"):
             rows.append((f"{k} {q}", s[k][q]))
     rows.append(("prefix_cache_hit_rate", s["prefix_cache_hit_rate"]))
+    if "workload_prefix_hit_rate" in s:
+        rows.append(("  the workload implies", s["workload_prefix_hit_rate"]))
     if "goodput_req_per_s" in s:
         rows.append(("goodput_req_per_s", s["goodput_req_per_s"]))
     return rows
 
 
 def print_runs(
-    console: Console, runs: list[RunResult], predicted: list[dict[str, Any]] | None = None
+    console: Console,
+    runs: list[RunResult],
+    predicted: list[dict[str, Any]] | None = None,
+    *,
+    title: str = "moerun bench",
 ) -> None:
     """Measured metrics per run; with predictions, measured | predicted | ratio per run."""
-    t = Table(title="moerun bench" + (" vs moerun simulate" if predicted else ""))
+    t = Table(title=title + (" vs moerun simulate" if predicted else ""))
     t.add_column("metric")
     for run in runs:
         if predicted is None:
@@ -44,13 +50,13 @@ def print_runs(
             t.add_column("predicted", justify="right")
             t.add_column("meas/pred", justify="right")
     names = [name for name, _ in _rows(runs[0].summary)] if runs else []
-    for j, name in enumerate(names):
+    for name in names:
         cells = [name]
         for i, run in enumerate(runs):
-            measured = _rows(run.summary)[j][1]
+            measured = dict(_rows(run.summary)).get(name, float("nan"))
             cells.append(_fmt(measured))
             if predicted is not None:
-                pred = _rows(predicted[i])[j][1]
+                pred = dict(_rows(predicted[i])).get(name, float("nan"))
                 cells.append(_fmt(pred))
                 ok = isinstance(measured, float) and isinstance(pred, float) and pred
                 cells.append(f"{measured / pred:.2f}" if ok else "-")  # type: ignore[operator]

@@ -150,6 +150,32 @@ def _split(text: str) -> str:
     return text
 
 
+# How far the measured prefix-cache hit rate may exceed zero before a run is refused: a chat
+# template's fixed opening (a few tokens of every prompt) is cached legitimately.
+CACHE_HIT_TOLERANCE = 0.05
+
+
+def refuse_cache_hits(summary: dict[str, Any], workload: dict[str, Any], where: str) -> None:
+    """CatalogError when the server's prefix cache served prompt tokens that calibration would
+    simulate as computed: calibration replays cold, unshared prompts."""
+    measured = summary.get("prefix_cache_hit_rate")
+    if not isinstance(measured, int | float) or not measured > CACHE_HIT_TOLERANCE:
+        return  # within the tolerance, or not in the file (NaN: vllm bench, inference-perf)
+    asked = summary.get("workload_prefix_hit_rate")
+    if workload.get("shared_prefix") or (isinstance(asked, int | float) and asked > 0):
+        why = "the workload shares prefixes, which calibration does not simulate: rerun without"
+        why += " --shared-prefix"
+    else:
+        why = (
+            "the workload asked for none, so the server had seen these prompts before (a sweep "
+            "that reused prompts?): rerun with this `moerun bench`, which sends fresh prompts "
+            "per run and per level"
+        )
+    raise CatalogError(
+        f"{where}: the server's prefix cache served {measured:.1%} of prompt tokens; {why}"
+    )
+
+
 def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
     """A `moerun bench --json-out` result: one closed-loop fixed-length run (or a sweep)."""
     runs = data.get("runs", [data])
@@ -170,6 +196,7 @@ def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
                     f"{where}: run {j}: calibration needs closed-loop fixed-length runs "
                     "(--workload fixed --concurrency N)"
                 )
+            refuse_cache_hits(summary, wl, f"{where}: run {j} ({run.get('label', '')})")
             n = int(dep["num_gpus"])
             par = Parallel(
                 tp=dep.get("tp") or n // ((dep.get("dp") or 1) * (dep.get("pp") or 1)),

@@ -18,6 +18,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, TaskID, TextColumn, Tim
 from rich.progress import Progress as RichBar
 
 from moerun.bench.driver import Progress, SweepPoint, run_bench
+from moerun.bench.failures import failure_line
+from moerun.bench.imports import read_imported
+from moerun.bench.imports.detect import KNOWN as KNOWN_IMPORTS
 from moerun.bench.openai_api import ENDPOINTS
 from moerun.bench.prompts import PromptText
 from moerun.bench.records import RequestRecord
@@ -31,6 +34,7 @@ from moerun.core.deploy.deployment import Deployment
 from moerun.errors import UsageError
 
 EXIT_INTERRUPTED = 130
+EXIT_NOTHING_SUCCEEDED = 2  # as for unusable input: the run measured nothing
 
 
 def flag_names(adder: Callable[[argparse.ArgumentParser], None]) -> list[str]:
@@ -122,6 +126,10 @@ def _deployment(args: argparse.Namespace) -> Deployment | None:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """Run the benchmark, write the results, print the summary."""
+    if args.import_file:
+        return _cmd_import(args)
+    if not args.url:
+        raise UsageError("give the server's URL (or --import FILE to read another tool's results)")
     dep = _deployment(args)
     points = sweep_points(args)
     salt = args.prompt_salt if args.prompt_salt is not None else secrets.token_hex(4)
@@ -164,17 +172,74 @@ def cmd_bench(args: argparse.Namespace) -> int:
         runs=tuple(runs),
     )
     write_results(Path(args.output), results)
+    interrupted = any(r.interrupted for r in runs)
+    records = [rec for r in runs for rec in r.records]
+    failures = failure_line(records)
+    if records and not any(rec.ok for rec in records):
+        # nothing to summarize: say why once, keep the file for the record
+        sys.stderr.write(f"moerun: {failures} (results: {args.output})\n")
+        return EXIT_INTERRUPTED if interrupted else EXIT_NOTHING_SUCCEEDED
+    predicted = _predictions(args, dep, runs) if args.compare_sim and dep is not None else None
     if args.html:
         from moerun.bench.html_report import write_html
 
-        write_html(Path(args.html), results)
-    predicted = _predictions(args, dep, runs) if args.compare_sim and dep is not None else None
+        write_html(Path(args.html), results, predicted)
     _print(args, runs, predicted)
-    interrupted = any(r.interrupted for r in runs)
+    if failures is not None:
+        sys.stderr.write(f"moerun: {failures}\n")
     if interrupted:
         sys.stderr.write(f"moerun: interrupted; the results so far are in {args.output}\n")
         return EXIT_INTERRUPTED
     return 0
+
+
+def _cmd_import(args: argparse.Namespace) -> int:
+    """Another tool's results, in moerun's metrics, beside `simulate` with --compare-sim."""
+    if args.url:
+        raise UsageError("--import reads results: drop the URL")
+    path = Path(args.import_file)
+    imported = read_imported(path)
+    if imported is None:
+        raise UsageError(f"{path}: not a results file moerun imports ({KNOWN_IMPORTS})")
+    imported = imported.time_scaled(args.time_scale or 1.0)
+    dep = _deployment(args)
+    runs = [RunResult(r.label, r.workload, (), r.summary, _num(r.summary["duration_s"]))
+            for r in imported.runs]  # fmt: skip
+    if dep is not None:
+        for run in runs:
+            per_gpu = _num(run.summary["output_tok_per_s"]) / (dep.num_gpus * args.replicas)
+            run.summary["output_tok_per_s_per_gpu"] = per_gpu
+    predicted = None
+    if args.compare_sim and dep is not None:
+        predicted = _predictions(args, dep, [_simulable(run, path) for run in runs])
+    for note in imported.notes:
+        sys.stderr.write(f"moerun: {path}: {note}\n")
+    _print(args, runs, predicted, title=f"{imported.tool} ({path.name})")
+    return 0
+
+
+def _num(value: object) -> float:
+    return float(value) if isinstance(value, int | float) else float("nan")
+
+
+def _simulable(run: RunResult, path: Path) -> RunResult:
+    """The run with workload flags `simulate` takes; UsageError for loads it cannot replay."""
+    wl = dict(run.workload)
+    if wl.get("workload") != "fixed":
+        raise UsageError(
+            f"{path}: {run.label}: --compare-sim needs fixed prompt and output lengths "
+            f"(the file describes {wl.get('workload')!r})"
+        )
+    rate = wl.get("request_rate")
+    flags: dict[str, Any] = {"workload": "fixed", "isl": wl["isl"], "osl": wl["osl"]}
+    flags["num_requests"] = wl["num_requests"]
+    if wl.get("concurrency"):
+        flags.update(concurrency=int(wl["concurrency"]), request_rate=None)
+    elif rate is not None and wl.get("arrivals", "poisson") == "poisson":
+        flags.update(concurrency=None, request_rate=float(rate))
+    else:
+        raise UsageError(f"{path}: {run.label}: moerun simulates closed loops and Poisson rates")
+    return RunResult(run.label, flags, (), run.summary, run.duration_s)
 
 
 def _predictions(
@@ -192,22 +257,28 @@ def _predictions(
 
 
 def _print(
-    args: argparse.Namespace, runs: list[RunResult], predicted: list[dict[str, Any]] | None
+    args: argparse.Namespace,
+    runs: list[RunResult],
+    predicted: list[dict[str, Any]] | None,
+    *,
+    title: str = "moerun bench",
 ) -> None:
     if args.json:
         docs: list[dict[str, Any]] = []
         for i, run in enumerate(runs):
-            doc = dict(run.summary)
+            doc = {"label": run.label, "workload": run.workload, **run.summary}
             if predicted is not None:
                 doc["predicted"] = {k: v for k, v in predicted[i].items() if k in run.summary}
             docs.append(doc)
-        out: Any = docs[0] if len(docs) == 1 and not args.sweep_concurrency else docs
+        single = len(docs) == 1 and not args.sweep_concurrency and not args.import_file
+        out: Any = docs[0] if single else docs
         sys.stdout.write(json.dumps(out, indent=2, default=str) + "\n")
         return
-    print_runs(Console(), runs, predicted)
-    Console(stderr=True).print(
-        f"results: {args.output}" + (f", report: {args.html}" if args.html else "")
-    )
+    print_runs(Console(), runs, predicted, title=title)
+    if not args.import_file:
+        Console(stderr=True).print(
+            f"results: {args.output}" + (f", report: {args.html}" if args.html else "")
+        )
 
 
 def register(sub: Any) -> None:
@@ -218,7 +289,9 @@ def register(sub: Any) -> None:
         "bench",
         help="measure an OpenAI-compatible endpoint (vLLM, SGLang, a gateway, moerun emulate)",
     )
-    p.add_argument("url", help="server root, e.g. http://127.0.0.1:8000 (a trailing /v1 is fine)")
+    p.add_argument(
+        "url", nargs="?", help="server root, e.g. http://127.0.0.1:8000 (a trailing /v1 is fine)"
+    )
     g = p.add_argument_group("bench")
     g.add_argument("--endpoint", choices=sorted(ENDPOINTS), default="chat")
     g.add_argument("--served-model", help="model id to send (default: the first of /v1/models)")
@@ -237,8 +310,23 @@ def register(sub: Any) -> None:
     )
     g.add_argument("--output", default="moerun-bench.json", help="results file (JSON)")
     g.add_argument("--html", help="also write a self-contained HTML report")
-    g.add_argument("--json", action="store_true", help="print the summary as JSON")
+    g.add_argument(
+        "--json",
+        action="store_true",
+        help="print the summary as JSON (a list per sweep): label, workload (the flags), "
+        "num_requests/num_completed/num_failed, duration_s, req_per_s, input/output/total "
+        "tok_per_s (and per GPU), total_input/output/cached_tokens, prefix_cache_hit_rate, "
+        "workload_prefix_hit_rate, ttft_ms/tpot_ms/itl_ms/e2e_ms {mean, p50, p90, p99}, with "
+        "an SLO goodput_req_per_s and slo_attainment, with --compare-sim `predicted`",
+    )
     g.add_argument("--compare-sim", action="store_true", help="print measured vs `simulate`")
+    g.add_argument(
+        "--import",
+        dest="import_file",
+        metavar="FILE",
+        help=f"measure nothing: read another tool's results ({KNOWN_IMPORTS}) in moerun's "
+        "metrics (with --compare-sim and the deployment flags: beside `simulate`)",
+    )
     g.add_argument(
         "--no-fixed-output",
         action="store_true",

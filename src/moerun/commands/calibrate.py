@@ -20,8 +20,10 @@ from moerun.catalog.calibration import (
     profile_dir,
     save_profile,
 )
-from moerun.catalog.measurements import MeasuredRun, builtin_measurements, load_measurements
+from moerun.catalog.measurements import MeasuredRun, builtin_measurements
 from moerun.commands.arg_types import acceptance as _acceptance
+from moerun.commands.arg_types import positive_float as _positive_float
+from moerun.commands.calibration_inputs import load_runs
 from moerun.commands.calibration_points import SIMULATED_ENGINES, point_for
 from moerun.core.calibrate.calibration import (
     CalibrationProfile,
@@ -144,7 +146,7 @@ def _one(values: set[str]) -> str:
 def cmd_calibrate(args: argparse.Namespace) -> int:
     """Fit, report, and store profiles."""
     if args.files:
-        runs = [r for f in args.files for r in load_measurements(Path(f))]
+        runs = [r for f in args.files for r in load_runs(Path(f), args)]
     else:
         runs = builtin_measurements()
     usable = [r for r in runs if r.engine in SIMULATED_ENGINES and r.concurrency is not None]
@@ -217,12 +219,15 @@ def _fmt(d: dict[str, float]) -> str:
 
 def register(sub: Any) -> None:
     """Add `moerun calibrate`."""
+    from moerun.cli import add_deployment_args
+
     p = sub.add_parser("calibrate", help="fit the performance model to measurements")
     p.add_argument(
         "files",
         nargs="*",
-        help="measurement CSVs or `moerun bench` JSON results "
-        "(default: the catalog's published measurements)",
+        help="measurement CSVs, `moerun bench` JSON results, or other tools' results: "
+        "GuideLLM benchmarks.json, vllm bench serve JSON (default: the catalog's published "
+        "measurements); give the deployment flags for files that do not say what ran",
     )
     p.add_argument(
         "--mtp-acceptance",
@@ -230,7 +235,14 @@ def register(sub: Any) -> None:
         default=DEFAULT_MTP_ACCEPTANCE,
         help=f"MTP draft acceptance the runs had (default {DEFAULT_MTP_ACCEPTANCE})",
     )
+    p.add_argument(
+        "--time-scale",
+        type=_positive_float,
+        help="another tool measured an endpoint that ran this many times faster than real "
+        "time (`moerun emulate --time-scale X`): its times are multiplied by X",
+    )
     p.add_argument("--out", help="profile directory (default: the catalog's)")
     p.add_argument("--dry-run", action="store_true", help="report only; write no profile")
     p.add_argument("--json", action="store_true")
+    add_deployment_args(p, model_positional=False)
     p.set_defaults(func=cmd_calibrate)

@@ -3,15 +3,23 @@
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 from pathlib import Path
 
 from moerun.commands.arg_types import nonneg_float as _nonneg_float
 from moerun.commands.arg_types import nonneg_int as _nonneg_int
+from moerun.commands.arg_types import positive_float as _positive_float
 from moerun.commands.arg_types import positive_int as _positive_int
 from moerun.commands.arg_types import request_rate as _rate
 from moerun.core.load.metrics import Slo
+from moerun.core.load.public_traces import (
+    is_mooncake_line,
+    parse_azure_csv,
+    parse_mooncake,
+    scale_and_cap,
+)
 from moerun.core.load.trace import TraceError, parse_trace
 from moerun.core.load.workload import AgenticShape, Arrival, LengthDist, Workload
 from moerun.errors import UsageError
@@ -28,7 +36,9 @@ def add_workload_args(p: argparse.ArgumentParser) -> None:
         "--workload",
         default="fixed",
         help="fixed (every prompt --isl, every output --osl), agentic (sessions of tool-call "
-        "turns with a growing shared prefix), or a JSONL trace file (see moerun.core.load.trace)",
+        "turns with a growing shared prefix), or a trace file: moerun JSONL "
+        "(moerun.core.load.trace), Mooncake JSONL (hash_ids of 512-token blocks) or Azure "
+        "LLM inference CSV",
     )
     g.add_argument("--isl", type=_positive_int, default=1024, help="input tokens (fixed)")
     g.add_argument("--osl", type=_positive_int, default=128, help="output tokens (fixed)")
@@ -43,7 +53,15 @@ def add_workload_args(p: argparse.ArgumentParser) -> None:
     load.add_argument("--concurrency", type=_positive_int, help="closed loop: requests in flight")
     load.add_argument("--request-rate", type=_rate, help="Poisson arrivals per second, or inf")
     g.add_argument(
-        "--num-requests", type=_positive_int, help=f"requests (default {DEFAULT_NUM_REQUESTS})"
+        "--num-requests",
+        type=_positive_int,
+        help=f"requests (default {DEFAULT_NUM_REQUESTS}); with a trace, replay at most this many",
+    )
+    g.add_argument(
+        "--trace-speedup",
+        type=_positive_float,
+        default=1.0,
+        help="replay a trace this many times faster (0.5: twice as slow)",
     )
     g.add_argument(
         "--num-sessions",
@@ -126,18 +144,36 @@ def workload_from_args(args: argparse.Namespace) -> tuple[Workload, Slo | None]:
 
 
 def _trace_workload(path: Path, args: argparse.Namespace) -> Workload:
-    if not path.suffix == ".jsonl" and not path.exists():
+    if path.suffix not in (".jsonl", ".csv") and not path.exists():
         raise UsageError(
-            f"--workload {str(path)!r}: expected one of {WORKLOAD_KINDS} or a JSONL trace file"
+            f"--workload {str(path)!r}: expected one of {WORKLOAD_KINDS} or a trace file "
+            "(moerun or Mooncake JSONL, Azure LLM inference CSV)"
         )
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise UsageError(f"cannot read trace {path}: {exc.strerror}") from None
+    lines = text.splitlines()
     try:
-        wl = parse_trace(text.splitlines(), concurrency=args.concurrency)
+        if path.suffix == ".csv":
+            wl = parse_azure_csv(lines)
+        elif _first_is_mooncake(lines):
+            wl = parse_mooncake(lines)
+        else:
+            wl = parse_trace(lines, concurrency=args.concurrency)
+        wl = scale_and_cap(wl, speedup=args.trace_speedup, max_requests=args.num_requests)
     except TraceError as exc:
         raise UsageError(f"trace {path}: {exc}") from None
     if args.request_rate is not None:
         raise UsageError("a trace brings its own arrival times: drop --request-rate")
+    if wl.arrival.kind == "trace" and args.concurrency is not None:
+        raise UsageError("a timed trace brings its own arrival times: drop --concurrency")
     return wl
+
+
+def _first_is_mooncake(lines: list[str]) -> bool:
+    first = next((line for line in lines if line.strip()), "")
+    try:
+        return is_mooncake_line(json.loads(first))
+    except ValueError:
+        return False

@@ -214,3 +214,38 @@ def test_policy_accepts_the_gateway_spelling() -> None:
     assert short == Policy.from_dict(
         {"allowed_jurisdictions": ["EU"], "required_certifications": ["soc2-type2"]}
     )
+
+
+def test_sessions_behind_a_long_shared_system_prompt_keep_their_replicas() -> None:
+    # issue 15: an 8k-token system prompt (~45 KiB) shared by every agentic session. Each
+    # session's history lives on one replica; its next turn must go back there even when
+    # that replica is the busier one (within the guard), not to an idle replica that holds
+    # only the system prompt.
+    config = RoutingConfig()
+    system = b"You are a coding agent with tools. " * 1300  # 45,500 bytes
+    history = {name: system + f" session {name}: ".encode() * 400 for name in ("a", "b")}
+    index = PrefixIndex(config)
+    for name, text in history.items():
+        index.insert(name, prompt_blocks(text, config))
+    assert prompt_blocks(history["a"], config) != prompt_blocks(history["b"], config)
+    for name, other in (("a", "b"), ("b", "a")):
+        turn = history[name] + b" tool output " * 50
+        cands = [replica(name, 4), replica(other, 1)]
+        assert order(cands, turn, index, config=config)[0] == name
+    # a new session (system prompt only) goes by load
+    assert order([replica("a", 4), replica("b", 1)], system, index, config=config)[0] == "b"
+
+
+def test_round_robin_and_least_load_policies() -> None:
+    rr = RoutingConfig(block_chars=8, policy="round-robin")
+    index = PrefixIndex(rr)
+    index.insert("b", prompt_blocks(SYSTEM, rr))
+    cands = [replica("a", 9), replica("b"), replica("c")]
+    firsts = [
+        order_backends(cands, prompt_blocks(SYSTEM, rr), index, None, 10, 1, rr, turn=t)[0]
+        for t in range(6)
+    ]
+    assert firsts == ["a", "b", "c", "a", "b", "c"]  # blind to the prefix on b and a's load
+    ll = RoutingConfig(block_chars=8, policy="least-load")
+    assert order(cands, SYSTEM, index, config=ll)[0] in ("b", "c")
+    assert order([replica("a", 3), replica("b", 1)], SYSTEM, index, config=ll) == ["b", "a"]

@@ -90,12 +90,17 @@ class Session:
     system_key: str | None = None
     system_tokens: int = 0
     start_s: float | None = None  # None: started by the closed loop
+    # shared blocks that open the first turn's input after the system prompt, by key (a
+    # replayed trace's prefix-hash blocks); a turn's `new_input_tokens` follow them
+    blocks: tuple[Segment, ...] = ()
 
     def prompt_segments(self, turn: int) -> list[Segment]:
-        """The prompt of turn `turn` as segments (system prompt, then history, then new input)."""
+        """The prompt of turn `turn` as segments (system prompt, shared blocks, then history,
+        then new input)."""
         segs: list[Segment] = []
         if self.system_key is not None and self.system_tokens:
             segs.append((self.system_key, self.system_tokens))
+        segs.extend(self.blocks)
         for k in range(turn + 1):
             t = self.turns[k]
             if t.new_input_tokens:

@@ -16,13 +16,25 @@ from dataclasses import dataclass
 SELF_HOSTED, MANAGED = "self-hosted", "managed"
 
 
+ROUTING_POLICIES = ("prefix-affinity", "round-robin", "least-load")
+
+
 @dataclass(frozen=True, slots=True)
 class RoutingConfig:
     """Knobs of the routing rule (defaults after llm-d's approximate prefix scorer)."""
 
+    # How self-hosted replicas are ranked: prefix affinity under the load guard (the
+    # default), or, to compare with it, round robin (blind to prefixes, sessions and load)
+    # or least load (session bindings kept); the simulator's `--routing` names.
+    policy: str = "prefix-affinity"
+
     # llm-d hashes blocks of blockSizeTokens x 4 characters (16 tokens = 64 chars).
     block_chars: int = 64
-    max_blocks: int = 256
+    # llm-d matches at most 256 blocks (16 KiB). That cap sees an agentic session whose
+    # system prompt is longer (8k tokens are ~45 KiB) as every other session, so affinity
+    # could not keep a session on the replica holding its history (issue 15). 8192 blocks
+    # (512 KiB, ~90k tokens) cover the prompts moerun plans for, at ~1 us of hashing a block.
+    max_blocks: int = 8192
     # llm-d lruCapacityPerServer: 31 250 blocks per replica.
     blocks_per_replica: int = 31_250
     # llm-d chart weights: prefix 3, queue 2.
@@ -155,10 +167,17 @@ def rank_self_hosted(
     index: PrefixIndex,
     session_replica: str | None,
     config: RoutingConfig,
+    turn: int = 0,
 ) -> list[Candidate]:
-    """Replicas best first: the session's replica, then prefix match + load, overloaded last."""
+    """Replicas best first: the session's replica, then the longest cached prefix, then
+    prefix share + load, overloaded last."""
     if not replicas:
         return []
+    if config.policy == "round-robin":  # the `turn`-th replica first, then the next ones
+        k = turn % len(replicas)
+        return [*replicas[k:], *replicas[:k]]
+    if config.policy == "least-load":
+        return sorted(replicas, key=lambda c: (c.name != session_replica, c.load))
     min_load = min(c.load for c in replicas)
     max_load = max(c.load for c in replicas)
     spread = max_load - min_load
@@ -169,14 +188,20 @@ def rank_self_hosted(
         queue = (max_load - c.load) / spread if spread > 0 else 1.0  # llm-d queue-scorer
         return config.prefix_weight * prefix + config.load_weight * queue
 
-    # Sort key: not overloaded, session binding, score, lower load, then the replica that
-    # remembers fewest blocks (sgl-router's "smallest tree"), so cold prompts spread out
-    # instead of all landing on the first replica at low concurrency (sglang#32983).
+    # Sort key: not overloaded, session binding, the longest cached prefix (sgl-router's
+    # cache-aware rule, which the simulator's prefix-affinity router models), the weighted
+    # score, lower load, then the replica that remembers fewest blocks (sgl-router's
+    # "smallest tree"), so cold prompts spread out instead of all landing on the first
+    # replica at low concurrency (sglang#32983). The longest prefix comes before the score:
+    # with the score first, a session's turn whose shared system prompt is most of its
+    # prompt went to a less loaded replica that held only the system prompt, and lost its
+    # history's cache (issue 15: 0.67 measured against 0.92 planned).
     ranked = sorted(
         replicas,
         key=lambda c: (
             overloaded(c.load, min_load, config),
             c.name != session_replica,
+            -index.num_matched(c.name, blocks),
             -score(c),
             c.load,
             index.num_blocks(c.name),
@@ -226,8 +251,10 @@ def order_backends(
     num_input_tokens: int,
     num_output_tokens: int,
     config: RoutingConfig,
+    turn: int = 0,
 ) -> list[str]:
-    """Every candidate, in the order to try them: first choice, then failover order.
+    """Every candidate, in the order to try them: first choice, then failover order
+    (`turn` counts requests, for round robin).
 
     Self-hosted replicas that keep up come first, then managed backends, then replicas past
     the overflow limits: when no replica keeps up, new requests spill to managed (overflow)
@@ -237,7 +264,7 @@ def order_backends(
     up = [c for c in candidates if c.available]
     down = [c.name for c in candidates if not c.available]
     hosted = rank_self_hosted(
-        [c for c in up if c.kind == SELF_HOSTED], blocks, index, session_replica, config
+        [c for c in up if c.kind == SELF_HOSTED], blocks, index, session_replica, config, turn
     )
     managed = rank_managed(
         [c for c in up if c.kind != SELF_HOSTED], num_input_tokens, num_output_tokens, config

@@ -121,6 +121,7 @@ def _resolve(data: GatewayFile, env: Mapping[str, str]) -> GatewayConfig:
     keys = None if data.keys is None else tuple(_keys(data.keys))
     r, o = data.routing, data.overflow
     routing = RoutingConfig(
+        policy=r.policy,
         block_chars=r.block_chars,
         prefix_weight=r.prefix_weight,
         load_weight=r.load_weight,

@@ -85,6 +85,7 @@ class Router:
             name: BackendState(spec, config.breaker, loop) for name, spec in config.backends.items()
         }
         self.index = PrefixIndex(config.routing)
+        self.num_routed = 0  # requests ordered so far (round robin's turn)
         self.sessions = SessionTable(config.routing)
         keys: Sequence[KeySpec | None] = config.keys if config.keys is not None else (None,)
         self.allowed: dict[tuple[str | None, str], tuple[str, ...]] = {}
@@ -109,6 +110,7 @@ class Router:
         if len(allowed) == 1:
             return [allowed[0]], blocks
         bound = self.sessions.get(session, now_s) if session else None
+        self.num_routed += 1
         order = order_backends(
             [self.states[n].candidate(now_s) for n in allowed],
             blocks,
@@ -117,6 +119,7 @@ class Router:
             num_input_tokens,
             num_output_tokens,
             cfg,
+            self.num_routed - 1,
         )
         return order, blocks
 

@@ -89,6 +89,7 @@ class RoutingEntry(_Strict):
     """Routing knobs; see moerun.core.traffic.routing.RoutingConfig."""
 
     session_header: str = "x-session-id"
+    policy: Literal["prefix-affinity", "round-robin", "least-load"] = "prefix-affinity"
     block_chars: int = Field(default=64, gt=0)
     balance_abs: float = Field(default=4.0, ge=0)
     balance_rel: float = Field(default=1.5, ge=1)
