@@ -25,6 +25,7 @@ from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.arg_types import positive_float as _positive_float
 from moerun.commands.calibration_inputs import load_runs
 from moerun.commands.calibration_points import SIMULATED_ENGINES, point_for
+from moerun.commands.deployment_args import add_deployment_args
 from moerun.core.calibrate.calibration import (
     CalibrationProfile,
     Point,
@@ -219,8 +220,6 @@ def _fmt(d: dict[str, float]) -> str:
 
 def register(sub: Any) -> None:
     """Add `moerun calibrate`."""
-    from moerun.cli import add_deployment_args
-
     p = sub.add_parser("calibrate", help="fit the performance model to measurements")
     p.add_argument(
         "files",
