@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from moerun.core.calibrate.calibration import Calibration, CalibrationProfile, choose_calibration
+from moerun.catalog.kernels import load_kernel_tables
 from moerun.core.perf.step_time import StepParams
 from moerun.errors import CatalogError
 
@@ -32,7 +33,7 @@ def profile_dir() -> Path:
 def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
     """A profile from its YAML mapping."""
     try:
-        names = {f.name for f in fields(StepParams)}
+        names = {f.name for f in fields(StepParams)} - {"kernels"}
         unknown = set(raw["params"]) - names
         if unknown:
             raise CatalogError(f"{where}: params: unknown field(s) {sorted(unknown)}")
@@ -62,7 +63,7 @@ def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
 def profile_to_dict(p: CalibrationProfile) -> dict[str, Any]:
     """The YAML mapping of a profile."""
     out = asdict(p)
-    out["params"] = asdict(p.params)
+    out["params"] = p.params.values()
     out["fitted_on"] = list(p.fitted_on)
     return out
 
@@ -85,8 +86,13 @@ def _load(directory: str) -> tuple[CalibrationProfile, ...]:
 
 
 def calibration_for(gpu: str, engine: str) -> Calibration:
-    """The calibration a prediction on this GPU and engine uses."""
-    return choose_calibration(load_profiles(), gpu, engine)
+    """The calibration for this GPU and engine, with the measured kernel tables of that GPU
+    and engine attached (the profile's residuals were fitted on top of them)."""
+    cal = choose_calibration(load_profiles(), gpu, engine)
+    tables = load_kernel_tables(gpu, engine)
+    if tables is None:
+        return cal
+    return replace(cal, params=replace(cal.params, kernels=tables))
 
 
 def save_profile(p: CalibrationProfile, directory: Path) -> Path:
