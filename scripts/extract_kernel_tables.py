@@ -286,7 +286,12 @@ def nccl_tables(rows: Iterable[dict[str, Any]]) -> list[Any]:
         if lat > 0 and (size not in by[key] or lat < by[key][size]):
             by[key][size] = lat
     return [
-        {"op": k[0], "num_gpus": k[1], "bytes": sorted(d), "latency_ms": [_sig(d[s]) for s in sorted(d)]}
+        {
+            "op": k[0],
+            "num_gpus": k[1],
+            "bytes": sorted(d),
+            "latency_ms": [_sig(d[s]) for s in sorted(d)],
+        }
         for k, d in sorted(by.items())
     ]
 
@@ -475,8 +480,17 @@ def write_all(
 def download(version: str, dest: Path) -> Path:
     """The published wheel, from PyPI, without dependencies."""
     subprocess.run(
-        [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(dest),
-         f"{PACKAGE}=={version}"],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "-q",
+            "-d",
+            str(dest),
+            f"{PACKAGE}=={version}",
+        ],
         check=True,
     )
     (wheel,) = dest.glob("*.whl")
@@ -495,7 +509,8 @@ def _ensure_pyarrow(argv: list[str]) -> None:
         py = tmp / "venv" / "bin" / "python"
         subprocess.run([str(py), "-m", "pip", "install", "-q", "pyarrow"], check=True)
         env = {**os.environ, "MOERUN_EXTRACT_CHILD": "1"}
-        raise SystemExit(subprocess.run([str(py), __file__, *argv], env=env).returncode)
+        code = subprocess.run([str(py), __file__, *argv], env=env).returncode
+        raise SystemExit(code) from None
 
 
 def main(argv: list[str] | None = None) -> int:

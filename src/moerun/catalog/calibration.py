@@ -13,9 +13,9 @@ from typing import Any
 
 import yaml
 
-from moerun.core.calibrate.calibration import Calibration, CalibrationProfile, choose_calibration
 from moerun.catalog.kernels import load_kernel_tables
-from moerun.core.perf.step_time import StepParams
+from moerun.core.calibrate.calibration import Calibration, CalibrationProfile, choose_calibration
+from moerun.core.perf.step_time import StepParams, with_values
 from moerun.errors import CatalogError
 
 # Default MTP acceptance (probability each drafted token is accepted): DeepSeek-V3's
@@ -43,7 +43,7 @@ def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
             gpu=str(raw["gpu"]),
             engine=str(raw["engine"]),
             engine_version=str(raw.get("engine_version", "unknown")),
-            params=StepParams(**{k: float(v) for k, v in raw["params"].items()}),
+            params=with_values(StepParams(), {k: float(v) for k, v in raw["params"].items()}),
             mtp_acceptance=float(raw.get("mtp_acceptance", DEFAULT_MTP_ACCEPTANCE)),
             fitted_on=tuple(str(x) for x in raw.get("fitted_on", [])),
             in_sample_mape={k: float(v) for k, v in raw.get("in_sample_mape", {}).items()},

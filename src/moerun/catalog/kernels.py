@@ -71,7 +71,12 @@ def _tables(gpu: str, engine: str, raw: dict[str, Any], nccl: dict[str, Any]) ->
         grid = Grid.from_cells([float(b) for b in a["batch"]], [float(s) for s in a["seq"]], cells)
         if grid is not None:
             key = AttentionKey(
-                a["op"], a["phase"], a["architecture"], a["gemm_dtype"], a["kv_dtype"], a["num_heads"]
+                a["op"],
+                a["phase"],
+                a["architecture"],
+                a["gemm_dtype"],
+                a["kv_dtype"],
+                a["num_heads"],
             )
             attention[key] = grid
     all_reduce = {
@@ -93,6 +98,12 @@ def _tables(gpu: str, engine: str, raw: dict[str, Any], nccl: dict[str, Any]) ->
         for r in raw.get("alltoall", [])
     }
     return KernelTables(
-        gpu, engine, str(raw.get("package", kernel_source())), gemm, moe, attention, all_reduce,
+        gpu,
+        engine,
+        str(raw.get("package", kernel_source())),
+        gemm,
+        moe,
+        attention,
+        all_reduce,
         alltoall,
     )

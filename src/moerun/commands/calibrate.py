@@ -50,7 +50,8 @@ def _best(points_by_factor: dict[float, list[Point]], groups: set[str]) -> tuple
     best: tuple[float, float, StepParams] | None = None
     for factor, points in points_by_factor.items():
         train = [p for p in points if p.group in groups]
-        params = fit(train)
+        # start from the points' own parameters: they carry the GPU and engine's tables
+        params = fit(train, train[0].model.params if train else None)
         loss = fit_loss(train, params)
         if best is None or loss < best[0]:
             best = (loss, factor, params)
@@ -147,7 +148,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         runs = [r for f in args.files for r in load_measurements(Path(f))]
     else:
         runs = builtin_measurements()
-    usable = [r for r in runs if r.engine in SIMULATED_ENGINES and r.concurrency is not None]
+    usable = [
+        r
+        for r in runs
+        if r.engine in SIMULATED_ENGINES and r.concurrency is not None and r.split == "fit"
+    ]
     if not usable:
         raise UsageError(
             "no closed-loop vLLM or SGLang runs to fit in the given files "
@@ -163,18 +168,13 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         if not args.dry_run:
             written.append(str(save_profile(prof, directory)))
         g["profile"] = f"{prof.id} v{prof.version}"
-        g["params"] = {k: v for k, v in vars_of(g["params"]).items()}
+        g["params"] = g["params"].values()
     report["written"] = written
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         _print(Console(), report)
     return 0
-
-
-def vars_of(params: object) -> dict[str, float]:
-    """A StepParams as a plain dict."""
-    return {f: getattr(params, f) for f in params.__dataclass_fields__}  # type: ignore[attr-defined]
 
 
 def _print(console: Console, report: dict[str, Any]) -> None:

@@ -13,12 +13,12 @@ points (scipy's bounded least squares); cross-validation refits without each gro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import least_squares
 
-from moerun.core.perf.step_time import StepBatch, StepModel, StepParams, step_time
+from moerun.core.perf.step_time import StepBatch, StepModel, StepParams, step_time, with_values
 from moerun.core.sim.simulator import StepTrace
 
 FIT_METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tok_per_s")
@@ -136,7 +136,11 @@ def fit_loss(points: Sequence[Point], params: StepParams) -> float:
 def fit(points: Sequence[Point], base: StepParams | None = None) -> StepParams:
     """The parameters that best reproduce `points` (the fitted fields of FIT_BOUNDS)."""
     start = base or StepParams()
-    names = list(FIT_BOUNDS)
+    # only the parameters the points depend on (with kernel tables, the efficiencies price
+    # only what the tables miss; a parameter nothing depends on would wander to a bound)
+    names = [n for n in FIT_BOUNDS if _matters(points, start, n)]
+    if not names:
+        return start
     lo = np.array([FIT_BOUNDS[n][0] for n in names])
     hi = np.array([FIT_BOUNDS[n][1] for n in names])
     scale = np.where(hi > 0, hi, 1.0)
@@ -144,11 +148,21 @@ def fit(points: Sequence[Point], base: StepParams | None = None) -> StepParams:
 
     def fun(x: np.ndarray) -> np.ndarray:
         values = {n: float(v) for n, v in zip(names, x * scale, strict=True)}
-        return _residuals(points, replace(start, **values))
+        return _residuals(points, with_values(start, values))
 
     sol = least_squares(fun, x0, bounds=(lo / scale, hi / scale), method="trf", x_scale="jac")
     values = {n: float(v) for n, v in zip(names, sol.x * scale, strict=True)}
-    return replace(start, **values)
+    return with_values(start, values)
+
+
+def _matters(points: Sequence[Point], start: StepParams, name: str) -> bool:
+    lo, hi = FIT_BOUNDS[name]
+    base = _residuals(points, start)
+    value = getattr(start, name)
+    moved = with_values(
+        start, {name: value * 1.2 + 0.01 * (hi - lo) if value < hi else value * 0.8}
+    )
+    return bool(np.max(np.abs(_residuals(points, moved) - base), initial=0.0) > 1e-9)
 
 
 @dataclass(frozen=True)

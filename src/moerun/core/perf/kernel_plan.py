@@ -46,7 +46,11 @@ def architecture(dep: Deployment) -> str:
     if spec.mla is None:
         return ""
     if spec.indexer is not None:
-        return "GlmMoeDsaForCausalLM" if spec.model_type.startswith("glm") else "DeepseekV32ForCausalLM"
+        return (
+            "GlmMoeDsaForCausalLM"
+            if spec.model_type.startswith("glm")
+            else "DeepseekV32ForCausalLM"
+        )
     return "DeepseekV3ForCausalLM"
 
 

@@ -21,10 +21,11 @@ instead (see `kernel_plan.py`): interpolated in its shape, exact on the table's 
 table covers keeps the roofline. `step_time_parts` says how much of a step came from tables.
 Efficiencies come from a `StepParams` (fitted by calibration); GEMM compute efficiency falls
 at small M as `eff * M / (M + m_half)`. Per-sequence overhead is paid per DP rank (each rank's
-scheduler handles its own sequences, in parallel with the others). `speed_of_light()` drops every loss: full peak
-throughput and bandwidth, no overheads, no latency. Multi-token prediction: each decode step
-verifies k drafts per sequence (k+1 query tokens), drafts them with k passes of the MTP layer,
-and emits on average 1 + a + ... + a^k tokens for per-token acceptance a.
+scheduler handles its own sequences, in parallel with the others). `speed_of_light()` drops
+every loss and the tables: full peak throughput and bandwidth, no overheads, no latency.
+Multi-token prediction: each decode step verifies k drafts per sequence (k+1 query tokens),
+drafts them with k passes of the MTP layer, and emits on average 1 + a + ... + a^k tokens
+for per-token acceptance a.
 """
 
 from __future__ import annotations
@@ -80,9 +81,7 @@ class StepParams:
 
     def values(self) -> dict[str, float]:
         """The numeric parameters by name (what a profile stores)."""
-        return {
-            f: float(getattr(self, f)) for f in self.__dataclass_fields__ if f != "kernels"
-        }
+        return {f: float(getattr(self, f)) for f in self.__dataclass_fields__ if f != "kernels"}
 
 
 FITTED_PARAMS = (
@@ -293,6 +292,18 @@ class StepModel:
         total, measured = step_time_parts(self.shape, self.params, b, max)
         return float(measured / total) if total > 0 else 0.0
 
+    def run_coverage(self, batches: list[StepBatch]) -> float:
+        """The share of the summed time of `batches` priced from measured tables."""
+        if not batches:
+            return 0.0
+        arrays = {
+            f: np.array([getattr(b, f) for b in batches], dtype=float)
+            for f in StepBatch.__dataclass_fields__
+        }
+        total, measured = step_time_parts(self.shape, self.params, StepBatch(**arrays), np.maximum)
+        t = float(np.sum(total))
+        return float(np.sum(measured)) / t if t > 0 else 0.0
+
 
 def step_time(s: _Shape, p: StepParams, b: StepBatch, mx: Callable[[Any, Any], Any]) -> Any:
     """The step time, written once for floats (`mx=max`) and numpy arrays (`np.maximum`)."""
@@ -452,9 +463,7 @@ def _roofline_attention(
     return mx(compute, nbytes / (s.mem_bw * p.mem_efficiency))
 
 
-def _roofline_step(
-    s: _Shape, p: StepParams, b: StepBatch, mx: Callable[[Any, Any], Any]
-) -> Any:
+def _roofline_step(s: _Shape, p: StepParams, b: StepBatch, mx: Callable[[Any, Any], Any]) -> Any:
     """The step priced by the roofline alone (no tables)."""
     prefill_tokens, prefill_seqs = b.prefill_tokens, b.prefill_seqs
     prefill_attended, prefill_context = b.prefill_attended, b.prefill_context
@@ -527,9 +536,7 @@ def _tp_time(s: _Shape, p: StepParams, rank_tokens: Any) -> Any:
         return 0.0
     act = rank_tokens * s.hidden * ACT_BYTES
     ring = 2 * (s.tp - 1) / s.tp
-    return _num_allreduce(s) * (
-        ring * act / (s.tp_bw * p.comm_efficiency) + p.collective_latency_s
-    )
+    return _num_allreduce(s) * (ring * act / (s.tp_bw * p.comm_efficiency) + p.collective_latency_s)
 
 
 def _ep_time(s: _Shape, p: StepParams, rank_tokens: Any) -> Any:
@@ -560,4 +567,9 @@ def _comm_time(s: _Shape, p: StepParams, rank_tokens: Any) -> Any:
 
 def params_from_dict(values: dict[str, float], base: StepParams | None = None) -> StepParams:
     """A StepParams with `values` replacing fields of `base` (defaults when None)."""
-    return replace(base or StepParams(), **values)
+    return with_values(base or StepParams(), values)
+
+
+def with_values(params: StepParams, values: dict[str, float]) -> StepParams:
+    """`params` with the named numeric fields replaced (the tables are kept)."""
+    return replace(params, **values)  # type: ignore[arg-type]

@@ -135,11 +135,11 @@ class Grid:
         bf, sf = max(float(b), self.rows[0]), float(s)
         if len(self.rows) == 1:
             return max(_lerp1(self.cols, self.values[0], sf), 0.0)
-        i = min(max(bisect_right(self.rows, bf) - 1, 0), len(self.rows) - 2)
-        lo = _lerp1(self.cols, self.values[i], sf)
-        hi = _lerp1(self.cols, self.values[i + 1], sf)
-        w = (bf - self.rows[i]) / (self.rows[i + 1] - self.rows[i])
-        return max(lo + (hi - lo) * w, 0.0)
+        r = min(max(bisect_right(self.rows, bf) - 1, 0), len(self.rows) - 2)
+        lo_f = _lerp1(self.cols, self.values[r], sf)
+        hi_f = _lerp1(self.cols, self.values[r + 1], sf)
+        w_f = (bf - self.rows[r]) / (self.rows[r + 1] - self.rows[r])
+        return max(lo_f + (hi_f - lo_f) * w_f, 0.0)
 
     def scaled(self, factor: float) -> Grid:
         """The same grid times `factor` (for example, once per layer)."""
@@ -179,11 +179,11 @@ class Grid:
         bf, sf = float(b), float(s)
         if not (self.rows[0] - 1e-9 <= bf <= self.rows[-1] and self.cols[0] <= sf <= self.cols[-1]):
             return False
-        i = min(max(bisect_right(self.rows, bf) - 1, 0), len(self.rows) - 1)
-        j = min(max(bisect_right(self.cols, sf) - 1, 0), len(self.cols) - 1)
-        i1, j1 = min(i + 1, len(self.rows) - 1), min(j + 1, len(self.cols) - 1)
-        m = self.measured
-        return m[i][j] and m[i1][j] and m[i][j1] and m[i1][j1]
+        r = min(max(bisect_right(self.rows, bf) - 1, 0), len(self.rows) - 1)
+        c = min(max(bisect_right(self.cols, sf) - 1, 0), len(self.cols) - 1)
+        r1, c1 = min(r + 1, len(self.rows) - 1), min(c + 1, len(self.cols) - 1)
+        cells = self.measured
+        return cells[r][c] and cells[r1][c] and cells[r][c1] and cells[r1][c1]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -195,8 +195,8 @@ class GemmGrid:
     k: tuple[float, ...]
     latency_s: tuple[float | None, ...]  # m-major, then n, then k
 
-    def _cell(self, i: int, j: int, l: int) -> float | None:
-        return self.latency_s[(i * len(self.n) + j) * len(self.k) + l]
+    def _cell(self, i: int, j: int, c: int) -> float | None:
+        return self.latency_s[(i * len(self.n) + j) * len(self.k) + c]
 
     def curve(self, n: float, k: float) -> Curve | None:
         """Latency over m for one (n, k) (bilinear in n and k); None outside the table or
@@ -204,12 +204,12 @@ class GemmGrid:
         if not (self.n[0] <= n <= self.n[-1] and self.k[0] <= k <= self.k[-1]):
             return None
         j = min(max(bisect_right(self.n, n) - 1, 0), len(self.n) - 2)
-        l = min(max(bisect_right(self.k, k) - 1, 0), len(self.k) - 2)
+        kk = min(max(bisect_right(self.k, k) - 1, 0), len(self.k) - 2)
         wn = (n - self.n[j]) / (self.n[j + 1] - self.n[j])
-        wk = (k - self.k[l]) / (self.k[l + 1] - self.k[l])
+        wk = (k - self.k[kk]) / (self.k[kk + 1] - self.k[kk])
         xs, ys = [], []
         for i, m in enumerate(self.m):
-            c = [self._cell(i, j + a, l + b) for a in (0, 1) for b in (0, 1)]
+            c = [self._cell(i, j + a, kk + b) for a in (0, 1) for b in (0, 1)]
             if any(v is None for v in c):
                 continue
             v00, v01, v10, v11 = (float(v) for v in c if v is not None)
