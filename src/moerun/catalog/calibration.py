@@ -62,7 +62,7 @@ def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
 
 def profile_to_dict(p: CalibrationProfile) -> dict[str, Any]:
     """The YAML mapping of a profile."""
-    out = asdict(p)
+    out = asdict(replace(p, params=StepParams()))  # asdict would walk the kernel tables
     out["params"] = p.params.values()
     out["fitted_on"] = list(p.fitted_on)
     return out

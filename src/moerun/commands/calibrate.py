@@ -43,6 +43,9 @@ REPORT_METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "o
 # estimate (which rests on a stated engine-reserve assumption). Each factor changes the
 # schedule, so each is simulated; the efficiencies are fitted for every factor and the factor
 # with the lowest loss on the training runs wins (cross-validation repeats the choice per fold).
+# Fewer runs than fitted residuals (step and sequence overhead, kernel scale) would be fitted
+# exactly and say nothing; such a group is reported but stores no profile.
+MIN_RUNS = 3
 KV_FACTORS = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05)
 
 
@@ -165,9 +168,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for g in report["groups"]:
         pid = f"{g['gpu']}-{g['engine']}"
         prof = _profile(g, args.mtp_acceptance, next_version(existing, pid))
-        if not args.dry_run:
-            written.append(str(save_profile(prof, directory)))
-        g["profile"] = f"{prof.id} v{prof.version}"
+        if len(g["runs"]) < MIN_RUNS:
+            g["profile"] = f"none: {len(g['runs'])} run(s), a profile needs {MIN_RUNS}"
+        else:
+            if not args.dry_run:
+                written.append(str(save_profile(prof, directory)))
+            g["profile"] = f"{prof.id} v{prof.version}"
         g["params"] = g["params"].values()
     report["written"] = written
     if args.json:

@@ -82,4 +82,8 @@ def test_per_sequence_overhead_is_paid_per_dp_rank() -> None:
     without = StepModel(dep, sol).step_time_s(batch)
     # 256 sequences over 8 ranks: 32 per rank, 1e-4 s each, in parallel across ranks
     assert with_over - without == pytest.approx(32 * 1e-4)
-    assert p.seq_overhead_s == 1e-4
+    # the same with the step priced from the tables
+    tables = load_kernel_tables("h200_sxm", "vllm")
+    measured = StepModel(dep, replace(p, kernels=tables)).step_time_s(batch)
+    bare = StepModel(dep, replace(p, seq_overhead_s=0.0, kernels=tables)).step_time_s(batch)
+    assert measured - bare == pytest.approx(32 * 1e-4)

@@ -258,11 +258,16 @@ class Calibration:
 
     @property
     def error_band_pct(self) -> dict[str, float]:
-        """Cross-validated median error per metric (percent); empty when uncalibrated."""
-        return dict(self.profile.cross_validated_mape) if self.profile else {}
+        """Cross-validated median error per metric (percent) of this GPU and engine's own
+        profile; empty when the parameters come from another group (its error does not carry
+        over) or from no profile."""
+        if self.status != "calibrated" or self.profile is None:
+            return {}
+        return dict(self.profile.cross_validated_mape)
 
     def describe(self) -> dict[str, object]:
-        """For reports: status, profile, and error band."""
+        """For reports: status, profile, error band, and what the band rests on."""
+        kernels = self.params.kernels
         return {
             "status": self.status,
             "profile": None
@@ -272,6 +277,11 @@ class Calibration:
             "error_band_pct": self.error_band_pct,
             "runs_kv_dtype": self.profile.kv_dtype if self.profile else None,
             "runs_prompts": self.profile.prompts if self.profile else None,
+            "error_band_basis": "cross-validated error of this GPU and engine's runs"
+            if self.error_band_pct
+            else "none measured for this (GPU, engine): see benchmarks/bench_accuracy.py for "
+            "the measured error of extrapolated predictions",
+            "kernel_tables": kernels.source if kernels is not None else None,
         }
 
 
