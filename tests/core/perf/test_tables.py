@@ -87,3 +87,21 @@ def test_per_sequence_overhead_is_paid_per_dp_rank() -> None:
     measured = StepModel(dep, replace(p, kernels=tables)).step_time_s(batch)
     bare = StepModel(dep, replace(p, seq_overhead_s=0.0, kernels=tables)).step_time_s(batch)
     assert measured - bare == pytest.approx(32 * 1e-4)
+
+
+@pytest.mark.parametrize("engine", ["sglang", "vllm"])
+@pytest.mark.parametrize("mtp", [0, 2])
+def test_scalar_fast_path_equals_the_array_path(engine: str, mtp: int) -> None:
+    from moerun.core.perf.step_time import step_time_parts
+
+    dep = make_deployment("glm-5-fp8", engine=engine, mtp_tokens=mtp)
+    p = replace(StepParams(kernel_scale=1.3), kernels=load_kernel_tables("h200_sxm", engine))
+    model = StepModel(dep, p, mtp_acceptance=0.7)
+    for b in (
+        StepBatch(decode_seqs=7, decode_attended=7 * 2048, decode_context=7 * 9000),
+        StepBatch(prefill_tokens=3000, prefill_seqs=2, prefill_logits=1),
+        StepBatch(prefill_tokens=500, prefill_seqs=1, decode_seqs=300, decode_context=3e5),
+        StepBatch(),
+    ):
+        want = step_time_parts(model.shape, p, b, max)[0]
+        assert model.step_time_s(b) == pytest.approx(float(want), rel=1e-12)

@@ -285,7 +285,10 @@ class StepModel:
 
     def step_time_s(self, b: StepBatch) -> float:
         """Seconds for one step of batch `b`."""
-        return float(step_time(self.shape, self.params, b, max))
+        plan = self.shape.plan if self.params.kernels is not None else None
+        if plan is None:
+            return float(_roofline_step(self.shape, self.params, b, max))
+        return _table_step_scalar(self.shape, self.params, plan, b)
 
     def kernel_coverage(self, b: StepBatch) -> float:
         """The share of batch `b`'s step time priced from measured kernel tables (0 to 1)."""
@@ -391,6 +394,70 @@ def step_time_parts(
             )
     total = total + p.step_overhead_s + p.seq_overhead_s * (b.decode_seqs + b.prefill_seqs) / s.dp
     return total, measured
+
+
+def _table_step_scalar(s: _Shape, p: StepParams, plan: KernelPlan, b: StepBatch) -> float:
+    """`step_time_parts(...)[0]` for one step, without the coverage bookkeeping (the
+    simulator's hot path; a test checks the two agree)."""
+    k = s.mtp_tokens
+    ks = p.kernel_scale
+    dp = s.dp
+    verify = b.decode_seqs * (k + 1)
+    tokens = b.prefill_tokens + verify
+    total = _layers_scalar(s, p, plan, tokens) * ks
+    if b.decode_seqs > 0:
+        ctx = b.decode_context / b.decode_seqs
+        if plan.attn_decode is not None:
+            total += plan.attn_decode.at(verify / dp, ctx) * ks
+        else:
+            total += _roofline_attention(s, p, b, max, decode=True)
+    if b.prefill_seqs > 0:
+        if plan.attn_prefill is not None:
+            total += (
+                plan.attn_prefill.at(b.prefill_seqs / dp, b.prefill_tokens / b.prefill_seqs) * ks
+            )
+        else:
+            total += _roofline_attention(s, p, b, max, decode=False)
+    logits = (verify + b.prefill_logits) / dp
+    if logits > 0:
+        if plan.head is not None:
+            total += plan.head.at(logits) * ks
+        else:
+            total += _gemm(p, 2 * s.head_params_rank * logits, s.head_bytes, logits, s, max)
+    if tokens > 0:
+        total += float(_table_comm(s, p, plan, tokens / dp)[0])
+    if k and b.decode_seqs > 0:
+        rank_dec = b.decode_seqs / dp
+        draft = _layers_scalar(s, p, plan, b.decode_seqs)
+        if plan.attn_decode is not None:
+            draft += plan.attn_decode.at(rank_dec, b.decode_context / b.decode_seqs)
+        total += k * draft * ks * s.num_mtp_layers / s.num_layers
+        if plan.head is not None:
+            total += k * plan.head.at(rank_dec) * ks
+        else:
+            total += k * _gemm(p, 2 * s.head_params_rank * rank_dec, s.head_bytes, rank_dec, s, max)
+    return total + p.step_overhead_s + p.seq_overhead_s * (b.decode_seqs + b.prefill_seqs) / dp
+
+
+def _layers_scalar(s: _Shape, p: StepParams, plan: KernelPlan, tokens: float) -> float:
+    """`_table_layers(...)[0]` for one step."""
+    if tokens <= 0:
+        return 0.0
+    rank_tokens = tokens / s.dp
+    total = plan.dense.at(rank_tokens) if plan.dense is not None else 0.0
+    if plan.fallback_params:
+        total += (
+            _gemm(
+                p, 2 * plan.fallback_params * rank_tokens, plan.fallback_bytes, rank_tokens, s, max
+            )
+            / p.kernel_scale
+        )
+    if s.num_experts:
+        if plan.moe is not None:
+            total += plan.moe.at(tokens * s.moe_group / (s.tp * s.dp))
+        else:
+            total += _experts_time(s, p, tokens, max) / p.kernel_scale
+    return float(total)
 
 
 def _table_layers(

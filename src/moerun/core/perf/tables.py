@@ -57,6 +57,10 @@ class Curve:
             return np.maximum(_lerp_np(self._xa, self._ya, x), 0.0)
         return max(_lerp1(self.xs, self.ys, float(x)), 0.0)
 
+    def at(self, x: float) -> float:
+        """The latency at one size (the scalar fast path of `__call__`)."""
+        return max(_lerp1(self.xs, self.ys, x), 0.0)
+
     def covered(self, x: Any) -> Any:
         """Whether `x` lies within the measured sizes."""
         if isinstance(x, np.ndarray):
@@ -140,6 +144,19 @@ class Grid:
         hi_f = _lerp1(self.cols, self.values[r + 1], sf)
         w_f = (bf - self.rows[r]) / (self.rows[r + 1] - self.rows[r])
         return max(lo_f + (hi_f - lo_f) * w_f, 0.0)
+
+    def at(self, b: float, s: float) -> float:
+        """The latency at one (batch, sequence) (the scalar fast path of `__call__`)."""
+        rows = self.rows
+        bf = b if b > rows[0] else rows[0]
+        if len(rows) == 1:
+            return max(_lerp1(self.cols, self.values[0], s), 0.0)
+        r = bisect_right(rows, bf) - 1
+        r = 0 if r < 0 else (len(rows) - 2 if r > len(rows) - 2 else r)
+        lo = _lerp1(self.cols, self.values[r], s)
+        hi = _lerp1(self.cols, self.values[r + 1], s)
+        w = (bf - rows[r]) / (rows[r + 1] - rows[r])
+        return max(lo + (hi - lo) * w, 0.0)
 
     def scaled(self, factor: float) -> Grid:
         """The same grid times `factor` (for example, once per layer)."""
