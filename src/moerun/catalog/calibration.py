@@ -92,7 +92,15 @@ def calibration_for(gpu: str, engine: str) -> Calibration:
     tables = load_kernel_tables(gpu, engine)
     if tables is None:
         return cal
-    return replace(cal, params=replace(cal.params, kernels=tables))
+    params = replace(cal.params, kernels=tables)
+    if cal.status == "extrapolated" and cal.profile is not None and cal.profile.gpu != gpu:
+        # the engine's CPU-side residuals (per-step and per-sequence overhead) carry over to
+        # another GPU; the kernel scale compares the home GPU's kernels with the home GPU's
+        # tables and does not: this GPU's own tables are taken as measured
+        params = replace(params, kernel_scale=1.0)
+        note = f"{cal.note}; kernel times from {gpu}'s own tables (kernel scale 1)"
+        return replace(cal, params=params, note=note)
+    return replace(cal, params=params)
 
 
 def save_profile(p: CalibrationProfile, directory: Path) -> Path:
