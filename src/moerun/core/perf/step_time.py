@@ -331,6 +331,18 @@ def _grid(g: Grid, n: Any, size: Any) -> tuple[Any, Any]:
     return t, t * g.covered(n, size)
 
 
+def _prompt_length(tokens: Any, positions: Any) -> Any:
+    """The fresh prompt length whose attention matches a chunk's (tables time whole prompts).
+
+    A chunk of c tokens after P cached ones attends over positions summing to c(P + c/2); a
+    fresh prompt of L tokens over L^2/2. The table is read at L = sqrt(2 x positions) (at
+    least the chunk) and its time scaled to the chunk's c tokens (c / L of it).
+    """
+    if isinstance(tokens, np.ndarray) or isinstance(positions, np.ndarray):
+        return np.maximum(tokens, np.sqrt(2.0 * np.maximum(positions, 0.0)))
+    return max(tokens, (2.0 * max(positions, 0.0)) ** 0.5)
+
+
 def _ratio(a: Any, b: Any) -> Any:
     if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
         return np.divide(a, b, out=np.zeros_like(np.asarray(a, dtype=float) + b), where=b > 0)
@@ -364,9 +376,12 @@ def step_time_parts(
         add(_grid(plan.attn_decode, verify / s.dp, dec_ctx))
     else:
         total = total + _roofline_attention(s, p, b, mx, decode=True)
-    pre_len = _ratio(b.prefill_tokens, b.prefill_seqs)
     if plan.attn_prefill is not None:
-        add(_grid(plan.attn_prefill, b.prefill_seqs / s.dp, pre_len))
+        per_seq = _ratio(b.prefill_tokens, b.prefill_seqs)
+        eff = _prompt_length(per_seq, _ratio(b.prefill_context, b.prefill_seqs))
+        t, m = _grid(plan.attn_prefill, b.prefill_seqs / s.dp, eff)
+        share = _ratio(per_seq, eff)
+        add((t * share, m * share))
     else:
         total = total + _roofline_attention(s, p, b, mx, decode=False)
     logits = (verify + b.prefill_logits) / s.dp
@@ -413,9 +428,9 @@ def _table_step_scalar(s: _Shape, p: StepParams, plan: KernelPlan, b: StepBatch)
             total += _roofline_attention(s, p, b, max, decode=True)
     if b.prefill_seqs > 0:
         if plan.attn_prefill is not None:
-            total += (
-                plan.attn_prefill.at(b.prefill_seqs / dp, b.prefill_tokens / b.prefill_seqs) * ks
-            )
+            per_seq = b.prefill_tokens / b.prefill_seqs
+            eff = _prompt_length(per_seq, b.prefill_context / b.prefill_seqs)
+            total += plan.attn_prefill.at(b.prefill_seqs / dp, eff) * ks * per_seq / eff
         else:
             total += _roofline_attention(s, p, b, max, decode=False)
     logits = (verify + b.prefill_logits) / dp
