@@ -77,7 +77,11 @@ def test_fit_recovers_known_parameters_and_generalizes() -> None:
     points = [point(i, c, measured(i, c, TRUE)) for i, c in LOADS]
     params = fit(points)
     # the measurements were made with TRUE, so the fit must find TRUE again
+    # every numeric parameter (the kernel tables are not a number: none here, on both sides)
     for f in dataclasses.fields(StepParams):
+        if f.name == "kernels":
+            assert params.kernels is TRUE.kernels is None
+            continue
         assert getattr(params, f.name) == pytest.approx(getattr(TRUE, f.name), rel=0.02), f.name
     errors = median_ape(point_errors(points, {p.id: predict(p, params) for p in points}))
     assert max(errors.values()) < 2.0

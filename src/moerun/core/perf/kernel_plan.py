@@ -67,6 +67,7 @@ class KernelPlan:
     attn_decode: Grid | None  # every layer, over (sequences per rank, context)
     attn_prefill: Grid | None  # every layer, over (prompts per rank, prompt tokens)
     attn_module: bool  # the attention tables include the attention projections
+    attn_prefill_fixed_s: float  # every layer's prompt-table time at its shortest prompt
     all_reduce: Curve | None  # one all-reduce, over message bytes
     alltoall: Curve | None  # dispatch + combine of every MoE layer, over tokens per rank
 
@@ -118,6 +119,9 @@ def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
         attn_decode=decode[0].scaled(spec.num_layers) if decode else None,
         attn_prefill=prefill[0].scaled(spec.num_layers) if prefill else None,
         attn_module=module,
+        attn_prefill_fixed_s=prefill[0].at(1.0, prefill[0].cols[0]) * spec.num_layers
+        if prefill
+        else 0.0,
         all_reduce=tables.all_reduce.get(par.tp) if par.tp > 1 else None,
         alltoall=_alltoall(dep, tables),
     )

@@ -381,7 +381,10 @@ def step_time_parts(
         eff = _prompt_length(per_seq, _ratio(b.prefill_context, b.prefill_seqs))
         t, m = _grid(plan.attn_prefill, b.prefill_seqs / s.dp, eff)
         share = _ratio(per_seq, eff)
-        add((t * share, m * share))
+        # in a step that also decodes, the prompt shares the module's projections and
+        # launches (the table's time for its shortest prompt): only the extra work is added
+        extra = mx(t * share - _where(b.decode_seqs, plan.attn_prefill_fixed_s), 0.0)
+        add((extra, _where(m, extra)))
     else:
         total = total + _roofline_attention(s, p, b, mx, decode=False)
     logits = (verify + b.prefill_logits) / s.dp
@@ -430,7 +433,10 @@ def _table_step_scalar(s: _Shape, p: StepParams, plan: KernelPlan, b: StepBatch)
         if plan.attn_prefill is not None:
             per_seq = b.prefill_tokens / b.prefill_seqs
             eff = _prompt_length(per_seq, b.prefill_context / b.prefill_seqs)
-            total += plan.attn_prefill.at(b.prefill_seqs / dp, eff) * ks * per_seq / eff
+            t = plan.attn_prefill.at(b.prefill_seqs / dp, eff) * per_seq / eff
+            if b.decode_seqs > 0:
+                t = max(t - plan.attn_prefill_fixed_s, 0.0)
+            total += t * ks
         else:
             total += _roofline_attention(s, p, b, max, decode=False)
     logits = (verify + b.prefill_logits) / dp
