@@ -87,13 +87,16 @@ def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
     shapes: Counter[tuple[int, int]] = Counter()
     fallback_params = fallback_bytes = 0.0
     head: Curve | None = None
+    curves: dict[tuple[int, int], Curve | None] = {}
     for t in spec.tensors:
         if t.mtp or not t.is_linear or t.shard == "expert" or t.component == "embedding":
             continue
         if module and t.component in ("attention", "indexer"):
             continue
         n, k = _per_gpu(t.name, t.shape, t.shard, par.tp, spec.num_kv_heads)
-        curve = grid.curve(n, k) if grid is not None else None
+        if (n, k) not in curves:  # one curve per weight shape (a model repeats its shapes)
+            curves[(n, k)] = grid.curve(n, k) if grid is not None else None
+        curve = curves[(n, k)]
         if t.component == "head":
             head = curve
             if curve is None:
@@ -107,7 +110,7 @@ def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
             shapes[(n, k)] += t.count
     dense = None
     if shapes and grid is not None:
-        parts = [(c, float(w)) for (n, k), w in shapes.items() if (c := grid.curve(n, k))]
+        parts = [(c, float(w)) for nk, w in shapes.items() if (c := curves[nk]) is not None]
         dense = add_curves(parts)
     return KernelPlan(
         source=tables.source,

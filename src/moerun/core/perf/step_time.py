@@ -261,7 +261,9 @@ class StepModel:
     def with_params(self, params: StepParams) -> StepModel:
         """The same deployment priced with other parameters."""
         if params.kernels is not None and params.kernels is not self.params.kernels:
-            return replace(self, params=params, shape=_shape(self.dep, params.kernels))
+            # other tables (another engine): only the measured curves change
+            shape = replace(self.shape, plan=build_plan(self.dep, params.kernels))
+            return replace(self, params=params, shape=shape)
         return replace(self, params=params)
 
     def with_deployment(self, dep: Deployment, mtp_acceptance: float) -> StepModel:
