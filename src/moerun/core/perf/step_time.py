@@ -459,7 +459,8 @@ def _table_step_scalar(s: _Shape, p: StepParams, plan: KernelPlan, b: StepBatch)
             total += k * plan.head.at(rank_dec) * ks
         else:
             total += k * _gemm(p, 2 * s.head_params_rank * rank_dec, s.head_bytes, rank_dec, s, max)
-    return total + p.step_overhead_s + p.seq_overhead_s * (b.decode_seqs + b.prefill_seqs) / dp
+    overhead = p.step_overhead_s + p.seq_overhead_s * (b.decode_seqs + b.prefill_seqs) / dp
+    return float(total + overhead)
 
 
 def _layers_scalar(s: _Shape, p: StepParams, plan: KernelPlan, tokens: float) -> float:
