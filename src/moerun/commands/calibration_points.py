@@ -81,7 +81,7 @@ def point_for(run: MeasuredRun, options: SimOptions) -> Point:
     if run.concurrency is None:
         options = replace(options, max_num_seqs=run.num_prompts)
     if options.params.kernels is None:
-        tables = load_kernel_tables(dep.gpu.id, dep.engine.engine)
+        tables = load_kernel_tables(dep.gpu.id, dep.engine.name)
         options = replace(options, params=replace(options.params, kernels=tables))
     result = simulate_deployment(dep, wl, options, record=True)
     if result.trace is None or result.trace_model is None or result.summary()["num_failed"]:

@@ -108,7 +108,8 @@ def _coverage(result: SimResult, dep: Deployment, options: SimOptions) -> dict[s
         out["over"] = "every simulated step"
     else:
         model = StepModel(dep, options.params, mtp_acceptance=options.mtp_acceptance)
-        n = float(dep.engine.default_max_num_seqs)
+        # the engine default, or 256 sequences where the engine sizes it from memory (SGLang)
+        n = float(dep.default_max_num_seqs or 256)
         ctx = float(dep.effective_max_context) / 4
         b = StepBatch(decode_seqs=n, decode_attended=n * ctx, decode_context=n * ctx)
         out["share_of_step_time"] = round(model.kernel_coverage(b), 4)
