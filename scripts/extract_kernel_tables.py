@@ -388,6 +388,14 @@ def extract(
     return out
 
 
+def _measured_on(source: str) -> str:
+    """The measurement date a silicon row's source names (else the dump's date)."""
+    m = re.search(r"measured=(\d{4}-\d{2}-\d{2})", source) or re.search(
+        r"db-dump/(\d{4}-\d{2}-\d{2})", source
+    )
+    return m.group(1) if m else ""
+
+
 def _int(v: str) -> int:
     return int(float(v)) if v else 1
 
@@ -420,6 +428,7 @@ def silicon_rows(zf: zipfile.ZipFile) -> list[dict[str, Any]]:
                 "ttft_ms": _sig(float(r["silicon_ttft_ms"])),
                 "tpot_ms": _sig(float(r["silicon_tpot_ms"])),
                 "source": r["silicon_data_source"],
+                "as_of": _measured_on(r["silicon_data_source"]),
             }
         )
     return keep
@@ -450,7 +459,7 @@ def write_all(
         f"sha256: {digest}\n"
         f"as_of: '{today}'\n"
         "license: Apache-2.0\n"
-        f"notice: '{LICENSE_NOTICE}'\n"
+        f"notice: {json.dumps(LICENSE_NOTICE)}\n"
     )
     written.append(source)
     rows = silicon_rows(zf)
@@ -470,7 +479,7 @@ def write_all(
         f"sha256: {digest}\n"
         f"as_of: '{today}'\n"
         "license: Apache-2.0\n"
-        f"notice: '{LICENSE_NOTICE}'\n"
+        f"notice: {json.dumps(LICENSE_NOTICE)}\n"
     )
     written.append(vsource)
     written.append(vpath)
