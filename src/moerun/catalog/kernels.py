@@ -1,14 +1,19 @@
-"""Measured kernel tables (`data/kernels/<gpu>/<engine>.json.gz`, from aiconfigurator-core;
-see scripts/extract_kernel_tables.py and data/kernels/SOURCE.yaml)."""
+"""What moerun takes from aiconfigurator-core (scripts/extract_kernel_tables.py): measured
+kernel tables (`data/kernels/<gpu>/<engine>.json.gz`, SOURCE.yaml) and NVIDIA's measured
+end-to-end silicon points (`data/validation/`), a validation set that is never fitted."""
 
 from __future__ import annotations
 
+import csv
 import gzip
+import io
 import json
 from functools import cache
 from importlib import resources
 from typing import Any
 
+from moerun.catalog.measurements import MeasuredRun
+from moerun.core.deploy.parallel import Parallel
 from moerun.core.perf.tables import AttentionKey, Curve, GemmGrid, Grid, KernelTables, MoeKey
 from moerun.errors import CatalogError
 
@@ -107,3 +112,44 @@ def _tables(gpu: str, engine: str, raw: dict[str, Any], nccl: dict[str, Any]) ->
         all_reduce,
         alltoall,
     )
+
+
+# Requests per closed-loop point: not recorded in the file; enough waves for a steady state
+MIN_PROMPTS, WAVES = 32, 4
+
+
+@cache
+def silicon_runs() -> tuple[MeasuredRun, ...]:
+    """The silicon points as measured runs (median TTFT and TPOT; fixed lengths)."""
+    text = resources.files("moerun.catalog").joinpath("data/validation/aic_silicon_sample.csv")
+    rows = list(csv.DictReader(io.StringIO(text.read_text("utf-8"))))
+    out = []
+    for r in rows:
+        tp, dp, ep = int(r["tp"]), int(r["attention_dp"]), int(r["moe_ep"])
+        num_gpus = tp * dp
+        conc = int(r["concurrency"])
+        out.append(
+            MeasuredRun(
+                id=r["id"],
+                model=r["model"],
+                weights="fp8",
+                gpu=r["gpu"],
+                num_gpus=num_gpus,
+                engine=r["engine"],
+                engine_version=r["engine_version"],
+                parallel=Parallel(tp=tp, dp=dp, ep=ep),
+                mtp_tokens=0,
+                isl=int(r["isl"]),
+                osl=int(r["osl"]),
+                concurrency=conc,
+                num_prompts=max(MIN_PROMPTS, WAVES * conc),
+                measured={
+                    "ttft_p50_ms": float(r["ttft_ms"]),
+                    "tpot_p50_ms": float(r["tpot_ms"]),
+                },
+                source=r["source"],
+                split="holdout",
+                checkpoint=r["model_path"],
+            )
+        )
+    return tuple(out)
