@@ -1,78 +1,186 @@
 """Benchmark: prediction accuracy against every published measurement in the catalog.
 
-Run: .venv/bin/python benchmarks/bench_accuracy.py
-For each GLM-5 row (8x H200, vLLM): measured vs predicted TTFT (median, p99), TPOT (median)
-and output throughput, predicted by a profile fitted on the other input lengths
-(leave-one-input-length-out cross-validation), then the median absolute percentage errors.
-The baseline, in the same run, is the pure roofline (the step-time model at the speed of
-light, no calibration), which is what roofline-only planners report.
-The Qwen3-235B rows (TensorRT-LLM offline throughput, 8x H200 / 8x B200) carry no target:
-they are predicted with the H200 vLLM profile (extrapolated) and the error is reported.
+Run: .venv/bin/python benchmarks/bench_accuracy.py [--quick]
+
+1. Fitted groups (the catalog's measured runs, `moerun calibrate`'s groups): per (GPU, engine,
+   model) the median absolute % error of TTFT, TPOT and output throughput, cross-validated
+   (each input length predicted by a fit on the others; a group of one input length is
+   reported in sample and marked so).
+2. NVIDIA's silicon points from aiconfigurator-core (`catalog/data/validation/`), never fitted:
+   per (GPU, engine, model) median TTFT and TPOT error and the share of TPOT predictions within
+   20%, predicted with the calibration moerun would use (its kernel tables plus the profile for
+   that GPU and engine, or the one it extrapolates from). The file carries measurements only,
+   not AIConfigurator's predictions, so no AIConfigurator column is printed.
+3. AIConfigurator's question: GLM-5-FP8 on 8x H200 with SGLang, 4000 in / 1000 out, TTFT <= 2 s
+   and TPOT <= 50 ms (medians): the best output tok/s per GPU over closed-loop concurrencies.
 """
 
 from __future__ import annotations
 
+import argparse
+import random
+from collections import defaultdict
+from dataclasses import replace
+
 import numpy as np
 
-from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE
-from moerun.catalog.measurements import builtin_measurements
+from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
+from moerun.catalog.kernels import silicon_runs
+from moerun.catalog.measurements import MeasuredRun, builtin_measurements
 from moerun.commands.calibrate import calibrate_runs
-from moerun.commands.calibration_points import point_for
+from moerun.commands.calibration_points import deployment_for, point_for
 from moerun.core.calibrate.calibration import predict
-from moerun.core.perf.step_time import StepParams
-from moerun.core.sim.build import SimOptions
+from moerun.core.load.workload import Arrival, LengthDist, Workload
+from moerun.core.sim.build import SimOptions, simulate_deployment
 
-METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tok_per_s")
-TARGETS = {"tpot_p50_ms": 15.0, "output_tok_per_s": 15.0, "ttft_p50_ms": 25.0}
+METRICS = ("ttft_p50_ms", "tpot_p50_ms", "output_tok_per_s")
+SILICON_GROUPS = (
+    ("h200_sxm", "sglang", "zhipuai/GLM-5"),
+    ("h200_sxm", "sglang", "deepseek-ai/DeepSeek-V3"),
+    ("b200_sxm", "sglang", "zhipuai/GLM-5"),
+)
 
 
 def ape(pred: float, meas: float) -> float:
+    """Absolute percentage error."""
     return abs(pred - meas) / meas * 100
 
 
-def main() -> None:
-    runs = builtin_measurements()
-    glm = [r for r in runs if r.engine == "vllm"]
-    report = calibrate_runs(glm, DEFAULT_MTP_ACCEPTANCE)
-    (group,) = report["groups"]
-    sol = StepParams.speed_of_light()
-    points = {
-        p.id: p
-        for p in (point_for(r, SimOptions(mtp_acceptance=DEFAULT_MTP_ACCEPTANCE)) for r in glm)
-    }
-    print("GLM-5-FP8, 8x H200, vLLM: measured / cross-validated prediction / roofline")
-    print(f"{'run':6} {'isl':>6} {'conc':>4}  " + "  ".join(f"{m:>26}" for m in METRICS))
-    errs: dict[str, list[float]] = {m: [] for m in METRICS}
-    base: dict[str, list[float]] = {m: [] for m in METRICS}
-    for row, run in zip(group["rows"], glm, strict=True):
-        roof = predict(points[row["id"]], sol)
-        cells = []
-        for m in METRICS:
-            meas, cv = row["measured"][m], row["cross_validated"][m]
-            errs[m].append(ape(cv, meas))
-            base[m].append(ape(roof[m], meas))
-            cells.append(f"{meas:>8,.0f} /{cv:>8,.0f} /{roof[m]:>7,.0f}")
-        print(f"{row['id']:6} {run.isl:>6} {run.concurrency:>4}  " + "  ".join(cells))
-    print("\nmedian absolute % error (cross-validated)   vs roofline baseline   ratio   target")
-    for m in METRICS:
-        e, b = float(np.median(errs[m])), float(np.median(base[m]))
-        target = f"<= {TARGETS[m]:.0f}%" if m in TARGETS else "-"
-        print(f"  {m:18} {e:8.1f}%                      {b:8.1f}%        {b / e:5.1f}x   {target}")
+def fitted_groups() -> None:
+    """Cross-validated error of every fitted (GPU, engine, model) group."""
+    runs = [r for r in builtin_measurements() if r.concurrency is not None]
+    runs = [r for r in runs if r.engine in ("vllm", "sglang") and r.split == "fit"]
+    report = calibrate_runs(runs, DEFAULT_MTP_ACCEPTANCE)
+    by_id = {r.id: r for r in runs}
+    print("1. fitted groups: median absolute % error (cross-validated over input lengths)")
     print(
-        "in-sample (all rows fitted):", {k: round(v, 1) for k, v in group["in_sample_mape"].items()}
+        f"  {'gpu':9} {'engine':7} {'model':14} {'runs':>4}  {'TTFT':>7} {'TPOT':>7} {'tok/s':>7}"
     )
-
-    print("\nQwen3-235B, TensorRT-LLM offline (no target; H200 vLLM profile, extrapolated):")
-    params, factor = group["params"], group["kv_capacity_factor"]
-    print(f"  (profile: KV capacity factor {factor}, {params})")
-    for run in (r for r in runs if r.engine != "vllm"):
-        p = point_for(run, SimOptions(mtp_acceptance=0.0, kv_capacity_factor=factor))
-        pred = predict(p, params)["output_tok_per_s"]
-        meas = run.measured["output_tok_per_s"]
+    for g in report["groups"]:
+        by_model: dict[str, list[dict[str, object]]] = defaultdict(list)
+        for row in g["rows"]:
+            by_model[by_id[row["id"]].model].append(row)
+        single = len({by_id[r["id"]].isl for r in g["rows"]}) == 1
+        for model, rows in sorted(by_model.items()):
+            cells = []
+            for m in METRICS:
+                errs = [
+                    ape(r["cross_validated"][m], r["measured"][m])  # type: ignore[index]
+                    for r in rows
+                    if r["measured"][m]  # type: ignore[index]
+                ]
+                cells.append(f"{np.median(errs):6.1f}%" if errs else "      -")
+            note = "  (one input length: in sample)" if single else ""
+            print(
+                f"  {g['gpu']:9} {g['engine']:7} {model:14} {len(rows):>4}  "
+                + " ".join(cells)
+                + note
+            )
         print(
-            f"  {run.id:14} {run.gpu:9} isl {run.isl:>5} osl {run.osl:>5}: measured {meas:>9,.0f} "
-            f"predicted {pred:>9,.0f} tok/s ({(pred - meas) / meas * 100:+.0f}%)"
+            f"    profile parameters: { {k: round(v, 6) for k, v in g['params'].values().items()} }"
         )
+
+
+def silicon(quick: bool) -> None:
+    """Error on NVIDIA's silicon points (validation only)."""
+    print("\n2. aiconfigurator-core 0.12.0 silicon points (validation, never fitted)")
+    print(
+        f"  {'gpu':9} {'engine':7} {'model':24} {'pts':>3}  {'TTFT':>7} {'TPOT':>7} "
+        f"{'TPOT<=20%':>9}  {'coverage':>8}  calibration"
+    )
+    groups: dict[tuple[str, str, str], list[MeasuredRun]] = defaultdict(list)
+    seen = set()
+    for r in silicon_runs():
+        key = (r.gpu, r.engine, r.checkpoint or r.model)
+        point = (key, r.isl, r.osl, r.concurrency)
+        if key in SILICON_GROUPS and point not in seen:
+            seen.add(point)
+            groups[key].append(r)
+    for key in SILICON_GROUPS:
+        runs = groups.get(key, [])
+        if quick:
+            runs = runs[:5]
+        if not runs:
+            continue
+        cal = calibration_for(key[0], key[1])
+        tpot, ttft, cover = [], [], []
+        for r in runs:
+            opts = SimOptions(
+                params=cal.params, mtp_acceptance=0.0, kv_capacity_factor=cal.kv_capacity_factor
+            )
+            p = point_for(r, opts)
+            pred = predict(p, cal.params)
+            tpot.append(ape(pred["tpot_p50_ms"], r.measured["tpot_p50_ms"]))
+            ttft.append(ape(pred["ttft_p50_ms"], r.measured["ttft_p50_ms"]))
+            cover.append(p.model.kernel_coverage(_decode_batch(r)))
+        within = float(np.mean(np.array(tpot) <= 20)) * 100
+        print(
+            f"  {key[0]:9} {key[1]:7} {key[2]:24} {len(runs):>3}  {np.median(ttft):6.1f}% "
+            f"{np.median(tpot):6.1f}% {within:8.0f}%  {np.mean(cover):7.0%}  {cal.note}"
+        )
+
+
+def _decode_batch(r: MeasuredRun) -> object:
+    from moerun.core.perf.step_time import StepBatch
+
+    ctx = r.isl + r.osl / 2
+    n = float(r.concurrency or 1)
+    return StepBatch(decode_seqs=n, decode_attended=n * min(ctx, 2048), decode_context=n * ctx)
+
+
+def aic_question(quick: bool) -> None:
+    """GLM-5-FP8, 8x H200, SGLang, 4000/1000: best tok/s/GPU with TTFT <= 2 s, TPOT <= 50 ms."""
+    run = MeasuredRun(
+        id="aic-question",
+        model="glm-5-fp8",
+        weights="fp8",
+        gpu="h200_sxm",
+        num_gpus=8,
+        engine="sglang",
+        engine_version="",
+        parallel=deployment_for(next(iter(silicon_runs()))).parallel,
+        mtp_tokens=0,
+        isl=4000,
+        osl=1000,
+        concurrency=1,
+        num_prompts=1,
+        measured={},
+        source="",
+        kv_dtype="fp8",
+    )
+    dep = deployment_for(run)
+    cal = calibration_for("h200_sxm", "sglang")
+    best = 0.0
+    print("\n3. AIConfigurator's question: GLM-5-FP8, 8x H200, SGLang, 4000/1000")
+    for conc in (4, 8, 16, 32) if quick else (4, 8, 16, 24, 32, 48, 64, 96):
+        wl = Workload.single_turn(
+            input_len=LengthDist.fixed(4000),
+            output_len=LengthDist.fixed(1000),
+            num_requests=max(32, 3 * conc),
+            arrival=Arrival("closed", concurrency=conc),
+            rng=random.Random(0),
+        )
+        opts = SimOptions(params=cal.params, mtp_acceptance=0.0)
+        res = simulate_deployment(replace(dep, kv_dtype="fp8"), wl, opts)
+        s = res.summary()
+        ttft, tpot = s["ttft_ms"]["p50"], s["tpot_ms"]["p50"]
+        per_gpu = s["output_tok_per_s"] / 8
+        ok = ttft <= 2000 and tpot <= 50
+        best = max(best, per_gpu) if ok else best
+        print(
+            f"  concurrency {conc:>3}: TTFT {ttft:8,.0f} ms  TPOT {tpot:5.1f} ms  "
+            f"{per_gpu:6.0f} tok/s/GPU  {'meets' if ok else 'misses'}"
+        )
+    print(f"  best within the SLO: {best:.0f} output tok/s/GPU (target band 70-200)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="fewer silicon points and loads")
+    args = ap.parse_args()
+    fitted_groups()
+    silicon(args.quick)
+    aic_question(args.quick)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import tempfile
-from dataclasses import asdict, fields
+from dataclasses import asdict, fields, replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -13,8 +13,9 @@ from typing import Any
 
 import yaml
 
+from moerun.catalog.kernels import load_kernel_tables
 from moerun.core.calibrate.calibration import Calibration, CalibrationProfile, choose_calibration
-from moerun.core.perf.step_time import StepParams
+from moerun.core.perf.step_time import StepParams, with_values
 from moerun.errors import CatalogError
 
 # Default MTP acceptance (probability each drafted token is accepted): DeepSeek-V3's
@@ -32,7 +33,7 @@ def profile_dir() -> Path:
 def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
     """A profile from its YAML mapping."""
     try:
-        names = {f.name for f in fields(StepParams)}
+        names = {f.name for f in fields(StepParams)} - {"kernels"}
         unknown = set(raw["params"]) - names
         if unknown:
             raise CatalogError(f"{where}: params: unknown field(s) {sorted(unknown)}")
@@ -42,7 +43,7 @@ def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
             gpu=str(raw["gpu"]),
             engine=str(raw["engine"]),
             engine_version=str(raw.get("engine_version", "unknown")),
-            params=StepParams(**{k: float(v) for k, v in raw["params"].items()}),
+            params=with_values(StepParams(), {k: float(v) for k, v in raw["params"].items()}),
             mtp_acceptance=float(raw.get("mtp_acceptance", DEFAULT_MTP_ACCEPTANCE)),
             fitted_on=tuple(str(x) for x in raw.get("fitted_on", [])),
             in_sample_mape={k: float(v) for k, v in raw.get("in_sample_mape", {}).items()},
@@ -61,8 +62,8 @@ def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
 
 def profile_to_dict(p: CalibrationProfile) -> dict[str, Any]:
     """The YAML mapping of a profile."""
-    out = asdict(p)
-    out["params"] = asdict(p.params)
+    out = asdict(replace(p, params=StepParams()))  # asdict would walk the kernel tables
+    out["params"] = p.params.values()
     out["fitted_on"] = list(p.fitted_on)
     return out
 
@@ -85,8 +86,21 @@ def _load(directory: str) -> tuple[CalibrationProfile, ...]:
 
 
 def calibration_for(gpu: str, engine: str) -> Calibration:
-    """The calibration a prediction on this GPU and engine uses."""
-    return choose_calibration(load_profiles(), gpu, engine)
+    """The calibration for this GPU and engine, with the measured kernel tables of that GPU
+    and engine attached (the profile's residuals were fitted on top of them)."""
+    cal = choose_calibration(load_profiles(), gpu, engine)
+    tables = load_kernel_tables(gpu, engine)
+    if tables is None:
+        return cal
+    params = replace(cal.params, kernels=tables)
+    if cal.status == "extrapolated" and cal.profile is not None and cal.profile.gpu != gpu:
+        # the engine's CPU-side residuals (per-step and per-sequence overhead) carry over to
+        # another GPU; the kernel scale compares the home GPU's kernels with the home GPU's
+        # tables and does not: this GPU's own tables are taken as measured
+        params = replace(params, kernel_scale=1.0)
+        note = f"{cal.note}; kernel times from {gpu}'s own tables (kernel scale 1)"
+        return replace(cal, params=params, note=note)
+    return replace(cal, params=params)
 
 
 def save_profile(p: CalibrationProfile, directory: Path) -> Path:

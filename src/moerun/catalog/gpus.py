@@ -44,6 +44,7 @@ def _to_gpu(entry: GpuEntry, filename: str, where: str, assumed_bw: float) -> GP
         ),
         scale_out_assumed_bw_bytes_per_s=assumed_bw,
         gpus_per_node=entry.gpus_per_node,
+        scale_up_domain_gpus=entry.scale_up_domain_gpus,
         source=tuple(dict.fromkeys([*entry.source, *entry.memory_source, *entry.scale_out_source])),
         as_of=entry.as_of,
     )

@@ -46,6 +46,9 @@ REPORT_METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "o
 # estimate (which rests on a stated engine-reserve assumption). Each factor changes the
 # schedule, so each is simulated; the efficiencies are fitted for every factor and the factor
 # with the lowest loss on the training runs wins (cross-validation repeats the choice per fold).
+# Fewer runs than fitted residuals (step and sequence overhead, kernel scale) would be fitted
+# exactly and say nothing; such a group is reported but stores no profile.
+MIN_RUNS = 3
 KV_FACTORS = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05)
 
 
@@ -53,7 +56,8 @@ def _best(points_by_factor: dict[float, list[Point]], groups: set[str]) -> tuple
     best: tuple[float, float, StepParams] | None = None
     for factor, points in points_by_factor.items():
         train = [p for p in points if p.group in groups]
-        params = fit(train)
+        # start from the points' own parameters: they carry the GPU and engine's tables
+        params = fit(train, train[0].model.params if train else None)
         loss = fit_loss(train, params)
         if best is None or loss < best[0]:
             best = (loss, factor, params)
@@ -150,7 +154,11 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         runs = [r for f in args.files for r in load_runs(Path(f), args)]
     else:
         runs = builtin_measurements()
-    usable = [r for r in runs if r.engine in SIMULATED_ENGINES and r.concurrency is not None]
+    usable = [
+        r
+        for r in runs
+        if r.engine in SIMULATED_ENGINES and r.concurrency is not None and r.split == "fit"
+    ]
     if not usable:
         raise UsageError(
             "no closed-loop vLLM or SGLang runs to fit in the given files "
@@ -163,21 +171,19 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     for g in report["groups"]:
         pid = f"{g['gpu']}-{g['engine']}"
         prof = _profile(g, args.mtp_acceptance, next_version(existing, pid))
-        if not args.dry_run:
-            written.append(str(save_profile(prof, directory)))
-        g["profile"] = f"{prof.id} v{prof.version}"
-        g["params"] = {k: v for k, v in vars_of(g["params"]).items()}
+        if len(g["runs"]) < MIN_RUNS:
+            g["profile"] = f"none: {len(g['runs'])} run(s), a profile needs {MIN_RUNS}"
+        else:
+            if not args.dry_run:
+                written.append(str(save_profile(prof, directory)))
+            g["profile"] = f"{prof.id} v{prof.version}"
+        g["params"] = g["params"].values()
     report["written"] = written
     if args.json:
         sys.stdout.write(json.dumps(report, indent=2) + "\n")
     else:
         _print(Console(), report)
     return 0
-
-
-def vars_of(params: object) -> dict[str, float]:
-    """A StepParams as a plain dict."""
-    return {f: getattr(params, f) for f in params.__dataclass_fields__}  # type: ignore[attr-defined]
 
 
 def _print(console: Console, report: dict[str, Any]) -> None:

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
+from moerun.catalog.kernels import load_kernel_tables
 from moerun.catalog.measurements import MeasuredRun
 from moerun.catalog.models import load_spec
 from moerun.catalog.mtp import acceptance_for
@@ -79,6 +80,9 @@ def point_for(run: MeasuredRun, options: SimOptions) -> Point:
     wl = workload_for(run)
     if run.concurrency is None:
         options = replace(options, max_num_seqs=run.num_prompts)
+    if options.params.kernels is None:
+        tables = load_kernel_tables(dep.gpu.id, dep.engine.name)
+        options = replace(options, params=replace(options.params, kernels=tables))
     result = simulate_deployment(dep, wl, options, record=True)
     if result.trace is None or result.trace_model is None or result.summary()["num_failed"]:
         raise CatalogError(f"measured run {run.id} does not run in the simulator")

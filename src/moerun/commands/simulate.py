@@ -19,9 +19,10 @@ from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.calibrate.calibration import Calibration
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.load.metrics import LATENCY_KEYS
-from moerun.core.perf.step_time import StepParams
+from moerun.core.perf.step_time import StepBatch, StepModel, StepParams
 from moerun.core.sim.build import SimOptions, simulate_deployment
 from moerun.core.sim.router import ROUTINGS
+from moerun.core.sim.simulator import SimResult
 from moerun.errors import UsageError
 
 SOL_KEYS = ("output_tok_per_s", "input_tok_per_s", "req_per_s", *LATENCY_KEYS)
@@ -98,14 +99,34 @@ def sim_options_from_args(
     )
 
 
+def _coverage(result: SimResult, dep: Deployment, options: SimOptions) -> dict[str, Any]:
+    """How much of the predicted step time came from measured kernel tables."""
+    tables = options.params.kernels
+    out: dict[str, Any] = {"source": tables.source if tables else None}
+    if result.trace is not None and result.trace_model is not None:
+        out["share_of_step_time"] = round(result.trace_model.run_coverage(result.trace.batches), 4)
+        out["over"] = "every simulated step"
+    else:
+        model = StepModel(dep, options.params, mtp_acceptance=options.mtp_acceptance)
+        # the engine default, or 256 sequences where the engine sizes it from memory (SGLang)
+        n = float(dep.default_max_num_seqs or 256)
+        ctx = float(dep.effective_max_context) / 4
+        b = StepBatch(decode_seqs=n, decode_attended=n * ctx, decode_context=n * ctx)
+        out["share_of_step_time"] = round(model.kernel_coverage(b), 4)
+        out["over"] = "one full decode step (multi-replica runs are not recorded)"
+    return out
+
+
 def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
     """Simulate with the calibrated parameters and at the speed of light."""
     calibration = calibration_for(dep.gpu.id, dep.engine.name)
     workload, slo = workload_from_args(args)
     acceptance, acceptance_source = mtp_acceptance_for(args, dep, calibration, args.workload)
     options = sim_options_from_args(args, dep, calibration, acceptance)
-    result = simulate_deployment(dep, workload, options)
+    single = options.num_replicas == 1 and not options.num_prefill
+    result = simulate_deployment(dep, workload, options, record=single)
     summary = result.summary(slo)
+    summary["kernel_coverage"] = _coverage(result, dep, options)
     sol = simulate_deployment(dep, workload, options, params=StepParams.speed_of_light()).summary(
         slo
     )

@@ -77,7 +77,11 @@ def test_fit_recovers_known_parameters_and_generalizes() -> None:
     points = [point(i, c, measured(i, c, TRUE)) for i, c in LOADS]
     params = fit(points)
     # the measurements were made with TRUE, so the fit must find TRUE again
+    # every numeric parameter (the kernel tables are not a number: none here, on both sides)
     for f in dataclasses.fields(StepParams):
+        if f.name == "kernels":
+            assert params.kernels is TRUE.kernels is None
+            continue
         assert getattr(params, f.name) == pytest.approx(getattr(TRUE, f.name), rel=0.02), f.name
     errors = median_ape(point_errors(points, {p.id: predict(p, params) for p in points}))
     assert max(errors.values()) < 2.0
@@ -107,6 +111,9 @@ def test_calibration_status_is_honest() -> None:
     assert choose_calibration(profiles, "h200_sxm", "vllm").profile.version == 2  # type: ignore[union-attr]
     ext = choose_calibration(profiles, "b200_sxm", "vllm")
     assert ext.status == "extrapolated" and "h200_sxm" in ext.note
-    assert ext.error_band_pct == {"tpot_p50_ms": 12.0}
+    # issue 12 item 8: the home profile's cross-validated error does not carry over to another
+    # GPU (it was {"tpot_p50_ms": 12.0}, the home profile's); no band is claimed instead
+    assert ext.error_band_pct == {}
+    assert choose_calibration(profiles, "h200_sxm", "vllm").error_band_pct == {"tpot_p50_ms": 12.0}
     none = choose_calibration([], "b200_sxm", "sglang")
     assert none.status == "uncalibrated" and none.params == StepParams()

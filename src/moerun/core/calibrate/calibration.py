@@ -13,12 +13,12 @@ points (scipy's bounded least squares); cross-validation refits without each gro
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.optimize import least_squares
 
-from moerun.core.perf.step_time import StepModel, StepParams, step_time
+from moerun.core.perf.step_time import StepBatch, StepModel, StepParams, step_time, with_values
 from moerun.core.sim.simulator import StepTrace
 
 FIT_METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tok_per_s")
@@ -34,9 +34,13 @@ FIT_BOUNDS = {
     "mem_efficiency": (0.05, 1.0),
     "attn_efficiency": (0.01, 1.0),
     "step_overhead_s": (0.0, 0.2),
-    # CPU work per running sequence per step (scheduling, sampling, detokenizing): tens of
-    # microseconds in vLLM and SGLang; a larger value would not extrapolate to big batches
+    # CPU work per running sequence per step and DP rank (scheduling, sampling,
+    # detokenizing): tens of microseconds in vLLM and SGLang; a larger value explains runs of
+    # tens of sequences and fails at thousands (plans price large batches), so it is bounded
     "seq_overhead_s": (0.0, 5e-5),
+    # end-to-end kernel time against the tables' isolated timings (other engine version,
+    # CUDA graphs, overlap); the bounds are far from any plausible value
+    "kernel_scale": (0.2, 5.0),
 }
 _FIELDS = (
     "prefill_tokens",
@@ -95,19 +99,7 @@ class Point:
 def predict(point: Point, params: StepParams) -> dict[str, float]:
     """The point's metrics with its recorded steps priced by `params`."""
     f = point.features
-    durations = step_time(
-        point.model.shape,
-        params,
-        f["prefill_tokens"],
-        f["prefill_seqs"],
-        f["prefill_attended"],
-        f["prefill_context"],
-        f["prefill_logits"],
-        f["decode_seqs"],
-        f["decode_attended"],
-        f["decode_context"],
-        np.maximum,
-    )
+    durations = step_time(point.model.shape, params, StepBatch(**f), np.maximum)
     durations = np.where(point.worked, durations, 0.0)
     clock = np.concatenate(([0.0], np.cumsum(durations)))
     t0, t1, t2 = clock[point.start], clock[point.first], clock[point.end]
@@ -145,7 +137,11 @@ def fit_loss(points: Sequence[Point], params: StepParams) -> float:
 def fit(points: Sequence[Point], base: StepParams | None = None) -> StepParams:
     """The parameters that best reproduce `points` (the fitted fields of FIT_BOUNDS)."""
     start = base or StepParams()
-    names = list(FIT_BOUNDS)
+    # only the parameters the points depend on (with kernel tables, the efficiencies price
+    # only what the tables miss; a parameter nothing depends on would wander to a bound)
+    names = [n for n in FIT_BOUNDS if _matters(points, start, n)]
+    if not names:
+        return start
     lo = np.array([FIT_BOUNDS[n][0] for n in names])
     hi = np.array([FIT_BOUNDS[n][1] for n in names])
     scale = np.where(hi > 0, hi, 1.0)
@@ -153,11 +149,21 @@ def fit(points: Sequence[Point], base: StepParams | None = None) -> StepParams:
 
     def fun(x: np.ndarray) -> np.ndarray:
         values = {n: float(v) for n, v in zip(names, x * scale, strict=True)}
-        return _residuals(points, replace(start, **values))
+        return _residuals(points, with_values(start, values))
 
     sol = least_squares(fun, x0, bounds=(lo / scale, hi / scale), method="trf", x_scale="jac")
     values = {n: float(v) for n, v in zip(names, sol.x * scale, strict=True)}
-    return replace(start, **values)
+    return with_values(start, values)
+
+
+def _matters(points: Sequence[Point], start: StepParams, name: str) -> bool:
+    lo, hi = FIT_BOUNDS[name]
+    base = _residuals(points, start)
+    value = getattr(start, name)
+    moved = with_values(
+        start, {name: value * 1.2 + 0.01 * (hi - lo) if value < hi else value * 0.8}
+    )
+    return bool(np.max(np.abs(_residuals(points, moved) - base), initial=0.0) > 1e-9)
 
 
 @dataclass(frozen=True)
@@ -253,11 +259,16 @@ class Calibration:
 
     @property
     def error_band_pct(self) -> dict[str, float]:
-        """Cross-validated median error per metric (percent); empty when uncalibrated."""
-        return dict(self.profile.cross_validated_mape) if self.profile else {}
+        """Cross-validated median error per metric (percent) of this GPU and engine's own
+        profile; empty when the parameters come from another group (its error does not carry
+        over) or from no profile."""
+        if self.status != "calibrated" or self.profile is None:
+            return {}
+        return dict(self.profile.cross_validated_mape)
 
     def describe(self) -> dict[str, object]:
-        """For reports: status, profile, and error band."""
+        """For reports: status, profile, error band, and what the band rests on."""
+        kernels = self.params.kernels
         return {
             "status": self.status,
             "profile": None
@@ -267,6 +278,11 @@ class Calibration:
             "error_band_pct": self.error_band_pct,
             "runs_kv_dtype": self.profile.kv_dtype if self.profile else None,
             "runs_prompts": self.profile.prompts if self.profile else None,
+            "error_band_basis": "cross-validated error of this GPU and engine's runs"
+            if self.error_band_pct
+            else "none measured for this (GPU, engine): see benchmarks/bench_accuracy.py for "
+            "the measured error of extrapolated predictions",
+            "kernel_tables": kernels.source if kernels is not None else None,
         }
 
 

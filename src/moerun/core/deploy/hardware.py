@@ -30,6 +30,8 @@ class GPU:
     # assumption, with its source there).
     scale_out_assumed_bw_bytes_per_s: float | None = None
     gpus_per_node: int = 8
+    # GPUs in one NVLink / Infinity Fabric domain (72 on GB200 NVL72; None: no such fabric)
+    scale_up_domain_gpus: int | None = None
     source: tuple[str, ...] = ()
     as_of: str = ""
 

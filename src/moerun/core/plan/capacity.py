@@ -28,7 +28,7 @@ import numpy as np
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.memory_fit import MemoryFit
 from moerun.core.load.metrics import Slo
-from moerun.core.perf.step_time import StepModel, step_time
+from moerun.core.perf.step_time import StepBatch, StepModel, step_time
 from moerun.core.plan.demand import WorkloadStats
 from moerun.core.sim.build import ENGINE_POLICY
 
@@ -100,19 +100,17 @@ def _times(
     """Step times for `decode` sequences plus `prefill` new prompt tokens (element-wise)."""
     p = max(st.mean_new_tokens, 1.0)
     seqs = np.where(prefill > 0, np.maximum(prefill / p, 1.0), 0.0)
-    out: np.ndarray = step_time(
-        model.shape,
-        model.params,
-        prefill,
-        seqs,
-        prefill * st.mean_prefill_attended,
-        prefill * st.mean_prefill_position,
-        seqs,
-        decode,
-        decode * st.mean_decode_attended,
-        decode * st.mean_decode_context,
-        np.maximum,
+    batch = StepBatch(
+        prefill_tokens=prefill,
+        prefill_seqs=seqs,
+        prefill_attended=prefill * st.mean_prefill_attended,
+        prefill_context=prefill * st.mean_prefill_position,
+        prefill_logits=seqs,
+        decode_seqs=decode,
+        decode_attended=decode * st.mean_decode_attended,
+        decode_context=decode * st.mean_decode_context,
     )
+    out: np.ndarray = step_time(model.shape, model.params, batch, np.maximum)
     return out
 
 

@@ -1,0 +1,155 @@
+"""What moerun takes from aiconfigurator-core (scripts/extract_kernel_tables.py): measured
+kernel tables (`data/kernels/<gpu>/<engine>.json.gz`, SOURCE.yaml) and NVIDIA's measured
+end-to-end silicon points (`data/validation/`), a validation set that is never fitted."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from moerun.catalog.measurements import MeasuredRun
+from moerun.core.deploy.parallel import Parallel
+from moerun.core.perf.tables import AttentionKey, Curve, GemmGrid, Grid, KernelTables, MoeKey
+from moerun.errors import CatalogError
+
+MS = 1e-3
+
+
+def _file(gpu: str, name: str) -> Any:
+    return resources.files("moerun.catalog").joinpath("data", "kernels", gpu, name)
+
+
+@cache
+def kernel_source() -> str:
+    """The package the tables came from, as SOURCE.yaml names it."""
+    text = resources.files("moerun.catalog").joinpath("data/kernels/SOURCE.yaml").read_text()
+    for line in text.splitlines():
+        if line.startswith("package:"):
+            return line.split(":", 1)[1].strip()
+    return "unknown"
+
+
+@cache
+def load_kernel_tables(gpu: str, engine: str) -> KernelTables | None:
+    """The tables measured for `engine` on `gpu` (None when the catalog has none)."""
+    f = _file(gpu, f"{engine}.json.gz")
+    if not f.is_file():
+        return None
+    try:
+        raw = json.loads(gzip.decompress(f.read_bytes()))
+        nccl = _file(gpu, "nccl.json.gz")
+        nccl_raw = json.loads(gzip.decompress(nccl.read_bytes())) if nccl.is_file() else {}
+        return _tables(gpu, engine, raw, nccl_raw)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise CatalogError(f"kernels/{gpu}/{engine}.json.gz: unreadable ({exc})") from None
+
+
+def _tables(gpu: str, engine: str, raw: dict[str, Any], nccl: dict[str, Any]) -> KernelTables:
+    gemm = {
+        dtype: GemmGrid(
+            tuple(float(x) for x in g["m"]),
+            tuple(float(x) for x in g["n"]),
+            tuple(float(x) for x in g["k"]),
+            tuple(None if v is None else v * MS for v in g["latency_ms"]),
+        )
+        for dtype, g in raw.get("gemm", {}).items()
+    }
+    moe = {
+        MoeKey(
+            r["dtype"], r["hidden"], r["inter"], r["topk"], r["experts"], r["moe_tp"], r["moe_ep"]
+        ): Curve(tuple(float(t) for t in r["tokens"]), tuple(v * MS for v in r["latency_ms"]))
+        for r in raw.get("moe", [])
+        if len(r["tokens"]) >= 2
+    }
+    attention = {}
+    for a in raw.get("attention", []):
+        nb, ns = len(a["batch"]), len(a["seq"])
+        flat = a["latency_ms"]
+        cells = [
+            [None if v is None else v * MS for v in flat[i * ns : (i + 1) * ns]] for i in range(nb)
+        ]
+        grid = Grid.from_cells([float(b) for b in a["batch"]], [float(s) for s in a["seq"]], cells)
+        if grid is not None:
+            key = AttentionKey(
+                a["op"],
+                a["phase"],
+                a["architecture"],
+                a["gemm_dtype"],
+                a["kv_dtype"],
+                a["num_heads"],
+            )
+            attention[key] = grid
+    all_reduce = {
+        int(r["num_gpus"]): Curve(
+            tuple(float(b) for b in r["bytes"]), tuple(v * MS for v in r["latency_ms"])
+        )
+        for r in raw.get("all_reduce", [])
+    }
+    for r in nccl.get("nccl", []):
+        # NCCL where the engine's own all-reduce was not measured for that GPU count
+        if r["op"] == "all_reduce" and int(r["num_gpus"]) not in all_reduce:
+            all_reduce[int(r["num_gpus"])] = Curve(
+                tuple(float(b) for b in r["bytes"]), tuple(v * MS for v in r["latency_ms"])
+            )
+    alltoall = {
+        (int(r["hidden"]), int(r["topk"]), int(r["experts"])): Curve(
+            tuple(float(t) for t in r["tokens"]), tuple(v * MS for v in r["latency_ms"])
+        )
+        for r in raw.get("alltoall", [])
+    }
+    return KernelTables(
+        gpu,
+        engine,
+        str(raw.get("package", kernel_source())),
+        gemm,
+        moe,
+        attention,
+        all_reduce,
+        alltoall,
+    )
+
+
+# Requests per closed-loop point: not recorded in the file; enough waves for a steady state
+MIN_PROMPTS, WAVES = 32, 4
+
+
+@cache
+def silicon_runs() -> tuple[MeasuredRun, ...]:
+    """The silicon points as measured runs (median TTFT and TPOT; fixed lengths)."""
+    text = resources.files("moerun.catalog").joinpath("data/validation/aic_silicon_sample.csv")
+    rows = list(csv.DictReader(io.StringIO(text.read_text("utf-8"))))
+    out = []
+    for r in rows:
+        tp, dp, ep = int(r["tp"]), int(r["attention_dp"]), int(r["moe_ep"])
+        num_gpus = tp * dp
+        conc = int(r["concurrency"])
+        out.append(
+            MeasuredRun(
+                id=r["id"],
+                model=r["model"],
+                weights="fp8",
+                gpu=r["gpu"],
+                num_gpus=num_gpus,
+                engine=r["engine"],
+                engine_version=r["engine_version"],
+                parallel=Parallel(tp=tp, dp=dp, ep=ep),
+                mtp_tokens=0,
+                isl=int(r["isl"]),
+                osl=int(r["osl"]),
+                concurrency=conc,
+                num_prompts=max(MIN_PROMPTS, WAVES * conc),
+                measured={
+                    "ttft_p50_ms": float(r["ttft_ms"]),
+                    "tpot_p50_ms": float(r["tpot_ms"]),
+                },
+                source=r["source"],
+                split="holdout",
+                checkpoint=r["model_path"],
+            )
+        )
+    return tuple(out)

@@ -1,0 +1,190 @@
+"""Which measured table prices each operation of one deployment, read once per deployment.
+
+A `KernelPlan` turns a GPU and engine's `KernelTables` into per-deployment curves over the
+sizes a step has (tokens per rank, sequences and context): the non-expert GEMMs of every layer
+(summed over the model's weight shapes), lm_head, the fused MoE of every MoE layer, attention
+(a whole-module table, projections included, where AIConfigurator measured one for the model's
+architecture; else the attention kernel alone), the TP all-reduce and the EP all-to-all. What
+no table covers is left to the roofline (`fallback_*` fields), so every step's time splits
+into a measured part and a modelled part.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from moerun.core.deploy.deployment import Deployment
+from moerun.core.model.weights import keep_list, tensor_bytes
+from moerun.core.perf.tables import (
+    AttentionKey,
+    Curve,
+    Grid,
+    KernelTables,
+    MoeKey,
+    add_curves,
+)
+
+# moerun weight format -> the dtype AIConfigurator's GEMM / MoE tables name (block-scaled fp8
+# is what GLM-5-FP8 and DeepSeek-V3 ship; int4 and mxfp4 run weight-only MoE kernels)
+GEMM_DTYPE = {"bf16": "bfloat16", "fp8": "fp8_block", "nvfp4": "nvfp4"}
+MOE_DTYPE = {
+    "bf16": "bfloat16",
+    "fp8": "fp8_block",
+    "nvfp4": "nvfp4",
+    "int4": "int4_wo",
+    "mxfp4": "w4a16_mxfp4",
+}
+KV_DTYPE = {"bf16": "bfloat16", "fp8": "fp8"}
+# Row-parallel projections split their input features over TP; the others their outputs.
+_ROW_PARALLEL = ("o_proj.weight", "down_proj.weight", "dense.weight", "wo.weight")
+
+
+def architecture(dep: Deployment) -> str:
+    """The HF architecture whose attention-module tables fit this model ('' when none)."""
+    spec = dep.model
+    if spec.mla is None:
+        return ""
+    if spec.indexer is not None:
+        return (
+            "GlmMoeDsaForCausalLM"
+            if spec.model_type.startswith("glm")
+            else "DeepseekV32ForCausalLM"
+        )
+    return "DeepseekV3ForCausalLM"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class KernelPlan:
+    """Measured curves for one deployment (all layers summed); None where no table fits."""
+
+    source: str
+    dense: Curve | None  # non-expert GEMMs of every layer, over tokens per attention rank
+    fallback_params: float  # non-expert parameters (per GPU) left to the roofline
+    fallback_bytes: float
+    head: Curve | None  # lm_head, over rows that need logits per rank
+    moe: Curve | None  # fused MoE of every MoE layer, over tokens per MoE group
+    attn_decode: Grid | None  # every layer, over (sequences per rank, context)
+    attn_prefill: Grid | None  # every layer, over (prompts per rank, prompt tokens)
+    attn_module: bool  # the attention tables include the attention projections
+    attn_prefill_fixed_s: float  # every layer's prompt-table time at its shortest prompt
+    all_reduce: Curve | None  # one all-reduce, over message bytes
+    alltoall: Curve | None  # dispatch + combine of every MoE layer, over tokens per rank
+
+
+def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
+    """The curves `dep` reads from `tables`."""
+    spec, par = dep.model, dep.parallel
+    arch = architecture(dep)
+    gdtype = GEMM_DTYPE.get(dep.weights, "")
+    kv = KV_DTYPE.get(dep.kv_dtype, "bfloat16")
+    heads = max(1, spec.num_attention_heads // par.tp)
+    decode = _attention(tables, "decode", arch, gdtype, kv, heads)
+    prefill = _attention(tables, "prefill", arch, gdtype, kv, heads)
+    module = decode is not None and decode[1] and prefill is not None and prefill[1]
+    grid = tables.gemm.get(gdtype) or tables.gemm.get("bfloat16")
+    keep = keep_list(spec)
+    shapes: Counter[tuple[int, int]] = Counter()
+    fallback_params = fallback_bytes = 0.0
+    head: Curve | None = None
+    curves: dict[tuple[int, int], Curve | None] = {}
+    for t in spec.tensors:
+        if t.mtp or not t.is_linear or t.shard == "expert" or t.component == "embedding":
+            continue
+        if module and t.component in ("attention", "indexer"):
+            continue
+        n, k = _per_gpu(t.name, t.shape, t.shard, par.tp, spec.num_kv_heads)
+        if (n, k) not in curves:  # one curve per weight shape (a model repeats its shapes)
+            curves[(n, k)] = grid.curve(n, k) if grid is not None else None
+        curve = curves[(n, k)]
+        if t.component == "head":
+            head = curve
+            if curve is None:
+                fallback_params += n * k
+                fallback_bytes += float(tensor_bytes(t, dep.weights, keep)) / par.tp
+            continue
+        if curve is None:
+            fallback_params += n * k * t.count
+            fallback_bytes += float(tensor_bytes(t, dep.weights, keep)) * n * k / t.numel * t.count
+        else:
+            shapes[(n, k)] += t.count
+    dense = None
+    if shapes and grid is not None:
+        parts = [(c, float(w)) for nk, w in shapes.items() if (c := curves[nk]) is not None]
+        dense = add_curves(parts)
+    return KernelPlan(
+        source=tables.source,
+        dense=dense,
+        fallback_params=fallback_params,
+        fallback_bytes=fallback_bytes,
+        head=head,
+        moe=_moe(dep, tables),
+        attn_decode=decode[0].scaled(spec.num_layers) if decode else None,
+        attn_prefill=prefill[0].scaled(spec.num_layers) if prefill else None,
+        attn_module=module,
+        attn_prefill_fixed_s=prefill[0].at(1.0, prefill[0].cols[0]) * spec.num_layers
+        if prefill
+        else 0.0,
+        all_reduce=tables.all_reduce.get(par.tp) if par.tp > 1 else None,
+        alltoall=_alltoall(dep, tables),
+    )
+
+
+def _per_gpu(
+    name: str, shape: tuple[int, ...], shard: str, tp: int, kv_heads: int
+) -> tuple[int, int]:
+    """(N, K) of one weight's GEMM on one GPU (out features, in features)."""
+    n, k = shape[0], shape[1] if len(shape) > 1 else 1
+    split = {"attn": tp, "dense": tp, "vocab": tp}.get(shard, 1)
+    if shard == "kv_heads":
+        split = min(tp, max(1, kv_heads))
+    if split > 1 and name.endswith(_ROW_PARALLEL):
+        return n, max(1, k // split)
+    return max(1, n // split), k
+
+
+def _attention(
+    tables: KernelTables, phase: str, arch: str, gdtype: str, kv: str, heads: int
+) -> tuple[Grid, bool] | None:
+    """The attention table for this model: (grid per layer, includes projections)."""
+    for key in (
+        AttentionKey("module", phase, arch, gdtype, kv, heads),
+        AttentionKey("module", phase, arch, gdtype, "bfloat16", heads),
+    ):
+        if arch and key in tables.attention:
+            return tables.attention[key], True
+    if arch:  # MLA models: the attention kernel alone (projections priced as GEMMs)
+        for kvd in (kv, "bfloat16"):
+            for g in ("bfloat16", ""):
+                key = AttentionKey("kernel", phase, "", g, kvd, heads)
+                if key in tables.attention:
+                    return tables.attention[key], False
+    return None
+
+
+def _moe(dep: Deployment, tables: KernelTables) -> Curve | None:
+    moe = dep.model.moe
+    if moe is None:
+        return None
+    par = dep.parallel
+    key = MoeKey(
+        MOE_DTYPE.get(dep.weights, ""),
+        dep.model.hidden_size,
+        moe.moe_intermediate_size,
+        moe.num_experts_per_tok,
+        moe.num_routed_experts,
+        par.moe_group // par.ep,
+        par.ep,
+    )
+    curve = tables.moe.get(key)
+    return curve.scaled(dep.model.num_moe_layers) if curve else None
+
+
+def _alltoall(dep: Deployment, tables: KernelTables) -> Curve | None:
+    """DeepEP low-latency dispatch + combine, measured within one 8-GPU node."""
+    moe, par = dep.model.moe, dep.parallel
+    if moe is None or par.ep <= 1 or par.dp <= 1 or par.moe_group > 8:
+        return None
+    key = (dep.model.hidden_size, moe.num_experts_per_tok, moe.num_routed_experts)
+    curve = tables.alltoall.get(key)
+    return curve.scaled(dep.model.num_moe_layers) if curve else None
