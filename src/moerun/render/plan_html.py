@@ -277,8 +277,8 @@ def render_plan_html(r: PlanResult, sources: Sources) -> str:
             f"<p>Break-even: {escape(own.label)} beats {escape(api.label)} from "
             f"{v:,.0f} requests/day.</p>"
             if v
-            else f"<p>{escape(own.label)} does not beat {escape(api.label)} below 1000x this "
-            "volume.</p>"
+            else f"<p>Break-even: {escape(own.label)} does not beat {escape(api.label)} below "
+            "1000x this volume.</p>"
         )
     over = "".join(f"<li>{escape(x)}</li>" for x in r.overridden)
     body = [
