@@ -15,6 +15,7 @@ from moerun.catalog.gpus import load_gpus
 from moerun.catalog.models import load_spec
 from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
 from moerun.commands.model_list import add_list as _add_model_list
+from moerun.core.deploy.default_layout import resolve_layout
 from moerun.core.deploy.memory_fit import best_layout, memory_fit
 from moerun.errors import MoerunError, UsageError
 from moerun.render import reports
@@ -43,10 +44,14 @@ def cmd_model_show(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    dep, explicit = deployment_from_args(args)
+    given, explicit = deployment_from_args(args)
+    resolved = resolve_layout(given, explicit)
+    dep = resolved.deployment
     fit = memory_fit(dep)
     best = None if explicit else best_layout(dep)
     data = reports.fit_dict(dep, fit, best)
+    data["layout_source"] = resolved.source
+    data["layout_used"] = resolved.describe()
     if not explicit and best is None:
         data["best_layout"] = None
     _emit(args, data, reports.print_fit)

@@ -9,9 +9,10 @@ from moerun.catalog.deploy import load_deploy_facts
 from moerun.catalog.flags import load_flags
 from moerun.catalog.models import model_index
 from moerun.commands.request import DeployOptions, DeployRequest, Part
+from moerun.core.deploy.default_layout import resolve_layout
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.launch import DeployPlan, EngineGroup, RouterGroup
-from moerun.core.deploy.memory_fit import best_layout, memory_fit
+from moerun.core.deploy.memory_fit import memory_fit
 from moerun.core.model.weights import weight_bytes
 from moerun.errors import LayoutError, UsageError
 from moerun.render.engine_args import engine_group
@@ -104,16 +105,12 @@ def build_plan(request: DeployRequest, options: DeployOptions) -> DeployPlan:
 
 def _settle(part: Part) -> Part:
     """The part with its layout chosen (best layout when none was given) and checked."""
-    dep = part.deployment
-    if not part.explicit_layout:
-        found = best_layout(dep)
-        if found is None:
-            fit = memory_fit(dep)
-            why = "; ".join(fit.reasons) or "no layout over these GPUs fits"
-            raise LayoutError(
-                f"{_describe(dep)} cannot run: {why} (see `moerun fit` for the details)"
-            )
-        dep = replace(dep, parallel=found[0])
+    resolved = resolve_layout(part.deployment, part.explicit_layout)
+    dep = resolved.deployment
+    if resolved.source == "fallback":
+        fit = memory_fit(dep)
+        why = "; ".join(fit.reasons) or "no layout over these GPUs fits"
+        raise LayoutError(f"{_describe(dep)} cannot run: {why} (see `moerun fit` for the details)")
     problems = dep.layout_problems()
     if problems:
         raise LayoutError(f"{_describe(dep)}: " + "; ".join(problems))

@@ -139,16 +139,11 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Print the prediction."""
-    from moerun.core.deploy.memory_fit import best_layout
+    from moerun.core.deploy.default_layout import resolve_layout
 
-    dep, explicit = deployment_from_args(args)
-    if not explicit and dep.layout_problems():
-        found = best_layout(dep)
-        if found is not None:
-            from dataclasses import replace
-
-            dep = replace(dep, parallel=found[0])
-    summary = run_simulation(args, dep)
+    resolved = resolve_layout(*deployment_from_args(args))
+    summary = run_simulation(args, resolved.deployment)
+    summary["deployment"]["layout_used"] = resolved.describe()
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
@@ -160,9 +155,10 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
     """A terminal view of a simulation."""
     d = s["deployment"]
     console.print(
-        f"[bold]{d['model']}[/] on {d['num_gpus']}x {d['gpu']} ({d['engine']}, {d['layout']}, "
+        f"[bold]{d['model']}[/] on {d['num_gpus']}x {d['gpu']} ({d['engine']}, "
         f"{d['weights']} weights, MTP {d['mtp']}) x {d['replicas']} replica(s)"
     )
+    console.print(f"layout: {d.get('layout_used', d['layout'])}", highlight=False)
     cal = s["calibration"]
     band = ", ".join(f"{k} ±{v:.0f}%" for k, v in cal["error_band_pct"].items())
     console.print(
