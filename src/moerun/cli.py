@@ -20,7 +20,7 @@ from moerun.core.deploy.memory_fit import best_layout, memory_fit
 from moerun.errors import MoerunError, UsageError
 from moerun.render import reports
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -147,7 +147,8 @@ def _command_modules() -> list[Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: exit 0 for an answer, 2 for unusable input, 1 for an internal failure."""
+    """Entry point: exit 0 for an answer, 2 for unusable input, 1 for an internal failure,
+    130 on Ctrl-C (no traceback)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -161,6 +162,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:
+        sys.stderr.write("moerun: interrupted\n")
+        return EXIT_INTERRUPTED
     except Exception as exc:
         sys.stderr.write(
             f"moerun: internal error: {type(exc).__name__}: {exc} "

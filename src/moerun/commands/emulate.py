@@ -20,13 +20,15 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     from moerun.core.deploy.default_layout import resolve_layout
     from moerun.serve.emulator.app import build_emulator
     from moerun.serve.emulator.faults import Faults
-    from moerun.serve.emulator.server import serve
+    from moerun.serve.emulator.server import bind_listener, serve
 
     if args.replicas != 1 or args.disaggregate:
         raise UsageError(
             "the emulator runs one replica: start one `moerun emulate` per replica and put "
             "`moerun gateway` in front"
         )
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
     resolved = resolve_layout(*deployment_from_args(args))
     dep = resolved.deployment
     calibration = calibration_for(dep.gpu.id, dep.engine.name)
@@ -54,12 +56,19 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         faults=faults,
         default_output_tokens=args.default_output_tokens,
     )
+    try:
+        sock = bind_listener(args.host, args.port)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+            "choose another --port or stop what holds it"
+        ) from None
     sys.stderr.write(
         f"moerun emulate: {served} on {dep.num_gpus}x {dep.gpu.id} ({dep.engine.name}, "
         f"layout {resolved.describe()}, {dep.weights}) at http://{args.host}:{args.port} "
         f"(time scale {args.time_scale:g}; synthetic text)\n"
     )
-    serve(app, host=args.host, port=args.port, log_level=args.log_level)
+    serve(app, host=args.host, port=args.port, log_level=args.log_level, sock=sock)
     return 0
 
 

@@ -29,6 +29,7 @@ from moerun.catalog.prices import load_gpu_prices
 from moerun.catalog.providers import load_providers
 from moerun.catalog.sources import load_sources
 from moerun.commands.arg_types import positive_int as _positive_int
+from moerun.commands.outdir import check_out_file
 from moerun.commands.plan_args import add_plan_args, request_from_args
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.engine import ENGINES
@@ -82,6 +83,8 @@ def _sources() -> dict[str, tuple[str, str, str]]:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Plan, then print the terminal summary or JSON, and write the HTML report if asked."""
+    if args.html:
+        check_out_file(Path(args.html), "--html")
     gpu_ids = set(load_gpus())
     clouds = {p.provider for p in load_gpu_prices()}
     request, overrides = request_from_args(args, gpu_ids, clouds, set(load_providers()))

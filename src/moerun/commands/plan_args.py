@@ -35,6 +35,8 @@ from moerun.catalog.plan_data import (
     preset_from_entry,
 )
 from moerun.catalog.price_overrides import Overrides, read_overrides
+from moerun.catalog.prices import load_gpu_prices
+from moerun.commands.arg_types import MAX_MTP_TOKENS
 from moerun.core.deploy.engine import ENGINES
 from moerun.core.load.metrics import Slo
 from moerun.core.market.policy import Policy, check_certification, check_jurisdiction
@@ -45,6 +47,8 @@ from moerun.core.plan.planner import sample_stats
 from moerun.errors import UsageError
 
 DEFAULT_PRESET = "agentic-coding"
+# Search bound (an input limit): replicas beyond 64 nodes.
+MAX_NODES = 64
 CONFIG_KEYS = (
     "model",
     "workload",
@@ -246,6 +250,13 @@ def _ints(values: list[str] | None, what: str, default: tuple[int, ...]) -> tupl
         raise UsageError(f"--{what}: expected whole numbers, got {','.join(values)}") from None
     if not out or min(out) < 0 or (what == "nodes" and min(out) < 1):
         raise UsageError(f"--{what}: expected {'positive' if what == 'nodes' else '>= 0'} numbers")
+    if what == "mtp" and max(out) > MAX_MTP_TOKENS:
+        raise UsageError(
+            f"--mtp: at most {MAX_MTP_TOKENS} draft tokens (the most the engines' recipes run); "
+            f"got {max(out)}"
+        )
+    if what == "nodes" and max(out) > MAX_NODES:
+        raise UsageError(f"--nodes: at most {MAX_NODES} nodes per replica; got {max(out)}")
     return out
 
 
@@ -295,6 +306,14 @@ def request_from_args(
             f"--engines: unknown engine(s) {', '.join(bad)}; choose from {', '.join(ENGINES)}"
         )
     pricing = tuple(_list(args.pricing, search, "pricing") or ["on_demand"])
+    kinds = {p.pricing for p in load_gpu_prices()}
+    kinds |= {g.pricing for g in overrides.gpu if g.pricing} if overrides is not None else set()
+    unknown = sorted(set(pricing) - kinds)
+    if unknown:
+        raise UsageError(
+            f"--pricing: no price of kind {', '.join(unknown)} in the catalog; kinds: "
+            f"{', '.join(sorted(kinds))} (put a reserved or negotiated rate in a --prices file)"
+        )
     if overrides is not None:  # a negotiated rate is meant to be used, whatever its kind
         pricing += tuple(sorted({g.pricing for g in overrides.gpu if g.pricing} - set(pricing)))
     budget = args.budget if args.budget is not None else cfg.get("budget_usd_per_month")

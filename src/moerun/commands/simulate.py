@@ -19,6 +19,7 @@ from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.calibrate.calibration import Calibration
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.load.metrics import LATENCY_KEYS
+from moerun.core.load.workload import Workload
 from moerun.core.perf.step_time import StepParams
 from moerun.core.sim.build import SimOptions, simulate_deployment
 from moerun.core.sim.router import ROUTINGS
@@ -98,10 +99,24 @@ def sim_options_from_args(
     )
 
 
+def _check_lengths(workload: Workload, max_context: int) -> None:
+    """UsageError if a request needs more than the context the deployment holds (prompt plus
+    output, as vLLM's and SGLang's max_model_len / context_length count it)."""
+    lengths = [s.input_tokens(k) + s.turns[k].output_tokens for s, k in workload.requests()]
+    over = [n for n in lengths if n > max_context]
+    if over:
+        raise UsageError(
+            f"{len(over)} of {len(lengths)} requests need more than the {max_context:,}-token "
+            f"context (longest {max(over):,} prompt+output tokens); lower --isl/--osl or the "
+            "trace's lengths, or raise --max-context up to the model's limit"
+        )
+
+
 def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
     """Simulate with the calibrated parameters and at the speed of light."""
     calibration = calibration_for(dep.gpu.id, dep.engine.name)
     workload, slo = workload_from_args(args)
+    _check_lengths(workload, dep.effective_max_context)
     acceptance, acceptance_source = mtp_acceptance_for(args, dep, calibration, args.workload)
     options = sim_options_from_args(args, dep, calibration, acceptance)
     result = simulate_deployment(dep, workload, options)

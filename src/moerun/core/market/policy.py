@@ -7,14 +7,13 @@ marketing, or an unknown retention never satisfies a requirement.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from moerun.core.market.iso3166 import ISO_3166_ALPHA2
 from moerun.core.market.providers import CERTIFICATIONS, EU_MEMBER_CODES, Provider
 from moerun.errors import UsageError
 
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ALIASES = {"jurisdictions": "allowed_jurisdictions", "certifications": "required_certifications"}
 
 
@@ -48,9 +47,10 @@ class Policy:
             raise UsageError(f"policy: unknown field(s) {', '.join(sorted(unknown))}")
         jurisdictions = tuple(str(j).upper() for j in data.get("allowed_jurisdictions") or ())
         for code in jurisdictions:
-            if code != "EU" and not _COUNTRY.match(code):
+            if code != "EU" and code not in ISO_3166_ALPHA2:
                 raise UsageError(
-                    f"policy: jurisdiction {code!r} is not an ISO 3166 alpha-2 code or 'EU'"
+                    f"policy: jurisdiction {code!r} is not an ISO 3166 alpha-2 country code or "
+                    "'EU'; use e.g. DE, FR, CH, US or EU"
                 )
         certs = tuple(str(c).lower() for c in data.get("required_certifications") or ())
         for cert in certs:
@@ -91,8 +91,11 @@ class EndpointFacts:
 def check_jurisdiction(code: str) -> str:
     """The code upper-cased if it is an ISO 3166 alpha-2 code or "EU"; UsageError otherwise."""
     code = code.upper()
-    if code != "EU" and not _COUNTRY.match(code):
-        raise UsageError(f"jurisdiction {code!r} is not an ISO 3166 alpha-2 code or 'EU'")
+    if code != "EU" and code not in ISO_3166_ALPHA2:
+        raise UsageError(
+            f"jurisdiction {code!r} is not an ISO 3166 alpha-2 country code or 'EU'; "
+            "use e.g. DE, FR, CH, US or EU"
+        )
     return code
 
 
