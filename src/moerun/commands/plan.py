@@ -105,7 +105,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         data["warnings"] = [s.message for s in stale]
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        print_plan(Console(width=max(160, Console().width)), result)
+        print_plan(Console(), result)
         if args.html:
             Console().print(f"HTML report: {args.html}")
     return 0

@@ -119,6 +119,13 @@ def add_plan_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="screen analytically only (faster, less certain)",
     )
+    x.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        default=None,
+        help="also rank combinations no recipe or cookbook verifies (marked as such); "
+        "known-unsupported ones are never ranked",
+    )
     x.add_argument("--seed", type=int, default=0)
 
 
@@ -338,6 +345,7 @@ def request_from_args(
         mtp_options=mtp_options,
         disaggregation=not (args.no_disaggregation or search.get("disaggregation") is False),
         simulate=not (args.no_simulate or search.get("simulate") is False),
+        allow_unverified=bool(args.allow_unverified or search.get("allow_unverified")),
         mtp_acceptance=DEFAULT_MTP_ACCEPTANCE,
         mtp_acceptance_by_tokens=by_tokens,
         mtp_acceptance_range=span,
