@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from moerun.core.plan.planner import PlanResult
@@ -51,7 +52,7 @@ def _what(o: Option) -> str:
     text = o.label.replace(" + overflow to ", "\n+ overflow to ").replace(" @ ", "\n@ ")
     if o.support is not None and not o.support.verified:
         text += f"\n[{o.support.status}]"
-    return text
+    return escape(text)
 
 
 def _latency(o: Option) -> tuple[str, str]:

@@ -185,7 +185,7 @@ def best_hybrid(
         f"the peak-hour overflow ({best.overflow_share:.0%}) goes to {offer.provider.name} "
         "through the gateway (its p99 is unverified)"
     )
-    based = SelfHosted(sh.screened, sh.cloud, sh.perf, best.base)
+    based = SelfHosted(sh.screened, sh.cloud, sh.perf, best.base, sh.support)
     return Option(
         "hybrid",
         best.usd_per_month(request.hours_per_month),
