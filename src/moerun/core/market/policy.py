@@ -76,15 +76,21 @@ class EndpointFacts:
     # certification -> "verified" | "claimed" | "unknown"
     certifications: dict[str, str] = field(default_factory=dict)
     retention: str = "unknown"
+    # False when the endpoint's sub-processors (who else may process the data) are not known:
+    # then no jurisdiction rule can be satisfied
+    sub_processors_known: bool = True
 
     @classmethod
     def from_provider(cls, provider: Provider) -> EndpointFacts:
-        """The facts of a managed provider from the catalog."""
+        """The facts of a managed provider from the catalog: its own countries and those of
+        the sub-processors it names."""
+        subs = provider.sub_processor_jurisdictions
         return cls(
             kind="managed",
-            jurisdictions=provider.jurisdiction,
+            jurisdictions=tuple(dict.fromkeys((*provider.jurisdiction, *(subs or ())))),
             certifications=dict(provider.certifications),
             retention=provider.retention,
+            sub_processors_known=subs is not None,
         )
 
 
@@ -119,14 +125,19 @@ def policy_violations(policy: Policy, facts: EndpointFacts) -> tuple[str, ...]:
         reasons.append("policy allows self-hosted endpoints only")
     if policy.allowed_jurisdictions:
         allowed = policy.allowed_jurisdictions
+        outside = [c for c in facts.jurisdictions if not jurisdiction_allowed(c, allowed)]
         if not facts.jurisdictions:
             reasons.append("jurisdiction unknown, so it cannot satisfy " + "/".join(allowed))
-        else:
-            outside = [c for c in facts.jurisdictions if not jurisdiction_allowed(c, allowed)]
-            if outside:
-                reasons.append(
-                    f"processes data in {', '.join(outside)}, outside {'/'.join(allowed)}"
-                )
+        elif outside:
+            reasons.append(
+                f"processes data (itself or through named sub-processors) in "
+                f"{', '.join(outside)}, outside {'/'.join(allowed)}"
+            )
+        elif not facts.sub_processors_known:
+            reasons.append(
+                "no sub-processor list published, so where else data goes is unknown and "
+                "cannot satisfy " + "/".join(allowed)
+            )
     for cert in policy.required_certifications:
         status = facts.certifications.get(cert, "unknown")
         if status != "verified":
