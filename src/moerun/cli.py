@@ -137,9 +137,9 @@ def _command_modules() -> list[Any]:
     from moerun.commands import deploy
 
     registers.append(deploy.register)
-    from moerun.commands import plan
+    from moerun.commands import plan, schema
 
-    registers.append(plan.register)
+    registers += [plan.register, schema.register]
     from moerun.commands import catalog_check
 
     registers.append(catalog_check.register)

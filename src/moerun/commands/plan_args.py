@@ -22,8 +22,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE
-from moerun.catalog.files import load_yaml
+from moerun.catalog.files import field_path, load_yaml
 from moerun.catalog.models import DEFAULT_MODEL, load_spec, model_index
 from moerun.catalog.mtp import acceptance_for
 from moerun.catalog.plan_data import (
@@ -45,6 +47,7 @@ from moerun.core.plan.demand import DailyProfile, Volume, WorkloadPreset
 from moerun.core.plan.plan_request import PlanRequest
 from moerun.core.plan.planner import sample_stats
 from moerun.errors import UsageError
+from moerun.formats.plan_config import PlanConfig
 
 DEFAULT_PRESET = "agentic-coding"
 # Search bound (an input limit): replicas beyond 64 nodes.
@@ -146,6 +149,14 @@ def read_config(path: str | None) -> dict[str, Any]:
         raise UsageError(
             f"--config {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(CONFIG_KEYS)}"
         )
+    try:
+        PlanConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(
+            f"--config {path}: {field_path(first['loc'])}: {first['msg']} "
+            "(see `moerun schema plan-config`)"
+        ) from None
     return data
 
 
