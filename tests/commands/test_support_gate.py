@@ -77,3 +77,15 @@ def test_deploy_on_amd_renders_rocm_flags_and_env(
     assert main(["deploy", *nv, "--target", "shell", "--out", str(out)]) == 0
     script = next(out.glob("*node0.sh")).read_text()
     assert "AITER" not in script and "--block-size" not in script
+
+
+def test_plan_fits_a_100_column_terminal(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "100")
+    assert main(["plan", *FAST]) == 0
+    out = capsys.readouterr().out
+    assert "Ranked options" in out and "blended" in out
+    too_long = [line for line in out.splitlines() if len(line) > 100]
+    assert too_long == []
+    assert "Not ranked, no source verifies them" in out

@@ -202,6 +202,15 @@ def _print_exclusions(console: Console, r: PlanResult) -> None:
             f"Not searched, no cloud price in the catalog (add one with --prices): "
             f"{', '.join(r.unpriced_gpus)}"
         )
+    if r.held_out:
+        cheapest = r.held_out[0]
+        why = cheapest.support.reasons[0] if cheapest.support.reasons else ""
+        console.print(
+            f"Not ranked, no source verifies them ({len(r.held_out)} cheapest shown in --json; "
+            f"--allow-unverified ranks unverified ones): e.g. {cheapest.label}: "
+            f"{cheapest.support.status} - {why}",
+            highlight=False,
+        )
     if not r.exclusions:
         return
     by: dict[str, list[str]] = defaultdict(list)
