@@ -41,10 +41,10 @@ def _check_retention(
     ev = entry.retention_evidence
     if ev is not None:
         check_sources(filename, f"{where}.retention_evidence", [ev.source], sources)
-    if entry.retention == "zero" and (ev is None or not ev.first_hand or ev.date is None):
+    if entry.retention == "zero" and (ev is None or not ev.first_hand or ev.page_date is None):
         raise CatalogError(
             f"{filename}: {where}.retention: 'zero' needs retention_evidence from the provider's "
-            "own dated page (first_hand: true, date); otherwise write 'unknown'"
+            "own dated page (first_hand: true, page_date); otherwise write 'unknown'"
         )
 
 

@@ -163,11 +163,13 @@ class ProviderModelEntry(_Cited):
 
 
 class RetentionEvidence(_Strict):
-    """The page a retention claim rests on: the provider's own (first-hand) and its date."""
+    """The page a retention claim rests on: the provider's own (first-hand) or not, the date
+    the page gives (null: undated) and the day it was read."""
 
     source: str
     first_hand: bool
-    date: str | None = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    page_date: str | None = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
 
 
 class ProviderEntry(_Cited):
