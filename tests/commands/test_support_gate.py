@@ -84,8 +84,9 @@ def test_plan_fits_a_100_column_terminal(
 ) -> None:
     monkeypatch.setenv("COLUMNS", "100")
     assert main(["plan", *FAST]) == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "Ranked options" in out and "blended" in out
-    too_long = [line for line in out.splitlines() if len(line) > 100]
+    too_long = [line for line in (out + captured.err).splitlines() if len(line) > 100]
     assert too_long == []
     assert "Not ranked, no source verifies them" in out

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -98,8 +100,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot write --html {path}: {exc.strerror or exc}") from exc
     stale = stale_facts(used_facts(result), args.today or dt.date.today())
+    width = shutil.get_terminal_size().columns  # honours COLUMNS, like the tables
     for line in summary_lines(stale):
-        sys.stderr.write(f"moerun: warning: {line}\n")
+        text = textwrap.fill(f"moerun: warning: {line}", width=width, subsequent_indent="  ")
+        sys.stderr.write(text + "\n")
     if args.json:
         data = plan_dict(result, catalog.weight_notes)
         data["warnings"] = [s.message for s in stale]
