@@ -49,8 +49,8 @@ class Policy:
         for code in jurisdictions:
             if code != "EU" and code not in ISO_3166_ALPHA2:
                 raise UsageError(
-                    f"policy: jurisdiction {code!r} is not an ISO 3166 alpha-2 country code or "
-                    "'EU'; use e.g. DE, FR, CH, US or EU"
+                    f"policy: jurisdiction {code!r} is not an ISO 3166 alpha-2 code or 'EU' "
+                    "(a country code such as DE, FR, CH or US)"
                 )
         certs = tuple(str(c).lower() for c in data.get("required_certifications") or ())
         for cert in certs:
@@ -76,21 +76,20 @@ class EndpointFacts:
     # certification -> "verified" | "claimed" | "unknown"
     certifications: dict[str, str] = field(default_factory=dict)
     retention: str = "unknown"
-    # False when the endpoint's sub-processors (who else may process the data) are not known:
-    # then no jurisdiction rule can be satisfied
-    sub_processors_known: bool = True
+    # Countries of the sub-processors it names (who else may process the data); None: no list
+    # published, so no jurisdiction rule can be satisfied. () for an endpoint that is its own.
+    sub_processor_jurisdictions: tuple[str, ...] | None = ()
 
     @classmethod
     def from_provider(cls, provider: Provider) -> EndpointFacts:
         """The facts of a managed provider from the catalog: its own countries and those of
         the sub-processors it names."""
-        subs = provider.sub_processor_jurisdictions
         return cls(
             kind="managed",
-            jurisdictions=tuple(dict.fromkeys((*provider.jurisdiction, *(subs or ())))),
+            jurisdictions=provider.jurisdiction,
             certifications=dict(provider.certifications),
             retention=provider.retention,
-            sub_processors_known=subs is not None,
+            sub_processor_jurisdictions=provider.sub_processor_jurisdictions,
         )
 
 
@@ -99,8 +98,8 @@ def check_jurisdiction(code: str) -> str:
     code = code.upper()
     if code != "EU" and code not in ISO_3166_ALPHA2:
         raise UsageError(
-            f"jurisdiction {code!r} is not an ISO 3166 alpha-2 country code or 'EU'; "
-            "use e.g. DE, FR, CH, US or EU"
+            f"jurisdiction {code!r} is not an ISO 3166 alpha-2 code or 'EU' "
+            "(a country code such as DE, FR, CH or US)"
         )
     return code
 
@@ -125,15 +124,14 @@ def policy_violations(policy: Policy, facts: EndpointFacts) -> tuple[str, ...]:
         reasons.append("policy allows self-hosted endpoints only")
     if policy.allowed_jurisdictions:
         allowed = policy.allowed_jurisdictions
-        outside = [c for c in facts.jurisdictions if not jurisdiction_allowed(c, allowed)]
+        subs = facts.sub_processor_jurisdictions
+        where = tuple(dict.fromkeys((*facts.jurisdictions, *(subs or ()))))
+        outside = [c for c in where if not jurisdiction_allowed(c, allowed)]
         if not facts.jurisdictions:
             reasons.append("jurisdiction unknown, so it cannot satisfy " + "/".join(allowed))
         elif outside:
-            reasons.append(
-                f"processes data (itself or through named sub-processors) in "
-                f"{', '.join(outside)}, outside {'/'.join(allowed)}"
-            )
-        elif not facts.sub_processors_known:
+            reasons.append(f"processes data in {', '.join(outside)}, outside {'/'.join(allowed)}")
+        elif subs is None:
             reasons.append(
                 "no sub-processor list published, so where else data goes is unknown and "
                 "cannot satisfy " + "/".join(allowed)
