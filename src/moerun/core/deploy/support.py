@@ -104,7 +104,7 @@ class SupportMatrix:
         """The first platform entry for the deployment's engine, GPU and model type."""
         for p in self.platforms:
             if (
-                dep.engine.engine in p.engines
+                dep.engine.name in p.engines
                 and dep.gpu.id in p.gpus
                 and (not p.model_types or dep.model.model_type in p.model_types)
             ):
@@ -125,7 +125,7 @@ def features_of(dep: Deployment, disaggregated: bool) -> tuple[str, ...]:
 
 def support_for(matrix: SupportMatrix, dep: Deployment, disaggregated: bool = False) -> Support:
     """The deployment's status: its worst aspect's, with sources and reasons."""
-    key = (dep.model.model_type, dep.engine.engine, dep.gpu.id, dep.weights)
+    key = (dep.model.model_type, dep.engine.name, dep.gpu.id, dep.weights)
     worst = "verified"
     reasons: list[str] = []
     cited: list[str] = []
@@ -136,7 +136,7 @@ def support_for(matrix: SupportMatrix, dep: Deployment, disaggregated: bool = Fa
             status = "unverified"
             reasons.append(
                 f"{what}: no recipe, cookbook or release note found for {dep.model.model_type} "
-                f"on {dep.engine.engine} with {dep.gpu.id} {dep.weights}"
+                f"on {dep.engine.name} with {dep.gpu.id} {dep.weights}"
             )
         else:
             status = rule.status
