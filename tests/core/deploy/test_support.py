@@ -46,4 +46,4 @@ def test_unknown_model_type_is_unverified_never_verified() -> None:
 
 
 def test_engine_factory_is_real() -> None:
-    assert get_engine("sglang").engine == "sglang" and get_gpu("mi300x").vendor == "amd"
+    assert get_engine("sglang").name == "sglang" and get_gpu("mi300x").vendor == "amd"
