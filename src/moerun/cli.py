@@ -137,7 +137,8 @@ def _command_modules() -> list[Any]:
     from moerun.commands import deploy
 
     registers.append(deploy.register)
-    from moerun.commands import plan, schema
+    from moerun.commands import plan
+    from moerun.formats import command as schema
 
     registers += [plan.register, schema.register]
     from moerun.commands import catalog_check

@@ -38,6 +38,7 @@ class RunEntry(_Strict):
     interrupted: bool
     num_unfinished: int = Field(ge=0)
     duration_s: float = Field(ge=0)
+    prompt_salt: str | None = None
     summary: dict[str, Any]
     requests: list[RequestEntry]
 
