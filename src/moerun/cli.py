@@ -15,11 +15,12 @@ from moerun.catalog.gpus import load_gpus
 from moerun.catalog.models import load_spec
 from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
 from moerun.commands.model_list import add_list as _add_model_list
+from moerun.core.deploy.default_layout import resolve_layout
 from moerun.core.deploy.memory_fit import best_layout, memory_fit
 from moerun.errors import MoerunError, UsageError
 from moerun.render import reports
 
-EXIT_OK, EXIT_INTERNAL, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,10 +44,14 @@ def cmd_model_show(args: argparse.Namespace) -> int:
 
 
 def cmd_fit(args: argparse.Namespace) -> int:
-    dep, explicit = deployment_from_args(args)
+    given, explicit = deployment_from_args(args)
+    resolved = resolve_layout(given, explicit)
+    dep = resolved.deployment
     fit = memory_fit(dep)
     best = None if explicit else best_layout(dep)
     data = reports.fit_dict(dep, fit, best)
+    data["layout_source"] = resolved.source
+    data["layout_used"] = resolved.describe()
     if not explicit and best is None:
         data["best_layout"] = None
     _emit(args, data, reports.print_fit)
@@ -133,8 +138,9 @@ def _command_modules() -> list[Any]:
 
     registers.append(deploy.register)
     from moerun.commands import plan
+    from moerun.formats import command as schema
 
-    registers.append(plan.register)
+    registers += [plan.register, schema.register]
     from moerun.commands import catalog_check
 
     registers.append(catalog_check.register)
@@ -142,7 +148,8 @@ def _command_modules() -> list[Any]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: exit 0 for an answer, 2 for unusable input, 1 for an internal failure."""
+    """Entry point: exit 0 for an answer, 2 for unusable input, 1 for an internal failure,
+    130 on Ctrl-C (no traceback)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -156,6 +163,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except BrokenPipeError:
         return EXIT_OK
+    except KeyboardInterrupt:
+        sys.stderr.write("moerun: interrupted\n")
+        return EXIT_INTERRUPTED
     except Exception as exc:
         sys.stderr.write(
             f"moerun: internal error: {type(exc).__name__}: {exc} "

@@ -49,10 +49,15 @@ def test_fit_json_verdicts(capsys: pytest.CaptureFixture[str]) -> None:
     for key in ("weights_bytes_per_gpu", "kv_capacity_tokens", "max_concurrency_at_context"):
         assert data[key] > 0
     # MLA's KV is replicated across TP, so DP-attention ranks each hold their own cache: the
-    # best layout is a DP one with several times TP8's capacity
-    assert data["layout"] == "TP8"
+    # best layout is a DP one with several times TP8's capacity, and it is the default layout
+    # (one rule for fit, simulate, emulate and deploy)
+    flags = ["fit", "--model", "glm-5.1", "--gpu", "h200_sxm", "--num-gpus", "8", "--json"]
+    assert main([*flags, "--tp", "8"]) == 0
+    tp8 = json.loads(capsys.readouterr().out)
+    assert tp8["layout"] == "TP8"
     assert data["best_layout"]["parallel"]["dp"] > 1
-    assert data["best_layout"]["kv_capacity_tokens"] > 3 * data["kv_capacity_tokens"]
+    assert data["best_layout"]["kv_capacity_tokens"] > 3 * tp8["kv_capacity_tokens"]
+    assert data["layout"] == data["best_layout"]["layout"]
 
 
 def test_fit_impossible_layout_is_an_answer(capsys: pytest.CaptureFixture[str]) -> None:

@@ -312,7 +312,8 @@ def test_bad_plans(
 def test_amd_gpus_need_an_image_and_their_own_devices(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    args = ["--gpu", "mi300x", "--num-gpus", "8", "--engine", "sglang", "--target", "k8s"]
+    # MI355X: no image pattern is known (MI300X/MI325X get the support matrix's ROCm image)
+    args = ["--gpu", "mi355x", "--num-gpus", "8", "--engine", "sglang", "--target", "k8s"]
     assert deploy(*args, "--out", str(tmp_path / "a")) == 2
     assert "no official sglang image for amd GPUs; pass --image" in capsys.readouterr().err
     args[args.index("k8s")] = "shell"
@@ -320,7 +321,7 @@ def test_amd_gpus_need_an_image_and_their_own_devices(
     args[args.index("shell")] = "k8s"
     image = ["--image", "example.com/sglang-rocm:0.5.23"]
     assert deploy(*args, *image, "--out", str(tmp_path / "k")) == 0
-    text = (tmp_path / "k" / "k8s" / "10-glm-5-1-mi300x.yaml").read_text()
+    text = (tmp_path / "k" / "k8s" / "10-glm-5-1-mi355x.yaml").read_text()
     assert "amd.com/gpu: '8'" in text and "nvidia.com/gpu" not in text
     assert "example.com/sglang-rocm:0.5.23" in text
     args[args.index("k8s")] = "compose"

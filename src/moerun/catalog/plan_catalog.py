@@ -12,6 +12,7 @@ from moerun.catalog.plan_data import load_cloud_billing, load_weight_quality
 from moerun.catalog.price_overrides import Overrides, apply_api_overrides, apply_gpu_overrides
 from moerun.catalog.prices import load_gpu_prices
 from moerun.catalog.providers import load_providers
+from moerun.catalog.support import load_support
 from moerun.core.deploy.engine import ENGINES
 from moerun.core.market.offers import CloudOffer
 from moerun.core.plan.plan_request import PlanCatalog
@@ -47,4 +48,5 @@ def plan_catalog(overrides: Overrides | None = None) -> PlanCatalog:
         calibration=functools.cache(calibration_for),
         weight_notes={f: q.note for f, q in load_weight_quality().items()},
         overridden=tuple(notes),
+        support=load_support(),
     )

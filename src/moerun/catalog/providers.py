@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 
 from moerun.catalog.files import check_sources, parse_file, read_package_file
 from moerun.catalog.schema import PerfEntry, ProviderEntry, ProviderModelEntry, ProvidersFile
@@ -25,8 +26,26 @@ def parse_providers(text: str, filename: str = PROVIDERS_FILE) -> dict[str, Prov
             check_sources(filename, f"{where}.models[{j}]", model.source, data.sources)
             for k, perf in enumerate(model.perf):
                 check_sources(filename, f"{where}.models[{j}].perf[{k}]", perf.source, data.sources)
+        check_sources(
+            filename, f"{where}.sub_processor_source", entry.sub_processor_source, data.sources
+        )
+        _check_retention(filename, where, entry, data.sources)
         providers[entry.id] = _to_provider(entry)
     return providers
+
+
+def _check_retention(
+    filename: str, where: str, entry: ProviderEntry, sources: Mapping[str, object]
+) -> None:
+    """'zero' stands only on the provider's own dated page; anything less is 'unknown'."""
+    ev = entry.retention_evidence
+    if ev is not None:
+        check_sources(filename, f"{where}.retention_evidence", [ev.source], sources)
+    if entry.retention == "zero" and (ev is None or not ev.first_hand or ev.page_date is None):
+        raise CatalogError(
+            f"{filename}: {where}.retention: 'zero' needs retention_evidence from the provider's "
+            "own dated page (first_hand: true, page_date); otherwise write 'unknown'"
+        )
 
 
 def _to_provider(entry: ProviderEntry) -> Provider:
@@ -39,6 +58,9 @@ def _to_provider(entry: ProviderEntry) -> Provider:
         certifications=dict(entry.certifications),
         retention=entry.retention,
         retention_note=entry.retention_text,
+        sub_processor_jurisdictions=None
+        if entry.sub_processor_jurisdictions is None
+        else tuple(entry.sub_processor_jurisdictions),
         is_router=entry.is_router,
         alt_base_urls=tuple(entry.alt_base_urls),
         models=tuple(_to_model(m) for m in entry.models),

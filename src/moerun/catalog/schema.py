@@ -162,6 +162,16 @@ class ProviderModelEntry(_Cited):
     perf: list[PerfEntry] = []
 
 
+class RetentionEvidence(_Strict):
+    """The page a retention claim rests on: the provider's own (first-hand) or not, the date
+    the page gives (null: undated) and the day it was read."""
+
+    source: str
+    first_hand: bool
+    page_date: str | None = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+    as_of: str = Field(pattern=r"^\d{4}-\d{2}-\d{2}$")
+
+
 class ProviderEntry(_Cited):
     """One managed API provider in providers.yaml."""
 
@@ -178,6 +188,11 @@ class ProviderEntry(_Cited):
     certifications_text: str
     retention: Retention
     retention_text: str
+    # what the 'zero' claim rests on: required for retention 'zero' (first-hand and dated)
+    retention_evidence: RetentionEvidence | None = None
+    # countries of the sub-processors the provider names (null: no list published)
+    sub_processor_jurisdictions: list[CountryCode] | None = None
+    sub_processor_source: list[str] = []
     policy_note: str
     models: list[ProviderModelEntry]
     # The day the policy facts speak for: the oldest of their dates.

@@ -17,6 +17,23 @@ def _parse(text: str, convert: Callable[[str], float], what: str) -> float:
     return value
 
 
+# Input bound on MTP draft tokens: the engines' published GLM-5/DeepSeek recipes run at most
+# 4 (SGLang's GLM-5 cookbook: 3 steps, 4 draft tokens; vLLM's recipes: 1 to 3, see
+# catalog/data/support.yaml). Deeper drafts have no acceptance data to predict them with.
+MAX_MTP_TOKENS = 4
+
+
+def mtp_tokens(text: str) -> int:
+    """MTP draft tokens: 0 (off) to MAX_MTP_TOKENS."""
+    value = nonneg_int(text)
+    if value > MAX_MTP_TOKENS:
+        raise argparse.ArgumentTypeError(
+            f"at most {MAX_MTP_TOKENS} draft tokens (the most the engines' recipes run), "
+            f"got {value}"
+        )
+    return value
+
+
 def positive_int(text: str) -> int:
     """An integer >= 1."""
     value = int(_parse(text, int, "a whole number"))

@@ -130,6 +130,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _cmd_import(args)
     if not args.url:
         raise UsageError("give the server's URL (or --import FILE to read another tool's results)")
+    from moerun.commands.outdir import check_out_file
+
+    check_out_file(Path(args.output), "--output")
+    if args.html:
+        check_out_file(Path(args.html), "--html")
     dep = _deployment(args)
     points = sweep_points(args)
     salt = args.prompt_salt if args.prompt_salt is not None else secrets.token_hex(4)

@@ -8,10 +8,13 @@ from dataclasses import replace
 from moerun.catalog.deploy import load_deploy_facts
 from moerun.catalog.flags import load_flags
 from moerun.catalog.models import model_index
+from moerun.catalog.support import load_support
 from moerun.commands.request import DeployOptions, DeployRequest, Part
+from moerun.core.deploy.default_layout import resolve_layout
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.launch import DeployPlan, EngineGroup, RouterGroup
-from moerun.core.deploy.memory_fit import best_layout, memory_fit
+from moerun.core.deploy.memory_fit import memory_fit
+from moerun.core.deploy.support import support_for
 from moerun.core.model.weights import weight_bytes
 from moerun.errors import LayoutError, UsageError
 from moerun.render.engine_args import engine_group
@@ -49,7 +52,20 @@ def build_plan(request: DeployRequest, options: DeployOptions) -> DeployPlan:
                 "tool calls come back as plain text"
             )
         vendor = parts[0].deployment.gpu.vendor
-        image = options.image or efacts.image(flags.version, vendor)
+        support = load_support()
+        platform = support.platform_for(parts[0].deployment)
+        platform_image = None
+        if platform is not None:
+            cited = {s.id: s for s in support.sources}
+            refs = "; ".join(cited[c].ref for c in platform.sources if c in cited)
+            notes.append(f"{vendor} platform: {platform.note} [{refs}]")
+            if platform.image:
+                platform_image = platform.image.format(version=flags.version)
+        for part in parts:
+            verdict = support_for(support, part.deployment, part.role != "serve")
+            if not verdict.verified:
+                notes.append(f"support: {verdict.status} - " + "; ".join(verdict.reasons))
+        image = options.image or platform_image or efacts.image(flags.version, vendor)
         if image is None and options.target != "shell":
             raise UsageError(
                 f"moerun knows no official {engine} image for {vendor} GPUs; pass --image "
@@ -57,6 +73,8 @@ def build_plan(request: DeployRequest, options: DeployOptions) -> DeployPlan:
             )
         if image is None:
             notes.append(f"no official {engine} image for {vendor} GPUs: install it on the hosts")
+        elif options.image is None and platform_image is not None and platform is not None:
+            notes.append(f"image {image}: {platform.image_note}")
         elif options.image is None:
             notes.append(f"image {image}: {efacts.image_note}")
         for part in parts:
@@ -74,6 +92,7 @@ def build_plan(request: DeployRequest, options: DeployOptions) -> DeployPlan:
                 checkpoint_bytes=weight_bytes(dep.model, dep.weights).total_bytes,
                 served_model_name=served,
                 parsers=parsers,
+                platform=platform,
             )
             groups.append(engine_group(ctx))
         if any(p.role != "serve" for p in parts):
@@ -104,16 +123,12 @@ def build_plan(request: DeployRequest, options: DeployOptions) -> DeployPlan:
 
 def _settle(part: Part) -> Part:
     """The part with its layout chosen (best layout when none was given) and checked."""
-    dep = part.deployment
-    if not part.explicit_layout:
-        found = best_layout(dep)
-        if found is None:
-            fit = memory_fit(dep)
-            why = "; ".join(fit.reasons) or "no layout over these GPUs fits"
-            raise LayoutError(
-                f"{_describe(dep)} cannot run: {why} (see `moerun fit` for the details)"
-            )
-        dep = replace(dep, parallel=found[0])
+    resolved = resolve_layout(part.deployment, part.explicit_layout)
+    dep = resolved.deployment
+    if resolved.source == "fallback":
+        fit = memory_fit(dep)
+        why = "; ".join(fit.reasons) or "no layout over these GPUs fits"
+        raise LayoutError(f"{_describe(dep)} cannot run: {why} (see `moerun fit` for the details)")
     problems = dep.layout_problems()
     if problems:
         raise LayoutError(f"{_describe(dep)}: " + "; ".join(problems))

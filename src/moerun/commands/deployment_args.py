@@ -9,7 +9,7 @@ import argparse
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import DEFAULT_MODEL, load_spec
-from moerun.commands.arg_types import fraction, nonneg_int, positive_int
+from moerun.commands.arg_types import fraction, mtp_tokens, positive_int
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.engine import ENGINES
 from moerun.core.deploy.parallel import Parallel
@@ -35,7 +35,7 @@ def add_deployment_args(p: argparse.ArgumentParser, *, model_positional: bool) -
     g.add_argument("--ep", type=positive_int, help="expert-parallel size")
     g.add_argument("--dp", type=positive_int, help="attention data-parallel ranks")
     g.add_argument("--pp", type=positive_int, help="pipeline-parallel stages")
-    g.add_argument("--mtp", type=nonneg_int, default=0, help="MTP speculative tokens (0: off)")
+    g.add_argument("--mtp", type=mtp_tokens, default=0, help="MTP speculative tokens (0: off)")
     g.add_argument("--max-context", type=positive_int, help="longest sequence to hold")
     g.add_argument("--mem-fraction", type=fraction, help="engine memory fraction")
     g.add_argument("--max-num-batched-tokens", type=positive_int)

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from moerun.commands.arg_types import MAX_MTP_TOKENS
 from moerun.commands.deployment_args import build_deployment
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.engine import ENGINES
@@ -100,4 +101,6 @@ def _check(key: str, value: Any, where: str) -> Any:
         raise UsageError(f"{where}.{key}: must be at least 1, got {value}")
     if key == "mtp" and value < 0:
         raise UsageError(f"{where}.mtp: must not be negative, got {value}")
+    if key == "mtp" and value > MAX_MTP_TOKENS:
+        raise UsageError(f"{where}.mtp: at most {MAX_MTP_TOKENS} draft tokens, got {value}")
     return value

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import replace
 from typing import Any
 
 from moerun.commands.arg_types import nonneg_float as _seconds
@@ -18,21 +17,20 @@ def cmd_emulate(args: argparse.Namespace) -> int:
     """Build the emulated deployment and serve it."""
     from moerun.catalog.calibration import calibration_for
     from moerun.commands.simulate import mtp_acceptance_for, sim_options_from_args
-    from moerun.core.deploy.memory_fit import best_layout
+    from moerun.core.deploy.default_layout import resolve_layout
     from moerun.serve.emulator.app import build_emulator
     from moerun.serve.emulator.faults import Faults
-    from moerun.serve.emulator.server import serve
+    from moerun.serve.emulator.server import bind_listener, serve
 
     if args.replicas != 1 or args.disaggregate:
         raise UsageError(
             "the emulator runs one replica: start one `moerun emulate` per replica and put "
             "`moerun gateway` in front"
         )
-    dep, explicit = deployment_from_args(args)
-    if not explicit and dep.layout_problems():
-        found = best_layout(dep)
-        if found is not None:
-            dep = replace(dep, parallel=found[0])
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
+    resolved = resolve_layout(*deployment_from_args(args))
+    dep = resolved.deployment
     calibration = calibration_for(dep.gpu.id, dep.engine.name)
     # an emulator answers whatever clients send: priced as real text unless told otherwise
     acceptance, _ = mtp_acceptance_for(args, dep, calibration, "text")
@@ -58,12 +56,19 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         faults=faults,
         default_output_tokens=args.default_output_tokens,
     )
+    try:
+        sock = bind_listener(args.host, args.port)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot listen on {args.host}:{args.port} ({exc.strerror or exc}); "
+            "choose another --port or stop what holds it"
+        ) from None
     sys.stderr.write(
         f"moerun emulate: {served} on {dep.num_gpus}x {dep.gpu.id} ({dep.engine.name}, "
-        f"{dep.parallel.describe()}, {dep.weights}) at http://{args.host}:{args.port} "
+        f"layout {resolved.describe()}, {dep.weights}) at http://{args.host}:{args.port} "
         f"(time scale {args.time_scale:g}; synthetic text)\n"
     )
-    serve(app, host=args.host, port=args.port, log_level=args.log_level)
+    serve(app, host=args.host, port=args.port, log_level=args.log_level, sock=sock)
     return 0
 
 

@@ -7,6 +7,7 @@ existing folder is only replaced, with --force, after the new one is complete.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from collections.abc import Mapping
@@ -25,6 +26,47 @@ def check_out_dir(out: Path, force: bool) -> None:
         raise UsageError(f"--out {out} exists and is not a folder")
     if out.is_dir() and any(out.iterdir()) and not force:
         raise UsageError(f"--out {out} exists and is not empty; pass --force to replace it")
+    _check_folder_writable(_nearest_existing(out.absolute().parent), f"--out {out}")
+
+
+def check_out_file(path: Path, flag: str) -> None:
+    """UsageError unless `path` can be written as a file, before any work is done.
+
+    The folder must exist (nothing is created for a file) and accept a new file: a probe file
+    is created and removed there, which also catches read-only mounts where `os.access` says
+    yes to root.
+    """
+    where = f"{flag} {path}"
+    if path.is_dir():
+        raise UsageError(f"{where} is a folder; give a file name")
+    parent = path.absolute().parent
+    if not parent.exists():
+        existing = _nearest_existing(parent)
+        if not existing.is_dir():
+            raise UsageError(f"{where}: {existing} is a file, not a folder; choose another path")
+        raise UsageError(f"{where}: folder {parent} does not exist; create it first")
+    if not parent.is_dir():
+        raise UsageError(f"{where}: {parent} is not a folder; choose another path")
+    _check_folder_writable(parent, where)
+
+
+def _nearest_existing(folder: Path) -> Path:
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _check_folder_writable(folder: Path, where: str) -> None:
+    if not folder.is_dir():
+        raise UsageError(f"{where}: {folder} is a file, not a folder; choose another path")
+    try:
+        probe = tempfile.mkstemp(prefix=".moerun-probe-", dir=folder)
+    except OSError as exc:
+        raise UsageError(
+            f"{where}: cannot write in {folder} ({exc.strerror or exc}); choose another path"
+        ) from None
+    os.close(probe[0])
+    os.unlink(probe[1])
 
 
 def write_file(path: Path, text: str) -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import shutil
 import sys
+import textwrap
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +31,7 @@ from moerun.catalog.prices import load_gpu_prices
 from moerun.catalog.providers import load_providers
 from moerun.catalog.sources import load_sources
 from moerun.commands.arg_types import positive_int as _positive_int
+from moerun.commands.outdir import check_out_file
 from moerun.commands.plan_args import add_plan_args, request_from_args
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.engine import ENGINES
@@ -82,6 +85,8 @@ def _sources() -> dict[str, tuple[str, str, str]]:
 
 def cmd_plan(args: argparse.Namespace) -> int:
     """Plan, then print the terminal summary or JSON, and write the HTML report if asked."""
+    if args.html:
+        check_out_file(Path(args.html), "--html")
     gpu_ids = set(load_gpus())
     clouds = {p.provider for p in load_gpu_prices()}
     request, overrides = request_from_args(args, gpu_ids, clouds, set(load_providers()))
@@ -95,14 +100,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
         except OSError as exc:
             raise UsageError(f"cannot write --html {path}: {exc.strerror or exc}") from exc
     stale = stale_facts(used_facts(result), args.today or dt.date.today())
+    width = shutil.get_terminal_size().columns  # honours COLUMNS, like the tables
     for line in summary_lines(stale):
-        sys.stderr.write(f"moerun: warning: {line}\n")
+        text = textwrap.fill(f"moerun: warning: {line}", width=width, subsequent_indent="  ")
+        sys.stderr.write(text + "\n")
     if args.json:
         data = plan_dict(result, catalog.weight_notes)
         data["warnings"] = [s.message for s in stale]
         sys.stdout.write(json.dumps(data, indent=2) + "\n")
     else:
-        print_plan(Console(width=max(160, Console().width)), result)
+        print_plan(Console(), result)
         if args.html:
             Console().print(f"HTML report: {args.html}")
     return 0

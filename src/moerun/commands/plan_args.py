@@ -22,8 +22,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE
-from moerun.catalog.files import load_yaml
+from moerun.catalog.files import field_path, load_yaml
 from moerun.catalog.models import DEFAULT_MODEL, load_spec, model_index
 from moerun.catalog.mtp import acceptance_for
 from moerun.catalog.plan_data import (
@@ -35,6 +37,8 @@ from moerun.catalog.plan_data import (
     preset_from_entry,
 )
 from moerun.catalog.price_overrides import Overrides, read_overrides
+from moerun.catalog.prices import load_gpu_prices
+from moerun.commands.arg_types import MAX_MTP_TOKENS
 from moerun.core.deploy.engine import ENGINES
 from moerun.core.load.metrics import Slo
 from moerun.core.market.policy import Policy, check_certification, check_jurisdiction
@@ -43,8 +47,11 @@ from moerun.core.plan.demand import DailyProfile, Volume, WorkloadPreset
 from moerun.core.plan.plan_request import PlanRequest
 from moerun.core.plan.planner import sample_stats
 from moerun.errors import UsageError
+from moerun.formats.plan_config import PlanConfig
 
 DEFAULT_PRESET = "agentic-coding"
+# Search bound (an input limit): replicas beyond 64 nodes.
+MAX_NODES = 64
 CONFIG_KEYS = (
     "model",
     "workload",
@@ -115,6 +122,13 @@ def add_plan_args(p: argparse.ArgumentParser) -> None:
         default=None,
         help="screen analytically only (faster, less certain)",
     )
+    x.add_argument(
+        "--allow-unverified",
+        action="store_true",
+        default=None,
+        help="also rank combinations no recipe or cookbook verifies (marked as such); "
+        "known-unsupported ones are never ranked",
+    )
     x.add_argument("--seed", type=int, default=0)
 
 
@@ -135,6 +149,14 @@ def read_config(path: str | None) -> dict[str, Any]:
         raise UsageError(
             f"--config {path}: unknown key(s) {', '.join(unknown)}; known: {', '.join(CONFIG_KEYS)}"
         )
+    try:
+        PlanConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UsageError(
+            f"--config {path}: {field_path(first['loc'])}: {first['msg']} "
+            "(see `moerun schema plan-config`)"
+        ) from None
     return data
 
 
@@ -246,6 +268,13 @@ def _ints(values: list[str] | None, what: str, default: tuple[int, ...]) -> tupl
         raise UsageError(f"--{what}: expected whole numbers, got {','.join(values)}") from None
     if not out or min(out) < 0 or (what == "nodes" and min(out) < 1):
         raise UsageError(f"--{what}: expected {'positive' if what == 'nodes' else '>= 0'} numbers")
+    if what == "mtp" and max(out) > MAX_MTP_TOKENS:
+        raise UsageError(
+            f"--mtp: at most {MAX_MTP_TOKENS} draft tokens (the most the engines' recipes run); "
+            f"got {max(out)}"
+        )
+    if what == "nodes" and max(out) > MAX_NODES:
+        raise UsageError(f"--nodes: at most {MAX_NODES} nodes per replica; got {max(out)}")
     return out
 
 
@@ -295,6 +324,14 @@ def request_from_args(
             f"--engines: unknown engine(s) {', '.join(bad)}; choose from {', '.join(ENGINES)}"
         )
     pricing = tuple(_list(args.pricing, search, "pricing") or ["on_demand"])
+    kinds = {p.pricing for p in load_gpu_prices()}
+    kinds |= {g.pricing for g in overrides.gpu if g.pricing} if overrides is not None else set()
+    unknown = sorted(set(pricing) - kinds)
+    if unknown:
+        raise UsageError(
+            f"--pricing: no price of kind {', '.join(unknown)} in the catalog; kinds: "
+            f"{', '.join(sorted(kinds))} (put a reserved or negotiated rate in a --prices file)"
+        )
     if overrides is not None:  # a negotiated rate is meant to be used, whatever its kind
         pricing += tuple(sorted({g.pricing for g in overrides.gpu if g.pricing} - set(pricing)))
     budget = args.budget if args.budget is not None else cfg.get("budget_usd_per_month")
@@ -319,6 +356,7 @@ def request_from_args(
         mtp_options=mtp_options,
         disaggregation=not (args.no_disaggregation or search.get("disaggregation") is False),
         simulate=not (args.no_simulate or search.get("simulate") is False),
+        allow_unverified=bool(args.allow_unverified or search.get("allow_unverified")),
         mtp_acceptance=DEFAULT_MTP_ACCEPTANCE,
         mtp_acceptance_by_tokens=by_tokens,
         mtp_acceptance_range=span,

@@ -19,6 +19,7 @@ from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.calibrate.calibration import Calibration
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.load.metrics import LATENCY_KEYS
+from moerun.core.load.workload import Workload
 from moerun.core.perf.step_time import StepBatch, StepModel, StepParams
 from moerun.core.sim.build import SimOptions, simulate_deployment
 from moerun.core.sim.router import ROUTINGS
@@ -117,10 +118,24 @@ def _coverage(result: SimResult, dep: Deployment, options: SimOptions) -> dict[s
     return out
 
 
+def _check_lengths(workload: Workload, max_context: int) -> None:
+    """UsageError if a request needs more than the context the deployment holds (prompt plus
+    output, as vLLM's and SGLang's max_model_len / context_length count it)."""
+    lengths = [s.input_tokens(k) + s.turns[k].output_tokens for s, k in workload.requests()]
+    over = [n for n in lengths if n > max_context]
+    if over:
+        raise UsageError(
+            f"{len(over)} of {len(lengths)} requests need more than the {max_context:,}-token "
+            f"context (longest {max(over):,} prompt+output tokens); lower --isl/--osl or the "
+            "trace's lengths, or raise --max-context up to the model's limit"
+        )
+
+
 def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
     """Simulate with the calibrated parameters and at the speed of light."""
     calibration = calibration_for(dep.gpu.id, dep.engine.name)
     workload, slo = workload_from_args(args)
+    _check_lengths(workload, dep.effective_max_context)
     acceptance, acceptance_source = mtp_acceptance_for(args, dep, calibration, args.workload)
     options = sim_options_from_args(args, dep, calibration, acceptance)
     single = options.num_replicas == 1 and not options.num_prefill
@@ -160,16 +175,11 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Print the prediction."""
-    from moerun.core.deploy.memory_fit import best_layout
+    from moerun.core.deploy.default_layout import resolve_layout
 
-    dep, explicit = deployment_from_args(args)
-    if not explicit and dep.layout_problems():
-        found = best_layout(dep)
-        if found is not None:
-            from dataclasses import replace
-
-            dep = replace(dep, parallel=found[0])
-    summary = run_simulation(args, dep)
+    resolved = resolve_layout(*deployment_from_args(args))
+    summary = run_simulation(args, resolved.deployment)
+    summary["deployment"]["layout_used"] = resolved.describe()
     if args.json:
         sys.stdout.write(json.dumps(summary, indent=2) + "\n")
     else:
@@ -181,9 +191,10 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
     """A terminal view of a simulation."""
     d = s["deployment"]
     console.print(
-        f"[bold]{d['model']}[/] on {d['num_gpus']}x {d['gpu']} ({d['engine']}, {d['layout']}, "
+        f"[bold]{d['model']}[/] on {d['num_gpus']}x {d['gpu']} ({d['engine']}, "
         f"{d['weights']} weights, MTP {d['mtp']}) x {d['replicas']} replica(s)"
     )
+    console.print(f"layout: {d.get('layout_used', d['layout'])}", highlight=False)
     cal = s["calibration"]
     band = ", ".join(f"{k} ±{v:.0f}%" for k, v in cal["error_band_pct"].items())
     console.print(

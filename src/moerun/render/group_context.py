@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from moerun.core.deploy.deploy_facts import EngineFacts, ParserNames
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.engine_flags import FlagSet
+from moerun.core.deploy.support import Platform
 
 LISTEN_HOST = "0.0.0.0"
 
@@ -28,6 +29,18 @@ class GroupContext:
     checkpoint_bytes: int
     served_model_name: str
     parsers: ParserNames | None
+    # the GPU vendor's additions from the support matrix (ROCm: AITER, block size, backends)
+    platform: Platform | None = None
+
+    @property
+    def platform_args(self) -> list[str]:
+        """Flags the platform's recipes add (empty without a platform)."""
+        return list(self.platform.args) if self.platform is not None else []
+
+    @property
+    def platform_env(self) -> list[tuple[str, str]]:
+        """Environment the platform's recipes set."""
+        return list(self.platform.env) if self.platform is not None else []
 
     @property
     def engine(self) -> str:

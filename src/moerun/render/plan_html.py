@@ -14,7 +14,7 @@ from html import escape
 
 from moerun.core.plan.curves import cost_curves, pareto
 from moerun.core.plan.planner import PlanResult
-from moerun.core.plan.recommend import Option
+from moerun.core.plan.recommend import Option, api_equivalent_prices, reference_api
 from moerun.render.plan_json import assumptions
 from moerun.render.plan_text import headline
 from moerun.render.svg_charts import fmt, line_chart, scatter_chart, stacked_bars
@@ -22,6 +22,7 @@ from moerun.render.svg_charts import fmt, line_chart, scatter_chart, stacked_bar
 GB = 1e9
 MAX_TABLE_ROWS = 40
 MAX_MEMORY_ROWS = 6
+ZOOM_X_BOUNDS = 3
 # (title, ref, date) of each cited source id
 Sources = Mapping[str, tuple[str, str, str]]
 
@@ -35,7 +36,8 @@ th{background:#f4f4f4}td.n{text-align:right;white-space:nowrap}
 .none{border:2px solid #d62728;border-radius:6px;padding:10px 14px;background:#fff6f6}
 svg.chart{display:block;margin:12px 0;font-size:11px;fill:#333}
 svg .grid{stroke:#e6e6e6}svg .ct{font-size:14px;font-weight:600}svg .lg,svg .mk{font-size:11px}
-ul.notes{margin:2px 0 0 16px;padding:0}small{color:#666}
+ul.notes{margin:2px 0 0 16px;padding:0}small{color:#666}.warn{color:#b00}
+ol.notes{font-size:12.5px}
 """
 
 SELF_REPORT = """
@@ -47,6 +49,24 @@ window.addEventListener('load', function () {
     svg.setAttribute('data-rendered-marks',
       svg.querySelectorAll('path.series, circle.point, rect.bar').length);
   });
+  // text that overlaps other text, anywhere on the page (SVG labels included)
+  var boxes = [];
+  document.querySelectorAll('svg.chart text').forEach(function (t) {
+    var b = t.getBoundingClientRect();
+    if (b.width > 0 && b.height > 0) boxes.push([b, t.textContent]);
+  });
+  var clashes = [];
+  for (var i = 0; i < boxes.length; i++) {
+    for (var j = i + 1; j < boxes.length; j++) {
+      var a = boxes[i][0], c = boxes[j][0];
+      var w = Math.min(a.right, c.right) - Math.max(a.left, c.left);
+      var h = Math.min(a.bottom, c.bottom) - Math.max(a.top, c.top);
+      if (w > 1 && h > 1) clashes.push(boxes[i][1] + ' | ' + boxes[j][1]);
+    }
+  }
+  document.body.setAttribute('data-text-boxes', boxes.length);
+  document.body.setAttribute('data-text-overlaps', clashes.length);
+  document.body.setAttribute('data-text-overlap-pairs', clashes.slice(0, 20).join(' ;; '));
   document.body.setAttribute('data-charts-checked', 'true');
 });
 """
@@ -95,29 +115,80 @@ def _price_cell(o: Option) -> str:
     return "<br>".join(parts)
 
 
+# notes the table's columns already show (price, published speed): not repeated per row
+_SHOWN_IN_COLUMNS = ("prices ", "price $", "published: ")
+
+
 def _options_table(r: PlanResult) -> str:
+    shown = r.options[:MAX_TABLE_ROWS]
+    notes = [[n for n in o.notes if not n.startswith(_SHOWN_IN_COLUMNS)] for o in shown]
+    counts: dict[str, int] = {}
+    for row in notes:
+        for n in dict.fromkeys(row):
+            counts[n] = counts.get(n, 0) + 1
+    # a note several rows share is written once, below the table, and referenced by number
+    shared = [n for n, c in counts.items() if c > 1]
+    ref = {n: k + 1 for k, n in enumerate(shared)}
+    ref_api = reference_api(r.options)
     rows = []
-    for i, o in enumerate(r.options[:MAX_TABLE_ROWS]):
+    for i, (o, row_notes) in enumerate(zip(shown, notes, strict=True)):
         repl = str(o.self_hosted.cost.peak_replicas) if o.self_hosted else "-"
-        notes = "".join(f"<li>{escape(n)}</li>" for n in o.notes)
+        own = "".join(f"<li>{escape(n)}</li>" for n in row_notes if n not in ref)
+        marks = " ".join(f"<sup>[{ref[n]}]</sup>" for n in row_notes if n in ref)
         rows.append(
-            f"<tr><td class=n>{i + 1}</td><td>{o.kind}</td><td>{escape(o.label)}"
-            f"<ul class=notes>{notes}</ul></td><td class=n>{repl}</td>"
+            f"<tr><td class=n>{i + 1}</td><td>{o.kind}</td><td>{escape(o.label)} {marks}"
+            f"{_support_badge(o)}<ul class=notes>{own}</ul></td><td class=n>{repl}</td>"
             f"<td class=n>${o.usd_per_month:,.0f}</td><td class=n>"
-            f"${o.usd_per_mtok_blended:.3f}</td><td>{_perf_cell(o)}</td>"
-            f"<td>{_price_cell(o)}</td></tr>"
+            f"${o.usd_per_mtok_blended:.3f}</td><td class=n>{_api_equiv(o, ref_api)}</td>"
+            f"<td>{_perf_cell(o)}</td><td>{_price_cell(o)}</td></tr>"
         )
     head = (
         "<tr><th>#</th><th>kind</th><th>what, and what to know</th><th>replicas at peak"
-        "</th><th>$/month</th><th>$/Mtok blended</th><th>p99 TTFT / TPOT ms (source)</th>"
-        "<th>price (source, date)</th></tr>"
+        "</th><th>$/month</th><th>$/Mtok blended</th><th>API-equivalent $/Mtok in / out"
+        "</th><th>p99 TTFT / TPOT ms (source)</th><th>price (source, date)</th></tr>"
     )
     more = (
         f"<p><small>{len(r.options) - MAX_TABLE_ROWS} more in --json.</small></p>"
         if len(r.options) > MAX_TABLE_ROWS
         else ""
     )
-    return f"<table>{head}{''.join(rows)}</table>{more}"
+    legend = (
+        "<p><small>$/Mtok blended: the whole bill over every input and output token at this "
+        "workload's mix. API-equivalent: the input/output list prices an API priced like "
+        f"{escape(ref_api.label)} (same ratio, same cached-input discount) would need to bill "
+        "the same; compare these with an API's price list, not a GPU-time split.</small></p>"
+        if ref_api is not None
+        else ""
+    )
+    footnotes = (
+        "<ol class=notes>" + "".join(f"<li>{escape(n)}</li>" for n in shared) + "</ol>"
+        if shared
+        else ""
+    )
+    return f"{legend}<table>{head}{''.join(rows)}</table>{more}{footnotes}"
+
+
+def _api_equiv(o: Option, ref: Option | None) -> str:
+    if o.kind == "managed" and o.managed is not None:
+        m = o.managed.model
+        return f"${m.input_usd_per_mtok:g} / ${m.output_usd_per_mtok:g}<br><small>list</small>"
+    if ref is None:
+        return "-"
+    i, out = api_equivalent_prices(o, ref)
+    return f"${i:.2f} / ${out:.2f}"
+
+
+def _support_badge(o: Option) -> str:
+    sup = o.support
+    if sup is None or o.kind == "managed":
+        return ""
+    links = ", ".join(
+        f'<a href="{escape(src.ref)}">{escape(src.id)}</a> ({escape(src.date)})'
+        for src in sup.sources
+    )
+    status = "verified" if sup.verified else f"<b class=warn>{escape(sup.status)}</b>"
+    why = "" if sup.verified else ": " + escape("; ".join(sup.reasons))
+    return f"<br><small>support: {status}{why}" + (f" [{links}]" if links else "") + "</small>"
 
 
 def _charts(r: PlanResult) -> str:
@@ -132,6 +203,7 @@ def _charts(r: PlanResult) -> str:
                     f"break-even {fmt(curves.break_even_requests_per_day)}/day",
                 )
             )
+        budget = r.request.budget_usd_per_month
         out.append(
             line_chart(
                 "Monthly cost against daily volume",
@@ -142,10 +214,17 @@ def _charts(r: PlanResult) -> str:
                 log_x=True,
                 log_y=True,
                 markers=markers,
+                hlines=[(budget, f"budget ${budget:,.0f}")] if budget else [],
             )
         )
     points, front = pareto(r)
     statuses = sorted({p.calibration for p in points})
+    # zoom on the SLO's neighbourhood: far slower layouts crowd the ranked ones into a corner
+    bound = r.request.slo.tpot_ms
+    x_max = ZOOM_X_BOUNDS * bound if bound else float("inf")
+    beyond = sum(1 for p in points if p.tpot_p99_ms > x_max)
+    points = [p for p in points if p.tpot_p99_ms <= x_max]
+    front = [p for p in front if p.tpot_p99_ms <= x_max]
     out.append(
         scatter_chart(
             "Self-hosted layouts: output throughput per GPU against p99 TPOT",
@@ -153,8 +232,20 @@ def _charts(r: PlanResult) -> str:
             [(p.tpot_p99_ms, p.output_tok_per_s_per_gpu, p.label) for p in front],
             x_label="p99 TPOT, ms (analytic screen)",
             y_label="output tokens/s per GPU",
-            vline=(r.request.slo.tpot_ms, "TPOT bound") if r.request.slo.tpot_ms else None,
+            vline=(r.request.slo.tpot_ms, f"p99 TPOT bound {r.request.slo.tpot_ms:g} ms")
+            if r.request.slo.tpot_ms
+            else None,
+            highlights=_ranked_points(r),
         )
+    )
+    if beyond:
+        out.append(
+            f"<p><small>{beyond} sampled points slower than {x_max:g} ms p99 TPOT "
+            f"({ZOOM_X_BOUNDS}x the bound) are not drawn.</small></p>"
+        )
+    out.append(
+        "<p><small>Circled: the ranked self-hosted configurations at the load the plan gives "
+        "them (#rank; #1 is the recommendation when it is self-hosted).</small></p>"
     )
     out.append(
         f"<p><small>Screening estimates; calibration status of the points: "
@@ -187,8 +278,28 @@ def _charts(r: PlanResult) -> str:
         )
         if len(rows) >= MAX_MEMORY_ROWS:
             break
-    out.append(stacked_bars("Memory per GPU of the top layouts", rows, unit="GB"))
+    gpu_gb = max(
+        (o.self_hosted.screened.fit.gpu_memory_bytes / GB for o in r.options if o.self_hosted),
+        default=None,
+    )
+    out.append(stacked_bars("Memory per GPU of the top layouts", rows, unit="GB", capacity=gpu_gb))
     return "\n".join(out)
+
+
+def _ranked_points(r: PlanResult) -> list[tuple[float, float, str]]:
+    """Ranked self-hosted options as (p99 TPOT, output tok/s per GPU, '#rank label')."""
+    out = []
+    seen: set[str] = set()
+    for i, o in enumerate(r.options[:MAX_TABLE_ROWS]):
+        sh = o.self_hosted
+        if sh is None or sh.perf.tpot_p99_ms is None or sh.label in seen:
+            continue
+        seen.add(sh.label)
+        per_gpu = (
+            sh.perf.capacity_req_per_s * r.stats.mean_output_tokens / sh.screened.gpus_per_unit
+        )
+        out.append((sh.perf.tpot_p99_ms, per_gpu, f"#{i + 1} {sh.label}"))
+    return out
 
 
 def _exclusions(r: PlanResult) -> str:
@@ -211,6 +322,22 @@ def _exclusions(r: PlanResult) -> str:
     return unpriced + (
         f"<p>{r.funnel.total} endpoints considered:</p><ul>{funnel}</ul>"
         "<table><tr><th>constraint</th><th>kind</th><th>endpoint</th><th>why</th></tr>"
+        f"{rows}</table>"
+    )
+
+
+def _held_out(r: PlanResult) -> str:
+    if not r.held_out:
+        return ""
+    rows = "".join(
+        f"<tr><td>{escape(h.label)}</td><td>{escape(h.support.status)}</td>"
+        f"<td>{escape('; '.join(h.support.reasons))}</td></tr>"
+        for h in r.held_out
+    )
+    return (
+        "<h3>Cheaper configurations not ranked: no source verifies them</h3>"
+        "<p><small>--allow-unverified ranks unverified ones (marked); unsupported ones never."
+        "</small></p><table><tr><th>configuration</th><th>support</th><th>why</th></tr>"
         f"{rows}</table>"
     )
 
@@ -291,6 +418,7 @@ def render_plan_html(r: PlanResult, sources: Sources) -> str:
         _options_table(r),
         "<h2>Which constraint excluded what</h2>",
         _exclusions(r),
+        _held_out(r),
         "<h2>GPU specs</h2>",
         _specs(r),
         "<h2>Assumptions</h2><ul>"

@@ -77,6 +77,7 @@ def option_dict(rank: int, o: Option, weight_notes: dict[str, str]) -> dict[str,
     out["quality"] = (
         {"weights": weights, "note": weight_notes.get(weights, "")} if weights in FOUR_BIT else None
     )
+    out["support"] = o.support.as_dict() if o.support is not None else None
     out["notes"] = list(o.notes)
     return out
 
@@ -225,6 +226,8 @@ def plan_dict(r: PlanResult, weight_notes: dict[str, str]) -> dict[str, Any]:
             "stages": [{"constraint": n, "remaining": left} for n, left in r.funnel.stages],
             "emptied_by": r.funnel.emptied_by,
         },
+        "not_ranked_support": [{"label": h.label, **h.support.as_dict()} for h in r.held_out],
+        "allow_unverified": req.allow_unverified,
         "break_even": be,
         "overridden_prices": list(r.overridden),
         "unpriced_gpus": list(r.unpriced_gpus),

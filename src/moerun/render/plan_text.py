@@ -5,10 +5,11 @@ from __future__ import annotations
 from collections import defaultdict
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from moerun.core.plan.planner import PlanResult
-from moerun.core.plan.recommend import Option
+from moerun.core.plan.recommend import Option, api_equivalent_prices, reference_api
 
 MAX_ROWS = 12
 
@@ -36,16 +37,22 @@ def headline(r: PlanResult) -> str:
     )
 
 
-def _mtok(o: Option) -> str:
-    sh = o.self_hosted
-    if o.kind == "self-hosted" and sh is not None:
-        c = sh.cost
-        blended = o.usd_per_mtok_blended
-        return f"{c.usd_per_mtok_input:.2f} / {c.usd_per_mtok_output:.2f} / {blended:.3f}"
+def _api_equivalent(o: Option, ref: Option | None) -> str:
     if o.kind == "managed" and o.managed is not None:
         m = o.managed.model
-        return f"{m.input_usd_per_mtok} / {m.output_usd_per_mtok} / {o.usd_per_mtok_blended:.3f}"
-    return f"- / - / {o.usd_per_mtok_blended:.3f}"
+        return f"{m.input_usd_per_mtok:g} / {m.output_usd_per_mtok:g}"
+    if ref is None:
+        return "-"
+    i, out = api_equivalent_prices(o, ref)
+    return f"{i:.2f} / {out:.2f}"
+
+
+def _what(o: Option) -> str:
+    """The label folded at ' @ ' and ' + ' (never mid-word), with its support status."""
+    text = o.label.replace(" + overflow to ", "\n+ overflow to ").replace(" @ ", "\n@ ")
+    if o.support is not None and not o.support.verified:
+        text += f"\n[{o.support.status}]"
+    return escape(text)
 
 
 def _latency(o: Option) -> tuple[str, str]:
@@ -81,27 +88,7 @@ def print_plan(console: Console, r: PlanResult, max_rows: int = MAX_ROWS) -> Non
         console.print(f"  - {note}", highlight=False)
     _print_break_even(console, r)
     _print_acceptance(console, r)
-    t = Table(
-        title=f"Ranked options ({min(max_rows, len(r.options))} of {len(r.options)}; "
-        "--json for all)",
-        show_lines=False,
-    )
-    for col, just in (
-        ("#", "right"),
-        ("kind", "left"),
-        ("what", "left"),
-        ("repl.", "right"),
-        ("$/month", "right"),
-        ("$/Mtok in / out / blended", "right"),
-        ("p99 TTFT / TPOT ms", "right"),
-        ("numbers from", "left"),
-    ):
-        t.add_column(col, justify=just)  # type: ignore[arg-type]
-    for i, o in enumerate(r.options[:max_rows]):
-        lat, src = _latency(o)
-        repl = str(o.self_hosted.cost.peak_replicas) if o.self_hosted else "-"
-        t.add_row(str(i + 1), o.kind, o.label, repl, f"{o.usd_per_month:,.0f}", _mtok(o), lat, src)
-    console.print(t)
+    console.print(ranked_table(r, max_rows, console.width))
     _print_exclusions(console, r)
     if r.overridden:
         console.print("[bold]Prices overridden by --prices:[/]")
@@ -127,6 +114,70 @@ def _print_acceptance(console: Console, r: PlanResult) -> None:
     )
 
 
+# (header, justify, priority): columns with the highest priority number go first when the
+# terminal is too narrow; a cell never wraps, long labels fold at their own separators.
+COLUMNS = (
+    ("#", "right", 0),
+    ("kind", "left", 5),
+    ("what", "left", 0),
+    ("repl.", "right", 6),
+    ("$/month", "right", 0),
+    ("$/Mtok\nblended", "right", 1),
+    ("API-equiv.\n$/Mtok in/out", "right", 2),
+    ("p99 ms\nTTFT / TPOT", "right", 3),
+    ("numbers from", "left", 4),
+)
+
+
+def ranked_table(r: PlanResult, max_rows: int, width: int) -> Table:
+    """The ranked options as a table no wider than `width` (dropping columns as needed)."""
+    ref = reference_api(r.options)
+    rows: list[tuple[str, ...]] = []
+    for i, o in enumerate(r.options[:max_rows]):
+        lat, src = _latency(o)
+        repl = str(o.self_hosted.cost.peak_replicas) if o.self_hosted else "-"
+        rows.append(
+            (
+                str(i + 1),
+                o.kind,
+                _what(o),
+                repl,
+                f"{o.usd_per_month:,.0f}",
+                f"{o.usd_per_mtok_blended:.3f}",
+                _api_equivalent(o, ref),
+                lat,
+                src,
+            )
+        )
+    keep = list(range(len(COLUMNS)))
+    by_priority = sorted(range(len(COLUMNS)), key=lambda c: -COLUMNS[c][2])
+    while True:
+        t = _table(r, max_rows, ref, rows, keep)
+        if Console(width=10_000).measure(t).maximum <= width or COLUMNS[by_priority[0]][2] == 0:
+            return t
+        keep.remove(by_priority.pop(0))
+
+
+def _table(
+    r: PlanResult, max_rows: int, ref: Option | None, rows: list[tuple[str, ...]], keep: list[int]
+) -> Table:
+    shown = min(max_rows, len(r.options))
+    caption = None
+    if ref is not None and 6 in keep:
+        caption = f"API-equiv.: list prices at {ref.label}'s input:output ratio that bill the same"
+    t = Table(
+        title=f"Ranked options ({shown} of {len(r.options)}; --json for all)",
+        caption=caption,
+        show_lines=len(rows) > 0,
+    )
+    for c in keep:
+        header, just, _ = COLUMNS[c]
+        t.add_column(header, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    for row in rows:
+        t.add_row(*(row[c] for c in keep))
+    return t
+
+
 def _print_break_even(console: Console, r: PlanResult) -> None:
     if r.break_even_between is None:
         return
@@ -150,6 +201,15 @@ def _print_exclusions(console: Console, r: PlanResult) -> None:
         console.print(
             f"Not searched, no cloud price in the catalog (add one with --prices): "
             f"{', '.join(r.unpriced_gpus)}"
+        )
+    if r.held_out:
+        cheapest = r.held_out[0]
+        why = cheapest.support.reasons[0] if cheapest.support.reasons else ""
+        console.print(
+            f"Not ranked, no source verifies them ({len(r.held_out)} cheapest shown in --json; "
+            f"--allow-unverified ranks unverified ones): e.g. {cheapest.label}: "
+            f"{cheapest.support.status} - {why}",
+            highlight=False,
         )
     if not r.exclusions:
         return

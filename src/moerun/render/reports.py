@@ -181,6 +181,8 @@ def print_fit(console: Console, d: dict[str, Any]) -> None:
         f"{d['model']} on {d['num_gpus']}x {d['gpu']} ({d['num_nodes']} node(s)), {d['weights']} "
         f"weights, {d['kv_dtype']} KV, {d['engine']}, {d['layout']}: {verdict}"
     )
+    if "layout_used" in d:
+        console.print(f"layout: {d['layout_used']}", highlight=False)
     for reason in d["reasons"]:
         console.print(f"  - {reason}")
     t = Table(show_header=False)

@@ -63,7 +63,7 @@ def base_argv(ctx: GroupContext) -> list[str]:
             argv += ["--disaggregation-transfer-backend", ctx.facts.disagg_transfer_backend]
         if ctx.role == "prefill":
             argv += ["--disaggregation-bootstrap-port", str(bootstrap_port(ctx))]
-    return argv
+    return argv + ctx.platform_args
 
 
 def bootstrap_port(ctx: GroupContext) -> int:
@@ -103,7 +103,7 @@ def build(ctx: GroupContext) -> EngineGroup:
         gpus_per_node=ctx.gpus_per_node,
         head=head,
         worker=worker,
-        env=(),
+        env=tuple(ctx.platform_env),
         port=ctx.facts.port,
         health_path=ctx.facts.health_path,
         checkpoint=ctx.checkpoint,

@@ -133,8 +133,10 @@ def line_chart(
     log_x: bool = False,
     log_y: bool = False,
     markers: Sequence[tuple[float, str]] = (),
+    hlines: Sequence[tuple[float, str]] = (),
 ) -> str:
-    """Lines over shared xs, with vertical markers (e.g. the plan's volume, the break-even)."""
+    """Lines over shared xs, with vertical markers (e.g. the plan's volume, the break-even)
+    and horizontal ones (e.g. the budget)."""
     ys = [y for _, s in series for y in s if math.isfinite(y) and (y > 0 or not log_y)]
     if not xs or not ys:
         return f'<p class="empty">{escape(title)}: no data</p>'
@@ -150,13 +152,24 @@ def line_chart(
             f'<path class="series" d="{d}" fill="none" stroke="{COLORS[i % len(COLORS)]}" '
             f'stroke-width="2.5"{dash}><title>{escape(name)}</title></path>'
         )
-    for x, label in markers:
-        if f.px(x) < L or f.px(x) > W - R:
-            continue
+    shown = [(x, label) for x, label in markers if L <= f.px(x) <= W - R]
+    for i, (x, label) in enumerate(shown):
+        # one row per marker, so two markers close together never print over each other
+        anchor = "end" if f.px(x) > W - R - 120 else "start"
+        dx = -4 if anchor == "end" else 4
         out.append(
             f'<line class="marker" x1="{f.px(x):.1f}" x2="{f.px(x):.1f}" y1="{T}" '
             f'y2="{H - B}" stroke="#444" stroke-dasharray="2 3"/>'
-            f'<text x="{f.px(x) + 4:.1f}" y="{H - B - 8}" class="mk">{escape(label)}</text>'
+            f'<text x="{f.px(x) + dx:.1f}" y="{H - B - 8 - 14 * i}" text-anchor="{anchor}" '
+            f'class="mk">{escape(label)}</text>'
+        )
+    for y, label in hlines:
+        if not f.y0 <= (math.log10(y) if log_y else y) <= f.y1:
+            continue
+        out.append(
+            f'<line class="marker" x1="{L}" x2="{W - R}" y1="{f.py(y):.1f}" y2="{f.py(y):.1f}" '
+            f'stroke="#d62728" stroke-dasharray="6 3"/><text x="{W - R - 4}" '
+            f'y="{f.py(y) - 4:.1f}" text-anchor="end" class="mk">{escape(label)}</text>'
         )
     dashed = [i == len(series) - 1 and len(series) > 2 for i in range(len(series))]
     out += _legend([n for n, _ in series], dashed)
@@ -171,13 +184,16 @@ def scatter_chart(
     x_label: str,
     y_label: str,
     vline: tuple[float, str] | None = None,
+    highlights: Sequence[tuple[float, float, str]] = (),
 ) -> str:
-    """Points (with hover titles) and the front through the best of them."""
+    """Points (with hover titles), the front through the best of them, and highlighted
+    configurations (the ranked ones) with labels placed so that none overlaps another."""
     if not points:
         return f'<p class="empty">{escape(title)}: no data</p>'
     # the front comes from every point, the scatter from a sample: frame them both
-    xs = [p[0] for p in (*points, *front)] + ([vline[0]] if vline else [])
-    f = _Frame(xs, [p[1] for p in (*points, *front)], False)
+    every = (*points, *front, *highlights)
+    xs = [p[0] for p in every] + ([vline[0]] if vline else [])
+    f = _Frame(xs, [p[1] for p in every], False)
     out = f.svg(title, x_label, y_label)
     for x, y, label in points:
         out.append(
@@ -192,8 +208,14 @@ def scatter_chart(
         )
         out.append(
             f'<path class="series" d="{d}" fill="none" stroke="{COLORS[1]}" '
-            'stroke-width="2.5"><title>Pareto front</title></path>'
+            'stroke-width="1.5"><title>Pareto front</title></path>'
         )
+        for x, y, label in front:  # the front's own configurations, drawn on top of it
+            out.append(
+                f'<circle class="point" cx="{f.px(x):.1f}" cy="{f.py(y):.1f}" r="3" '
+                f'fill="{COLORS[1]}"><title>{escape(label)}: {x:.1f} ms, {y:,.0f} tok/s/GPU'
+                "</title></circle>"
+            )
     if vline is not None:
         x = f.px(vline[0])
         out.append(
@@ -201,45 +223,108 @@ def scatter_chart(
             f'stroke="#444" stroke-dasharray="2 3"/><text x="{x + 4:.1f}" y="{T + 12}" '
             f'class="mk">{escape(vline[1])}</text>'
         )
-    out += _legend(["configurations (each at every load)", "Pareto front"], right=True)
+    legend = ["configurations (each at every load)", "Pareto front"]
+    # boxes already taken by text: the legend, the bound's label, the axes' tick labels
+    taken: list[tuple[float, float, float, float]] = [
+        (W - R - 250, T, W - R, T + 16 * len(legend) + 4)
+    ]
+    if vline is not None:
+        x = f.px(vline[0])
+        taken.append((x, T, x + 8 + 7 * len(vline[1]), T + 16))
+    for x, y, label in highlights:
+        cx, cy = f.px(x), f.py(y)
+        out.append(
+            f'<circle class="point chosen" cx="{cx:.1f}" cy="{cy:.1f}" r="5" fill="none" '
+            f'stroke="#111" stroke-width="2"><title>{escape(label)}</title></circle>'
+        )
+        short = label.split(" ")[0]
+        width = 7 * len(short) + 2
+        for dx, dy in _LABEL_OFFSETS:
+            box = (cx + dx, cy + dy - 11, cx + dx + width, cy + dy + 2)
+            inside = box[0] >= L and box[2] <= W - R and box[1] >= T and box[3] <= H - B
+            if inside and not any(_overlap(box, t) for t in taken):
+                taken.append(box)
+                out.append(
+                    f'<text x="{box[0]:.1f}" y="{cy + dy:.1f}" class="lg hl">{escape(short)}</text>'
+                )
+                break
+    out += _legend(legend, right=True)
     return "\n".join(out) + "\n</svg>"
 
 
+# where a highlighted point's label may go, tried in order (pixels from the point)
+_LABEL_OFFSETS = tuple(
+    (dx, dy) for dy in (-7, 15, -21, 29, -35, 43, -49) for dx in (8, -40, 30, -70)
+)
+
+
+def _overlap(a: tuple[float, float, float, float], b: tuple[float, float, float, float]) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
 def stacked_bars(
-    title: str, rows: Sequence[tuple[str, Sequence[tuple[str, float]]]], *, unit: str
+    title: str,
+    rows: Sequence[tuple[str, Sequence[tuple[str, float]]]],
+    *,
+    unit: str,
+    capacity: float | None = None,
 ) -> str:
-    """Horizontal bars split into named segments (same segment names in every row)."""
+    """Horizontal bars split into named segments (same segment names in every row), on an
+    axis with values; each segment wide enough shows its value, `capacity` is marked."""
     if not rows:
         return f'<p class="empty">{escape(title)}: no data</p>'
-    height = T + 30 * len(rows) + 70
-    total = max(sum(v for _, v in segs) for _, segs in rows) or 1.0
+    top = max([sum(v for _, v in segs) for _, segs in rows] + [capacity or 0.0]) or 1.0
+    ticks = nice_ticks(0.0, top)
+    total = ticks[-1]
     left, width = 300, W - 300 - R
+    axis_y = T + 30 * len(rows) + 4
+    height = axis_y + 90
     out = [
         f'<svg class="chart" xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {W} {height}" '
         f'width="{W}" height="{height}" role="img" aria-label="{escape(title)}">',
         f"<title>{escape(title)}</title>",
         f'<text x="{W / 2}" y="18" text-anchor="middle" class="ct">{escape(title)}</text>',
     ]
+    for t in ticks:
+        x = left + t / total * width
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{T - 4}" y2="{axis_y}" class="grid"/>'
+            f'<text x="{x:.1f}" y="{axis_y + 14}" text-anchor="middle">{fmt(t)}</text>'
+        )
     for i, (label, segs) in enumerate(rows):
         y, x = T + 30 * i, float(left)
         out.append(f'<text x="{left - 6}" y="{y + 16}" text-anchor="end">{escape(label)}</text>')
         for j, (name, v) in enumerate(segs):
-            w = v / total * width
+            w = max(v / total * width, 0.0)
             out.append(
-                f'<rect class="bar" x="{x:.1f}" y="{y}" width="{max(w, 0.0):.1f}" '
+                f'<rect class="bar" x="{x:.1f}" y="{y}" width="{w:.1f}" '
                 f'height="22" fill="{COLORS[j % len(COLORS)]}"><title>{escape(name)}: '
                 f"{v:,.1f} {unit}</title></rect>"
             )
+            text = f"{v:,.0f}"
+            if w >= 7 * len(text) + 6:
+                out.append(
+                    f'<text x="{x + w / 2:.1f}" y="{y + 15}" text-anchor="middle" '
+                    f'class="lg" fill="#fff">{text}</text>'
+                )
             x += w
-    y = T + 30 * len(rows) + 20
-    for j, name in enumerate(n for n, _ in rows[0][1]):
+    if capacity is not None:
+        x = left + capacity / total * width
         out.append(
-            f'<rect x="{20 + 120 * j}" y="{y}" width="12" height="12" '
-            f'fill="{COLORS[j % len(COLORS)]}"/><text x="{20 + 120 * j + 16}" '
-            f'y="{y + 11}" class="lg">{escape(name)}</text>'
+            f'<line class="marker" x1="{x:.1f}" x2="{x:.1f}" y1="{T - 4}" y2="{axis_y}" '
+            'stroke="#111" stroke-dasharray="3 2"/>'
         )
     out.append(
-        f'<text x="{left + width / 2}" y="{y + 34}" text-anchor="middle">'
-        f"{escape(unit)} per GPU (scale: {total:,.0f} {escape(unit)})</text>"
+        f'<text x="{left + width / 2}" y="{axis_y + 32}" text-anchor="middle">'
+        f"{escape(unit)} per GPU"
+        + (f" (dashed: the GPU's {capacity:,.0f} {escape(unit)})" if capacity else "")
+        + "</text>"
     )
+    y = axis_y + 50
+    for j, name in enumerate(n for n, _ in rows[0][1]):
+        out.append(
+            f'<rect x="{left + 110 * j}" y="{y}" width="12" height="12" '
+            f'fill="{COLORS[j % len(COLORS)]}"/><text x="{left + 110 * j + 16}" '
+            f'y="{y + 11}" class="lg">{escape(name)}</text>'
+        )
     return "\n".join(out) + "\n</svg>"

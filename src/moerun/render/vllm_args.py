@@ -60,7 +60,7 @@ def base_argv(ctx: GroupContext) -> list[str]:
         # NixlConnector ignores kv_role (the router decides who prefills); it documents it.
         kv = {"kv_connector": "NixlConnector", "kv_role": KV_ROLE[ctx.role]}
         argv += ["--kv-transfer-config", json.dumps(kv, separators=(",", ":"))]
-    return argv
+    return argv + ctx.platform_args
 
 
 def build(ctx: GroupContext) -> EngineGroup:
@@ -69,7 +69,7 @@ def build(ctx: GroupContext) -> EngineGroup:
     ports = ctx.facts.ports
     argv = base_argv(ctx)
     world, nodes, per_node = par.tp * par.pp, ctx.num_nodes, ctx.gpus_per_node
-    env: list[tuple[str, str]] = []
+    env: list[tuple[str, str]] = ctx.platform_env
     if ctx.role in KV_ROLE:
         env += [("VLLM_NIXL_SIDE_CHANNEL_HOST", POD_IP)]
         env += [("VLLM_NIXL_SIDE_CHANNEL_PORT", str(ports["nixl_side_channel_port"]))]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from sqlalchemy import case, create_engine, func, inspect, select
+from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from moerun.errors import StoreError
@@ -49,6 +51,7 @@ def spend_by_key_backend(
         q = q.where(u.created_at_s >= since_s)
     if until_s is not None:
         q = q.where(u.created_at_s < until_s)
+    _check_sqlite_exists(database_url)
     try:
         engine = create_engine(database_url)
         try:
@@ -75,3 +78,18 @@ def spend_by_key_backend(
         )
         for r in rows
     ]
+
+
+def _check_sqlite_exists(database_url: str) -> None:
+    """StoreError for a SQLite file that is not there: connecting would create an empty one."""
+    try:
+        url = make_url(database_url)
+    except Exception:
+        raise StoreError(f"{redact(database_url)} is not a database URL") from None
+    if not url.drivername.startswith("sqlite") or url.database in (None, "", ":memory:"):
+        return
+    if not Path(url.database).is_file():
+        raise StoreError(
+            f"no usage ledger at {url.database} (start `moerun gateway` with database_url "
+            f"{redact(database_url)} first, or check the path)"
+        )

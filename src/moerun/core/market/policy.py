@@ -7,14 +7,13 @@ marketing, or an unknown retention never satisfies a requirement.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from moerun.core.market.iso3166 import ISO_3166_ALPHA2
 from moerun.core.market.providers import CERTIFICATIONS, EU_MEMBER_CODES, Provider
 from moerun.errors import UsageError
 
-_COUNTRY = re.compile(r"^[A-Z]{2}$")
 _ALIASES = {"jurisdictions": "allowed_jurisdictions", "certifications": "required_certifications"}
 
 
@@ -48,9 +47,10 @@ class Policy:
             raise UsageError(f"policy: unknown field(s) {', '.join(sorted(unknown))}")
         jurisdictions = tuple(str(j).upper() for j in data.get("allowed_jurisdictions") or ())
         for code in jurisdictions:
-            if code != "EU" and not _COUNTRY.match(code):
+            if code != "EU" and code not in ISO_3166_ALPHA2:
                 raise UsageError(
-                    f"policy: jurisdiction {code!r} is not an ISO 3166 alpha-2 code or 'EU'"
+                    f"policy: jurisdiction {code!r} is not an ISO 3166 alpha-2 code or 'EU' "
+                    "(a country code such as DE, FR, CH or US)"
                 )
         certs = tuple(str(c).lower() for c in data.get("required_certifications") or ())
         for cert in certs:
@@ -76,23 +76,31 @@ class EndpointFacts:
     # certification -> "verified" | "claimed" | "unknown"
     certifications: dict[str, str] = field(default_factory=dict)
     retention: str = "unknown"
+    # Countries of the sub-processors it names (who else may process the data); None: no list
+    # published, so no jurisdiction rule can be satisfied. () for an endpoint that is its own.
+    sub_processor_jurisdictions: tuple[str, ...] | None = ()
 
     @classmethod
     def from_provider(cls, provider: Provider) -> EndpointFacts:
-        """The facts of a managed provider from the catalog."""
+        """The facts of a managed provider from the catalog: its own countries and those of
+        the sub-processors it names."""
         return cls(
             kind="managed",
             jurisdictions=provider.jurisdiction,
             certifications=dict(provider.certifications),
             retention=provider.retention,
+            sub_processor_jurisdictions=provider.sub_processor_jurisdictions,
         )
 
 
 def check_jurisdiction(code: str) -> str:
     """The code upper-cased if it is an ISO 3166 alpha-2 code or "EU"; UsageError otherwise."""
     code = code.upper()
-    if code != "EU" and not _COUNTRY.match(code):
-        raise UsageError(f"jurisdiction {code!r} is not an ISO 3166 alpha-2 code or 'EU'")
+    if code != "EU" and code not in ISO_3166_ALPHA2:
+        raise UsageError(
+            f"jurisdiction {code!r} is not an ISO 3166 alpha-2 code or 'EU' "
+            "(a country code such as DE, FR, CH or US)"
+        )
     return code
 
 
@@ -116,14 +124,18 @@ def policy_violations(policy: Policy, facts: EndpointFacts) -> tuple[str, ...]:
         reasons.append("policy allows self-hosted endpoints only")
     if policy.allowed_jurisdictions:
         allowed = policy.allowed_jurisdictions
+        subs = facts.sub_processor_jurisdictions
+        where = tuple(dict.fromkeys((*facts.jurisdictions, *(subs or ()))))
+        outside = [c for c in where if not jurisdiction_allowed(c, allowed)]
         if not facts.jurisdictions:
             reasons.append("jurisdiction unknown, so it cannot satisfy " + "/".join(allowed))
-        else:
-            outside = [c for c in facts.jurisdictions if not jurisdiction_allowed(c, allowed)]
-            if outside:
-                reasons.append(
-                    f"processes data in {', '.join(outside)}, outside {'/'.join(allowed)}"
-                )
+        elif outside:
+            reasons.append(f"processes data in {', '.join(outside)}, outside {'/'.join(allowed)}")
+        elif subs is None:
+            reasons.append(
+                "no sub-processor list published, so where else data goes is unknown and "
+                "cannot satisfy " + "/".join(allowed)
+            )
     for cert in policy.required_certifications:
         status = facts.certifications.get(cert, "unknown")
         if status != "verified":

@@ -100,6 +100,8 @@ class Provider:
     certifications: dict[str, str] = field(default_factory=dict)
     retention: str = "unknown"
     retention_note: str = ""
+    # countries of the sub-processors the provider names; None: no list published (unknown)
+    sub_processor_jurisdictions: tuple[str, ...] | None = None
     is_router: bool = False
     alt_base_urls: tuple[str, ...] = ()
     models: tuple[ProviderModel, ...] = ()

@@ -114,6 +114,20 @@ def _flatten_text_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+# Input bounds, not facts about any model: far above every published config (GLM-5 has 78
+# layers, 256 experts, 202,752 positions), low enough that the per-layer and per-expert
+# accounting stays instant. A field past its bound is a broken or hostile file.
+_MAX_FIELD = {
+    "num_hidden_layers": 4096,
+    "num_nextn_predict_layers": 64,
+    "n_routed_experts": 1 << 16,
+    "num_experts": 1 << 16,
+    "num_local_experts": 1 << 16,
+    "max_position_embeddings": 1 << 26,
+}
+_MAX_ANY_FIELD = 1 << 31
+
+
 class _Reader:
     """Typed access to config fields with errors that name the field."""
 
@@ -132,6 +146,12 @@ class _Reader:
             value = default
         if isinstance(value, bool) or not isinstance(value, int):
             raise ConfigError(f"config.json field {key!r} must be an integer, got {value!r}")
+        bound = _MAX_FIELD.get(key, _MAX_ANY_FIELD)
+        if value > bound:
+            raise ConfigError(
+                f"config.json field {key!r} is {value:,}, beyond the {bound:,} moerun accepts; "
+                "check the file (no published model comes near)"
+            )
         return value
 
     def positive_int(self, key: str, default: int | None = None) -> int:

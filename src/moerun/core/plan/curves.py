@@ -81,7 +81,9 @@ def pareto(r: PlanResult) -> tuple[list[ParetoPoint], list[ParetoPoint]]:
             front.append(p)
     if len(points) > MAX_SCATTER:
         step = len(points) / MAX_SCATTER
-        points = [points[int(i * step)] for i in range(MAX_SCATTER)]
+        sample = [points[int(i * step)] for i in range(MAX_SCATTER)]
+        # the front is drawn through points that are shown: its own points join the sample
+        points = sample + [p for p in front if p not in sample]
     return points, front
 
 

@@ -30,6 +30,7 @@ PROVIDERS = "providers named"
 PRICING = "pricing kind"
 CAPS = "context/output caps"
 HARDWARE = "model does not run on the GPU"
+SUPPORT = "support (no verified configuration)"
 SLO = "SLO"
 BUDGET = "budget"
 
@@ -56,7 +57,7 @@ class Funnel:
 def stage_order(request: PlanRequest) -> list[str]:
     """Every constraint name in the order endpoints meet them."""
     names = [CATALOG] + [name for name, _ in policy_stages(request.policy)]
-    return [*names, CLOUDS, PROVIDERS, PRICING, CAPS, HARDWARE, SLO, BUDGET]
+    return [*names, CLOUDS, PROVIDERS, PRICING, CAPS, HARDWARE, SUPPORT, SLO, BUDGET]
 
 
 def build_funnel(request: PlanRequest, total: int, exclusions: Sequence[Exclusion]) -> Funnel:

@@ -69,8 +69,8 @@ def managed_notes(offer: ManagedOffer, request: PlanRequest) -> list[str]:
     m = offer.model
     notes = [
         "p99 unverified: providers publish medians at best; verify with `moerun gateway` "
-        f"routing to {offer.provider.id}, then `moerun bench` against the gateway at the "
-        "peak rate with this workload",
+        "routing to the provider, then `moerun bench` against the gateway at the peak rate "
+        "with this workload",
     ]
     ttft, speed = offer.best_ttft_s, offer.best_output_tok_per_s
     if ttft is not None or speed is not None:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from moerun.core.calibrate.calibration import Calibration
 from moerun.core.deploy.engine import EngineMemory, ReserveModel
 from moerun.core.deploy.hardware import GPU
+from moerun.core.deploy.support import SupportMatrix
 from moerun.core.load.metrics import Slo
 from moerun.core.market.offers import CloudOffer
 from moerun.core.market.policy import Policy
@@ -52,6 +53,8 @@ class PlanRequest:
     hours_per_month: float = 730.0
     min_tok_per_s_per_user: float | None = None
     seed: int = 0
+    # rank combinations no source verifies (marked); known-unsupported ones never are
+    allow_unverified: bool = False
 
     def acceptance(self, mtp_tokens: int) -> float:
         """Per-token acceptance to price `mtp_tokens` drafts with."""
@@ -98,3 +101,5 @@ class PlanCatalog:
     weight_notes: dict[str, str] = field(default_factory=dict)
     # human descriptions of prices a --prices file replaced or added
     overridden: tuple[str, ...] = ()
+    # what is known to serve (catalog/support.yaml); empty: nothing is verified
+    support: SupportMatrix = field(default_factory=SupportMatrix)

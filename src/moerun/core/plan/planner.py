@@ -51,6 +51,7 @@ from moerun.core.plan.recommend import (
     self_hosted_option,
 )
 from moerun.core.plan.search import Screened, SearchResult, SearchSpace, search
+from moerun.core.plan.support_filter import HeldOut, split_by_support, support_exclusions
 from moerun.core.plan.verify import verify
 
 STATS_SAMPLE_REQUESTS = 3_000
@@ -78,6 +79,8 @@ class PlanResult:
     unpriced_gpus: tuple[str, ...] = ()
     # the first self-hosted option with MTP at the low, assumed and high acceptance
     acceptance_sensitivity: tuple[AcceptancePoint, ...] = ()
+    # the cheapest feasible configurations the support gate kept out of the ranking
+    held_out: tuple[HeldOut, ...] = ()
 
 
 def plan(
@@ -118,7 +121,11 @@ def plan(
         result = search(
             template, space, stats, request.slo, catalog.calibration, rates, screen_progress
         )
-    fleets = _costed(result.feasible, clouds, request, stats)
+    allowed, held_out, supports = split_by_support(
+        result.feasible, catalog.support, request.allow_unverified
+    )
+    fleets = _costed(allowed, clouds, request, stats)
+    fleets = [replace(sh, support=supports.get(id(sh.screened))) for sh in fleets]
     fleets = _verified(fleets, request, stats, progress)
     options = [
         self_hosted_option(sh, request, self_hosted_notes(sh, catalog, request)) for sh in fleets
@@ -134,7 +141,12 @@ def plan(
                 request.hours_per_month
             ):
                 options.append(hybrid)
-    exclusions += self_hosted_exclusions(clouds, result, fleets)
+    unsupported = support_exclusions(clouds, result.feasible, allowed)
+    gated = {e.subject for e in unsupported}
+    exclusions += unsupported
+    exclusions += self_hosted_exclusions(
+        [c for c in clouds if f"{c.price.gpu} at {c.label}" not in gated], result, fleets
+    )
     options, over = within_budget(rank(options), request)
     exclusions += over
     exclusions += idle_clouds_over_budget(clouds, fleets, options, exclusions, request, stats)
@@ -156,6 +168,7 @@ def plan(
         break_even_between=pair,
         search=result,
         overridden=catalog.overridden,
+        held_out=tuple(held_out),
         unpriced_gpus=tuple(
             sorted(g for g in gpu_ids if not any(c.price.gpu == g for c in catalog.clouds))
         ),
@@ -303,7 +316,9 @@ def _verify_one(sh: SelfHosted, request: PlanRequest, stats: WorkloadStats) -> S
     )
     if capacity <= 0:
         return replace(sh, perf=perf)
-    return _fleet(sh.screened, sh.cloud, capacity, perf, request, stats)
+    return replace(
+        _fleet(sh.screened, sh.cloud, capacity, perf, request, stats), support=sh.support
+    )
 
 
 def _break_even_pair(options: list[Option]) -> tuple[Option, Option] | None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from moerun.core.deploy.support import Support
 from moerun.core.market.cost import (
     DailyTraffic,
     HybridCost,
@@ -51,6 +52,8 @@ class SelfHosted:
     cloud: CloudOffer
     perf: Performance
     cost: SelfHostedCost
+    # verified, or unverified when the request allows it (set by the planner)
+    support: Support | None = None
 
     @property
     def label(self) -> str:
@@ -78,6 +81,15 @@ class Option:
     managed: ManagedOffer | None = None
     hybrid: HybridCost | None = None
     notes: tuple[str, ...] = ()
+
+    @property
+    def support(self) -> Support | None:
+        """Whether what runs here is verified to serve (managed: the provider serves it)."""
+        if self.self_hosted is not None:
+            return self.self_hosted.support
+        if self.managed is not None:
+            return Support("verified", ("served by the provider itself",), ())
+        return None
 
     @property
     def label(self) -> str:
@@ -173,7 +185,7 @@ def best_hybrid(
         f"the peak-hour overflow ({best.overflow_share:.0%}) goes to {offer.provider.name} "
         "through the gateway (its p99 is unverified)"
     )
-    based = SelfHosted(sh.screened, sh.cloud, sh.perf, best.base)
+    based = SelfHosted(sh.screened, sh.cloud, sh.perf, best.base, sh.support)
     return Option(
         "hybrid",
         best.usd_per_month(request.hours_per_month),
@@ -214,3 +226,26 @@ def rank(options: Sequence[Option]) -> list[Option]:
         return (round(o.usd_per_month, 2), KINDS.index(o.kind), gpus)
 
     return sorted(options, key=key)
+
+
+def reference_api(options: Sequence[Option]) -> Option | None:
+    """The cheapest managed option with list prices: the yardstick for API-equivalent prices."""
+    priced = [
+        o
+        for o in options
+        if o.kind == "managed"
+        and o.managed is not None
+        and o.managed.model.input_usd_per_mtok is not None
+        and o.managed.model.output_usd_per_mtok is not None
+    ]
+    return min(priced, key=lambda o: o.usd_per_day, default=None)
+
+
+def api_equivalent_prices(o: Option, reference: Option) -> tuple[float, float]:
+    """Input and output $/Mtok an API priced like `reference` (same input:output ratio, same
+    cached-input discount) would list to bill what `o` costs for this workload."""
+    assert reference.managed is not None
+    m = reference.managed.model
+    assert m.input_usd_per_mtok is not None and m.output_usd_per_mtok is not None
+    factor = o.usd_per_day / reference.usd_per_day
+    return m.input_usd_per_mtok * factor, m.output_usd_per_mtok * factor

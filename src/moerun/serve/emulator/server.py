@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import socket
 
 import uvicorn
 
@@ -18,8 +19,33 @@ class _QuietDrops(logging.Filter):
         return not isinstance(exc, DroppedConnection)
 
 
-def serve(app: EmulatorApp, *, host: str, port: int, log_level: str = "warning") -> None:
-    """Serve until interrupted."""
+def bind_listener(host: str, port: int) -> socket.socket:
+    """A listening socket on host:port, bound before anything says it is serving.
+
+    OSError (address in use, no such address, permission) reaches the caller, which turns it
+    into one line; uvicorn would log a traceback-less error and exit 3 after start-up."""
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+        sock.listen(4096)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def serve(
+    app: EmulatorApp,
+    *,
+    host: str,
+    port: int,
+    log_level: str = "warning",
+    sock: socket.socket | None = None,
+) -> None:
+    """Serve until interrupted (on `sock` when given, already bound to host:port)."""
     logging.getLogger("uvicorn.error").addFilter(_QuietDrops())
     config = uvicorn.Config(
         app,
@@ -31,4 +57,4 @@ def serve(app: EmulatorApp, *, host: str, port: int, log_level: str = "warning")
         backlog=4096,
         timeout_keep_alive=60,
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=None if sock is None else [sock])

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class _Strict(BaseModel):
@@ -40,6 +41,16 @@ class KeyEntry(_Strict):
 
     name: str = Field(min_length=1)
     key_sha256: str = Field(pattern=r"^[0-9a-fA-F]{64}$")
+
+    @field_validator("key_sha256", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            raise ValueError(
+                'an all-digit digest reads as a number in YAML: quote it (key_sha256: "0123...")'
+            )
+        return value
+
     policy: dict[str, Any] | None = None
     budget_usd: float | None = Field(default=None, ge=0)
     budget_period: Literal["day", "week", "month"] = "month"
@@ -135,3 +146,21 @@ class GatewayFile(_Strict):
     routing: RoutingEntry = RoutingEntry()
     overflow: OverflowEntry = OverflowEntry()
     ledger: LedgerEntry = LedgerEntry()
+
+    @field_validator("database_url")
+    @classmethod
+    def _ledger_dialect(cls, value: str) -> str:
+        # The ledger runs on SQLite or PostgreSQL (store/usage.py); others fail at start-up.
+        if not re.match(r"^(sqlite|postgresql)(\+[a-z0-9]+)?://", value):
+            raise ValueError(
+                "the ledger runs on SQLite or PostgreSQL: use sqlite:///PATH or "
+                "postgresql://USER@HOST/DB"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^(redis|rediss|unix)://", value):
+            raise ValueError("use redis://HOST:PORT/DB, rediss:// or unix://")
+        return value
