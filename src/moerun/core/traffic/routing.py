@@ -46,6 +46,7 @@ class RoutingConfig:
     balance_rel: float = 1.5
     session_ttl_s: float = 1800.0
     max_sessions: int = 100_000
+    max_session_bytes: int = 32 * 1024 * 1024  # session ids plus a fixed cost per entry
     # Overflow: self-hosted keeps up while some replica is under both limits (None: no limit).
     overflow_in_flight: float | None = None
     overflow_ttft_s: float | None = None
@@ -118,12 +119,19 @@ class PrefixIndex:
         return len(self._blocks.get(replica, ()))
 
 
+SESSION_ENTRY_BYTES = 200  # the table's own cost per entry beyond the id (dict slot, tuple)
+
+
 class SessionTable:
-    """Session id -> replica bindings with an idle TTL and a size bound (LRU)."""
+    """Session id -> replica bindings with an idle TTL, bounded in entries and bytes (LRU)."""
 
     def __init__(self, config: RoutingConfig) -> None:
         self.config = config
         self._bound: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self.num_bytes = 0
+
+    def __len__(self) -> int:
+        return len(self._bound)
 
     def get(self, session: str, now_s: float) -> str | None:
         """The replica bound to the session, or None if unbound or expired."""
@@ -133,11 +141,17 @@ class SessionTable:
         return hit[0]
 
     def bind(self, session: str, replica: str, now_s: float) -> None:
-        """Bind (or refresh) a session to a replica."""
+        """Bind (or refresh) a session to a replica; evict the least recent over the bounds."""
+        if session not in self._bound:
+            self.num_bytes += len(session) + SESSION_ENTRY_BYTES
         self._bound[session] = (replica, now_s)
         self._bound.move_to_end(session)
-        while len(self._bound) > self.config.max_sessions:
-            self._bound.popitem(last=False)
+        cfg = self.config
+        while len(self._bound) > cfg.max_sessions or (
+            self.num_bytes > cfg.max_session_bytes and len(self._bound) > 1
+        ):
+            old, _ = self._bound.popitem(last=False)
+            self.num_bytes -= len(old) + SESSION_ENTRY_BYTES
 
 
 def overloaded(load: float, min_load: float, config: RoutingConfig) -> bool:

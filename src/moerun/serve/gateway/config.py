@@ -128,6 +128,8 @@ def _resolve(data: GatewayFile, env: Mapping[str, str]) -> GatewayConfig:
         balance_abs=r.balance_abs,
         balance_rel=r.balance_rel,
         session_ttl_s=r.session_ttl_s,
+        max_sessions=r.max_sessions,
+        max_session_bytes=r.max_session_table_bytes,
         overflow_in_flight=o.max_in_flight_per_replica,
         overflow_ttft_s=o.ttft_s,
         cost_weight=r.cost_weight,

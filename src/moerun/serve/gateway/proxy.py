@@ -71,6 +71,7 @@ class Proxy:
         self.rng = rng
         self.relay = Relay(finisher, metrics, clock, self.settings.timeouts.read_s)
         self.session_header = self.settings.routing.session_header.lower().encode()
+        self.max_session_bytes = self.settings.routing.max_session_id_bytes
         self.keys = {k.digest: k for k in config.keys} if config.keys is not None else None
 
     def authenticate(self, authorization: bytes | None) -> KeySpec | None:
@@ -130,6 +131,10 @@ class Proxy:
                 what = "missing" if auth is None else "invalid"
                 msg = f"{what} API key; send `Authorization: Bearer <key>`"
                 raise Refusal(401, msg, "invalid_api_key")
+        if session is not None and len(session) > self.max_session_bytes:
+            header = self.settings.routing.session_header
+            msg = f"`{header}` is longer than {self.max_session_bytes} bytes"
+            raise Refusal(400, msg, "session_id_too_long")
         limit = self.settings.server.max_body_bytes
         try:
             body = await read_body(receive, limit, length)

@@ -59,9 +59,14 @@ class KeyEntry(_Strict):
 
 
 class ServerEntry(_Strict):
-    """HTTP front: body limit and access logs."""
+    """HTTP front door: size and time limits per connection, connection cap, access logs."""
 
     max_body_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
+    max_head_bytes: int = Field(default=64 * 1024, ge=1024)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    body_timeout_s: float = Field(default=60.0, gt=0)
+    keep_alive_s: float = Field(default=75.0, gt=0)
+    max_connections: int = Field(default=8192, gt=0)
     access_log: bool = True
 
 
@@ -109,6 +114,9 @@ class RoutingEntry(_Strict):
     cost_weight: float = Field(default=1.0, ge=0)
     latency_weight: float = Field(default=1.0, ge=0)
     session_ttl_s: float = Field(default=1800.0, gt=0)
+    max_session_id_bytes: int = Field(default=256, gt=0)
+    max_sessions: int = Field(default=100_000, gt=0)
+    max_session_table_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
 
 
 class OverflowEntry(_Strict):

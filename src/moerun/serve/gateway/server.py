@@ -1,4 +1,4 @@
-"""Running the gateway under uvicorn (uvloop and httptools when installed)."""
+"""Running the gateway under uvicorn (uvloop when installed) behind its front door."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import uvicorn
 from moerun.errors import StoreError, UsageError
 from moerun.serve.gateway.app import GatewayApp
 from moerun.serve.gateway.config import GatewayConfig
+from moerun.serve.gateway.front_door import DoorLimits, door_protocol
 from moerun.store.migrate import upgrade
 
 
@@ -58,16 +59,23 @@ def serve(config: GatewayConfig, host: str, port: int) -> None:
         raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
     configure_logging(config.settings.server.access_log)
     app = GatewayApp(config)
+    server = config.settings.server
+    limits = DoorLimits(
+        max_head_bytes=server.max_head_bytes,
+        header_timeout_s=server.header_timeout_s,
+        body_timeout_s=server.body_timeout_s,
+        max_connections=server.max_connections,
+    )
     uv_config = uvicorn.Config(
         app,
         loop="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-        http="httptools" if importlib.util.find_spec("httptools") else "h11",
+        http=door_protocol(limits),
         lifespan="on",
         access_log=False,
         log_level="warning",
         server_header=False,
         date_header=False,
-        timeout_keep_alive=75,
+        timeout_keep_alive=server.keep_alive_s,  # type: ignore[arg-type]
     )
     uvicorn.Server(uv_config).run(sockets=[sock])
     if app.startup_error is not None:
