@@ -1,8 +1,9 @@
 """The gateway as one ASGI application: raw routes, no framework on the hot path.
 
 POST /v1/chat/completions, /v1/completions (streamed or not); GET /v1/models, /health,
-/metrics, /openapi.json. `startup` opens the ledger and limits and starts health probes;
-uvicorn calls it through the ASGI lifespan, tests may call it directly.
+/metrics, /openapi.json; /key/* (keys managed live, with the master key). `startup` opens
+the ledger, limits and live keys and starts health probes; uvicorn calls it through the ASGI
+lifespan, tests may call it directly.
 """
 
 from __future__ import annotations
@@ -22,13 +23,16 @@ from moerun.serve.gateway.asgi import send_bytes, send_error
 from moerun.serve.gateway.config import GatewayConfig, KeySpec
 from moerun.serve.gateway.finish import Finisher
 from moerun.serve.gateway.health import health_loop
+from moerun.serve.gateway.key_admin import KeyAdmin
 from moerun.serve.gateway.limits import Limits, MemoryLimits
+from moerun.serve.gateway.live_keys import LiveKeys
 from moerun.serve.gateway.metrics import Metrics
 from moerun.serve.gateway.openapi import openapi_document
 from moerun.serve.gateway.proxy import Proxy
 from moerun.serve.gateway.redis_limits import RedisLimits
 from moerun.serve.gateway.router import Router
 from moerun.store.durable import UNWRITABLE, DurableLedger
+from moerun.store.keys import KeyTable
 from moerun.store.usage import open_ledger
 from moerun.wire.asgi import Receive, Scope, Send
 
@@ -55,7 +59,11 @@ class GatewayApp:
         self.ledger: DurableLedger | None = None
         self.limits: Limits | None = None
         self.proxy: Proxy | None = None
+        self.live_keys: LiveKeys | None = None
+        self.key_admin: KeyAdmin | None = None
+        self._seeded: set[str] = set()  # live keys whose budget was seeded from the ledger
         self._health: asyncio.Task[None] | None = None
+        self._key_poll: asyncio.Task[None] | None = None
         self.startup_error: str | None = None
 
     async def startup(self) -> None:
@@ -79,10 +87,27 @@ class GatewayApp:
         self.proxy = Proxy(
             cfg, self.router, self.limits, self.metrics, finisher, self.clock, self.wall, self.rng
         )
+        loop = asyncio.get_running_loop()
+        if cfg.authenticates:
+            self.live_keys = LiveKeys(KeyTable(cfg.database_url), self._apply_keys)
+            await self.live_keys.refresh(force=True)
+            self._key_poll = loop.create_task(self.live_keys.run(cfg.settings.key_poll_s))
+            self.key_admin = KeyAdmin(cfg, self.live_keys, lambda: self.ledger, self.wall)
         h = cfg.settings.health
-        self._health = asyncio.get_running_loop().create_task(
-            health_loop(self.router, h.interval_s, h.timeout_s)
-        )
+        self._health = loop.create_task(health_loop(self.router, h.interval_s, h.timeout_s))
+
+    async def _apply_keys(self, keys: list[KeySpec]) -> None:
+        """Swap in the live keys; seed the budget of each one seen for the first time."""
+        assert self.router is not None and self.proxy is not None
+        assert self.ledger is not None and self.limits is not None
+        fresh = [k for k in keys if k.budget_usd is not None and k.name not in self._seeded]
+        for key in fresh:
+            since = period_start(datetime.fromtimestamp(self.wall(), UTC), key.budget_period)
+            spend = await asyncio.to_thread(self.ledger.spend_by_key, since.timestamp())
+            await self.limits.seed_spend(key, spend.get(key.name, 0.0), self.wall())
+            self._seeded.add(key.name)
+        self.router.set_live_keys(keys)
+        self.proxy.set_live_keys(keys)
 
     async def _seed_budgets(self) -> None:
         assert self.ledger is not None and self.limits is not None
@@ -105,10 +130,13 @@ class GatewayApp:
 
     async def shutdown(self) -> None:
         """Stop probes, close connections, the limits and the ledger."""
-        if self._health is not None:
-            self._health.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._health
+        for task in (self._health, self._key_poll):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.live_keys is not None:
+            self.live_keys.table.close()
         if self.router is not None:
             self.router.close()
         if self.limits is not None:
@@ -134,6 +162,11 @@ class GatewayApp:
             if method != "POST":
                 return await send_error(send, 405, f"use POST for {path}", "method_not_allowed")
             return await self.proxy.handle(scope, receive, send, path[4:])
+        if path.startswith("/key/"):
+            if self.key_admin is None:
+                msg = "key management is off: start the gateway with MOERUN_MASTER_KEY set"
+                return await send_error(send, 403, msg, "key_management_disabled")
+            return await self.key_admin.handle(scope, receive, send)
         if method not in ("GET", "HEAD"):
             return await send_error(send, 405, f"use GET for {path}", "method_not_allowed")
         if path == "/v1/models":
@@ -149,7 +182,7 @@ class GatewayApp:
     async def _models(self, scope: Scope, send: Send) -> None:
         assert self.proxy is not None and self.router is not None
         key_name = None
-        if self.config.keys is not None:
+        if self.config.authenticates:
             auth = next((v for k, v in scope["headers"] if k == b"authorization"), None)
             key = self.proxy.authenticate(auth)
             if key is None:

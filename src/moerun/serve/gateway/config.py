@@ -24,6 +24,8 @@ from moerun.core.traffic.routing import SELF_HOSTED, RoutingConfig
 from moerun.errors import GatewayConfigError, MoerunError
 from moerun.serve.gateway.schema import BackendEntry, GatewayFile, KeyEntry
 
+MASTER_KEY_ENV = "MOERUN_MASTER_KEY"
+
 
 @dataclass(frozen=True, slots=True)
 class BackendSpec:
@@ -54,6 +56,7 @@ class KeySpec:
     budget_period: str = "month"
     requests_per_minute: int | None = None
     tokens_per_minute: int | None = None
+    models: tuple[str, ...] | None = None  # None: every model
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,13 @@ class GatewayConfig:
     breaker: BreakerConfig
     database_url: str
     redis_url: str | None
+    # From MOERUN_MASTER_KEY: enables /key/* (and authentication, even without YAML keys).
+    master_key: str | None = field(default=None, repr=False)
+
+    @property
+    def authenticates(self) -> bool:
+        """Whether requests need a key (YAML keys, or keys managed live)."""
+        return self.keys is not None or self.master_key is not None
 
 
 def load_config(path: str | Path, env: Mapping[str, str]) -> GatewayConfig:
@@ -118,7 +128,7 @@ def _resolve(data: GatewayFile, env: Mapping[str, str]) -> GatewayConfig:
             if name not in backends:
                 raise GatewayConfigError(f"models.{public}: no backend named {name!r}")
         models[public] = tuple(dict.fromkeys(names))
-    keys = None if data.keys is None else tuple(_keys(data.keys))
+    keys = None if data.keys is None else tuple(_keys(data.keys, models))
     r, o = data.routing, data.overflow
     routing = RoutingConfig(
         policy=r.policy,
@@ -148,10 +158,11 @@ def _resolve(data: GatewayFile, env: Mapping[str, str]) -> GatewayConfig:
         breaker=breaker,
         database_url=data.database_url,
         redis_url=data.redis_url,
+        master_key=env.get(MASTER_KEY_ENV) or None,
     )
 
 
-def _keys(entries: list[KeyEntry]) -> list[KeySpec]:
+def _keys(entries: list[KeyEntry], models: dict[str, tuple[str, ...]]) -> list[KeySpec]:
     out: list[KeySpec] = []
     seen_names: set[str] = set()
     seen_digests: set[bytes] = set()
@@ -165,6 +176,9 @@ def _keys(entries: list[KeyEntry]) -> list[KeySpec]:
             policy = Policy.from_dict(k.policy)
         except MoerunError as exc:
             raise GatewayConfigError(f"keys[{i}].policy: {exc}") from exc
+        for model in k.models or ():
+            if model not in models:
+                raise GatewayConfigError(f"keys[{i}].models: no model named {model!r}")
         out.append(
             KeySpec(
                 name=k.name,
@@ -174,6 +188,7 @@ def _keys(entries: list[KeyEntry]) -> list[KeySpec]:
                 budget_period=k.budget_period,
                 requests_per_minute=k.requests_per_minute,
                 tokens_per_minute=k.tokens_per_minute,
+                models=tuple(k.models) if k.models else None,
             )
         )
     return out

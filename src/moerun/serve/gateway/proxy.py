@@ -72,7 +72,13 @@ class Proxy:
         self.relay = Relay(finisher, metrics, clock, self.settings.timeouts.read_s)
         self.session_header = self.settings.routing.session_header.lower().encode()
         self.max_session_bytes = self.settings.routing.max_session_id_bytes
-        self.keys = {k.digest: k for k in config.keys} if config.keys is not None else None
+        self.static_keys = {k.digest: k for k in config.keys or ()}
+        # None: no authentication. Rebuilt (one atomic swap) when the live keys change.
+        self.keys = dict(self.static_keys) if config.authenticates else None
+
+    def set_live_keys(self, keys: list[KeySpec]) -> None:
+        """Serve these live keys beside the YAML keys (a YAML key wins a digest clash)."""
+        self.keys = {**{k.digest: k for k in keys}, **self.static_keys}
 
     def authenticate(self, authorization: bytes | None) -> KeySpec | None:
         """The key a `Bearer` token belongs to (SHA-256 compared in constant time)."""
@@ -151,6 +157,11 @@ class Proxy:
         if not isinstance(model, str) or not model:
             raise Refusal(400, "`model` is required", "missing_model", param="model")
         call.model = model
+        if call.key is not None and call.key.models is not None and model not in call.key.models:
+            msg = f"key `{call.key.name}` may not use `{model}`; it may use: " + ", ".join(
+                call.key.models
+            )
+            raise Refusal(403, msg, "model_not_allowed", param="model")
         allowed = self.router.allowed.get((call.key.name if call.key else None, model))
         if allowed is None:
             msg = f"the model `{model}` does not exist or you do not have access to it"

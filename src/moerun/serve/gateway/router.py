@@ -88,12 +88,28 @@ class Router:
         self.num_routed = 0  # requests ordered so far (round robin's turn)
         self.sessions = SessionTable(config.routing)
         keys: Sequence[KeySpec | None] = config.keys if config.keys is not None else (None,)
-        self.allowed: dict[tuple[str | None, str], tuple[str, ...]] = {}
+        self._static: dict[tuple[str | None, str], tuple[str, ...]] = {}
         for key in keys:
-            for model, names in config.models.items():
-                specs = [config.backends[n] for n in names]
-                policy = key.policy if key is not None else Policy()
-                self.allowed[(key.name if key else None, model)] = allowed_backends(policy, specs)
+            self._static.update(self._allowed_for(key))
+        self.allowed = self._static
+
+    def _allowed_for(self, key: KeySpec | None) -> dict[tuple[str | None, str], tuple[str, ...]]:
+        cfg = self.config
+        out: dict[tuple[str | None, str], tuple[str, ...]] = {}
+        policy = key.policy if key is not None else Policy()
+        for model, names in cfg.models.items():
+            if key is not None and key.models is not None and model not in key.models:
+                continue
+            specs = [cfg.backends[n] for n in names]
+            out[(key.name if key else None, model)] = allowed_backends(policy, specs)
+        return out
+
+    def set_live_keys(self, keys: Sequence[KeySpec]) -> None:
+        """Replace the keys managed live (the YAML keys stay); one atomic swap."""
+        allowed = dict(self._static)
+        for key in keys:
+            allowed.update(self._allowed_for(key))
+        self.allowed = allowed
 
     def order(
         self,

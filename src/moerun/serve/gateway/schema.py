@@ -56,6 +56,7 @@ class KeyEntry(_Strict):
     budget_period: Literal["day", "week", "month"] = "month"
     requests_per_minute: int | None = Field(default=None, gt=0)
     tokens_per_minute: int | None = Field(default=None, gt=0)
+    models: list[str] | None = None  # the public models it may use; absent: all
 
 
 class ServerEntry(_Strict):
@@ -146,6 +147,7 @@ class GatewayFile(_Strict):
     database_url: str = "sqlite:///moerun-usage.db"
     redis_url: str | None = None
     redis_prefix: str = "moerun:"
+    key_poll_s: float = Field(default=0.5, gt=0)  # how often replicas look for key changes
     server: ServerEntry = ServerEntry()
     timeouts: TimeoutsEntry = TimeoutsEntry()
     retries: RetriesEntry = RetriesEntry()
