@@ -101,8 +101,8 @@ async def _slowloris(port: int, num_conns: int, step_s: float) -> list[float]:
     """Open connections that trickle a request head; seconds until each was closed."""
 
     async def one() -> float:
+        t0 = time.monotonic()  # before the server can accept it, so before its timer starts
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
-        t0 = time.monotonic()
         writer.write(b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\n")
         try:
             for i in range(100):

@@ -133,9 +133,7 @@ def test_key_generated_on_one_replica_works_on_the_other(
         assert info["info"]["models"] == [MODEL]
         assert info["info"]["spend"] == pytest.approx(2 * (12 * 1.0 + 8 * 2.0) / 1e6)
         listed = admin.get("/key/list").json()
-        assert set(listed["keys"]) == {
-            hashlib.sha256(k.encode()).hexdigest() for k in (key, key2)
-        }
+        assert set(listed["keys"]) == {hashlib.sha256(k.encode()).hexdigest() for k in (key, key2)}
         assert listed["total_count"] == 2
         # Deleted on b: refused on b at once, and on a within 2 s.
         r = admin.post("/key/delete", json={"keys": [key2]})

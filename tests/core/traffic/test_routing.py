@@ -13,6 +13,7 @@ from moerun.core.traffic.circuit import (
     CLIENT_ERROR,
     CLOSED,
     HALF_OPEN,
+    MISCONFIGURED,
     OPEN,
     SERVER_ERROR,
     THROTTLED,
@@ -160,6 +161,8 @@ def test_outcomes_are_classified_for_retry_and_breaker() -> None:
     assert classify(503) == SERVER_ERROR and retryable(SERVER_ERROR)
     assert classify(400) == CLIENT_ERROR and not retryable(CLIENT_ERROR)
     assert classify(451) == CLIENT_ERROR
+    for status in (401, 403, 404):  # the gateway chose the key, URL and model: not the client
+        assert classify(status) == MISCONFIGURED and retryable(MISCONFIGURED)
 
 
 def test_circuit_breaker_state_machine() -> None:

@@ -1,11 +1,14 @@
 """How an upstream attempt failed, and a per-backend circuit breaker with an injected clock.
 
 The split follows vLLM production-stack's retry service: transport failures exclude the
-backend and reroute at once; 408/429/5xx keep it eligible and back off; any other 4xx is the
-request's own fault (a bad body, a content-policy refusal) and is neither retried nor held
-against the backend. A 5xx is only held against a backend once another backend served the
-same request, or when there was no other backend to ask: the same request failing everywhere
-is the request's fault (sgl-router 0.3.2 opened every breaker on five such requests).
+backend and reroute at once; 408/429/5xx keep it eligible and back off; 401/403/404 mean the
+backend is misconfigured (a wrong API key, base URL or model name: the gateway, not the
+client, chose all three), so the backend is marked and excluded and the next one is asked;
+any other 4xx is the request's own fault (a bad body, a content-policy refusal) and is
+neither retried nor held against the backend. A 5xx is only held against a backend once
+another backend served the same request, or when there was no other backend to ask: the same
+request failing everywhere is the request's fault (sgl-router 0.3.2 opened every breaker on
+five such requests).
 """
 
 from __future__ import annotations
@@ -13,12 +16,13 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
-OK, CLIENT_ERROR, THROTTLED, SERVER_ERROR, TRANSPORT = (
+OK, CLIENT_ERROR, THROTTLED, SERVER_ERROR, TRANSPORT, MISCONFIGURED = (
     "ok",
     "client_error",
     "throttled",
     "server_error",
     "transport",
+    "misconfigured",
 )
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
 
@@ -33,12 +37,14 @@ def classify(status: int | None) -> str:
         return THROTTLED
     if status >= 500:
         return SERVER_ERROR
+    if status in (401, 403, 404):
+        return MISCONFIGURED
     return CLIENT_ERROR
 
 
 def retryable(outcome: str) -> bool:
     """Whether another attempt (on this or another backend) may help."""
-    return outcome in (THROTTLED, SERVER_ERROR, TRANSPORT)
+    return outcome in (THROTTLED, SERVER_ERROR, TRANSPORT, MISCONFIGURED)
 
 
 @dataclass(frozen=True, slots=True)

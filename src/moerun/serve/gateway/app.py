@@ -205,6 +205,7 @@ class GatewayApp:
                 "healthy": s.healthy,
                 "circuit": s.breaker.state,
                 "in_flight": s.in_flight,
+                "misconfigured_status": s.misconfigured_status,
                 "ttft_p50_ms": None if p50 is None else round(p50 * 1000, 3),
                 "ttft_p99_ms": None if p99 is None else round(p99 * 1000, 3),
             }

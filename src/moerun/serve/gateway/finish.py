@@ -15,6 +15,7 @@ from moerun.serve.gateway.asgi import Refusal, send_bytes, send_error
 from moerun.serve.gateway.call import ANONYMOUS, Call, log_access, log_refusal
 from moerun.serve.gateway.limits import Limits
 from moerun.serve.gateway.metrics import Metrics
+from moerun.serve.gateway.redact import redact
 from moerun.serve.gateway.router import Router
 from moerun.serve.gateway.wire import normalise_error
 from moerun.store.writer import Ledger
@@ -43,6 +44,7 @@ class Finisher:
         self.metrics = metrics
         self.clock = clock
         self.wall = wall
+        self.secrets = tuple(s.spec.api_key for s in router.states.values() if s.spec.api_key)
 
     def record(
         self,
@@ -109,8 +111,10 @@ class Finisher:
         log_access(call, rec)
 
     def upstream_error(self, status: int, body: bytes) -> bytes:
-        """A backend's error body in the gateway's envelope."""
-        return normalise_error(status, body)
+        """A backend's error body in the gateway's envelope, credentials and addresses
+        (including every backend's API key) redacted."""
+        text = redact(body.decode("utf-8", "replace"), self.secrets)
+        return normalise_error(status, text.encode())
 
     def attribute(self, server_errors: list[str], served_by: str | None) -> None:
         """Hold 5xx answers against backends only when the request itself was not the cause:

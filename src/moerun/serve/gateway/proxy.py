@@ -2,7 +2,8 @@
 
 Retries happen only before the first byte reaches the client; every attempt goes to a
 backend from the key's policy-filtered list. A 4xx caused by the request is returned as is
-(normalised) and never held against the backend.
+(normalised, credentials and addresses redacted) and never held against the backend; a
+401/403/404 is the backend's misconfiguration: it is marked and the next backend is asked.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import logging
 import os
 import random
 from collections.abc import Callable
@@ -17,7 +19,14 @@ from typing import Any
 
 import orjson
 
-from moerun.core.traffic.circuit import CLIENT_ERROR, OK, THROTTLED, backoff_s, classify
+from moerun.core.traffic.circuit import (
+    CLIENT_ERROR,
+    MISCONFIGURED,
+    OK,
+    THROTTLED,
+    backoff_s,
+    classify,
+)
 from moerun.core.traffic.metering import estimate_tokens
 from moerun.errors import StoreError
 from moerun.serve.gateway.asgi import BodyTooLarge, ClientGone, Refusal, read_body
@@ -27,12 +36,15 @@ from moerun.serve.gateway.config import GatewayConfig, KeySpec
 from moerun.serve.gateway.finish import Finisher
 from moerun.serve.gateway.limits import BUDGET, Limits, max_cost_usd
 from moerun.serve.gateway.metrics import Metrics
+from moerun.serve.gateway.redact import redact
 from moerun.serve.gateway.relay import Relay
-from moerun.serve.gateway.router import Router
+from moerun.serve.gateway.router import BackendState, Router
+from moerun.serve.gateway.validate import Invalid, check_request
 from moerun.wire.asgi import Receive, Scope, Send
 from moerun.wire.client import TransportError
 from moerun.wire.openai_error import error_body
 
+log = logging.getLogger("moerun.gateway")
 DEFAULT_OUTPUT_TOKENS = 256  # expected output when the request sets no max_tokens
 
 
@@ -176,6 +188,10 @@ class Proxy:
         if options is not None and not isinstance(options, dict):
             msg = "`stream_options` must be an object"
             raise Refusal(400, msg, "invalid_type", param="stream_options")
+        try:
+            check_request(req, call.endpoint)
+        except Invalid as bad:
+            raise Refusal(400, bad.message, "invalid_value", param=bad.param) from None
         call.stream = stream is True
         if call.stream:
             options = dict(options or {})
@@ -206,6 +222,19 @@ class Proxy:
         if reason is not None:
             msg = f"key `{key.name}` is over its {reason}-per-minute limit"
             raise Refusal(429, msg, "rate_limit_exceeded", [(b"retry-after", b"60")])
+
+    def _misconfigured(self, state: BackendState, status: int) -> None:
+        """A 401/403/404 from a backend: its key, URL or model is wrong. Mark it, say so once."""
+        state.breaker.record_failure(self.clock())
+        self.metrics.error(state.spec.name, f"upstream_{status}")
+        if state.misconfigured_status != status:
+            log.error(
+                "backend %s answered HTTP %d: check its api_key_env, base_url and model; "
+                "failing over to the next allowed backend",
+                state.spec.name,
+                status,
+            )
+        state.misconfigured_status = status
 
     async def _attempts(
         self,
@@ -268,6 +297,7 @@ class Proxy:
                     call,
                 )
                 if conn.status == 200:
+                    state.misconfigured_status = None
                     if call.stream:
                         await self.relay.stream(call, state, body, sent_s, server_errors, send)
                         return None
@@ -287,11 +317,16 @@ class Proxy:
                 self.metrics.error(name, "timeout" if exc.timeout else "transport")
                 status = 504 if exc.timeout else 502
                 code = "upstream_timeout" if exc.timeout else "upstream_unavailable"
-                last = (status, error_body(str(exc), "server_error", code), None)
+                last = (status, error_body(redact(str(exc)), "server_error", code), None)
                 continue
             finally:
                 state.in_flight -= 1
             outcome = classify(status)
+            if outcome == MISCONFIGURED:
+                self._misconfigured(state, status)
+                excluded.add(name)
+                last = (502, _MISCONFIGURED_BODY, None)
+                continue
             envelope = self.finisher.upstream_error(status, err)
             if outcome in (CLIENT_ERROR, OK):
                 state.breaker.record_success()  # it answered; the request is at fault
@@ -304,6 +339,14 @@ class Proxy:
             last = (status, envelope, retry_after)
         self.finisher.attribute(server_errors, served_by=None)
         await self.finisher.fail(call, send, *last)
+
+
+_MISCONFIGURED_BODY = error_body(
+    "no backend could serve the request: the backends asked refused the gateway's "
+    "credentials, base URL or model name (see the gateway's log)",
+    "server_error",
+    "upstream_misconfigured",
+)
 
 
 def _limited(key: KeySpec) -> bool:

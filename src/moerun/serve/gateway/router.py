@@ -40,6 +40,7 @@ class BackendState:
         self.healthy = True
         self.breaker = CircuitBreaker(breaker)
         self.ttft = LatencyWindow()
+        self.misconfigured_status: int | None = None  # its last 401/403/404, until a 200
         base_path = urlsplit(spec.base_url).path.rstrip("/")
         fixed = [("content-type", "application/json")]
         if spec.api_key:

@@ -77,7 +77,7 @@ class TimeoutsEntry(_Strict):
     connect_s: float = Field(default=5.0, gt=0)
     first_byte_s: float = Field(default=120.0, gt=0)
     read_s: float = Field(default=120.0, gt=0)
-    total_s: float = Field(default=900.0, gt=0)
+    total_s: float = Field(default=300.0, gt=0)  # a non-streamed answer's whole wait
 
 
 class RetriesEntry(_Strict):
