@@ -42,9 +42,10 @@ def test_k8s_single_node_writes_manifests(
         "k8s/00-common.yaml",
         "k8s/10-glm-5-1-h200-sxm.yaml",
         "k8s/30-gateway.yaml",
+        "k8s/40-inference-pool.yaml",
     }
     text = capsys.readouterr().out
-    assert "wrote 4 files" in text and "vllm serve zai-org/GLM-5.1-FP8" in text
+    assert "wrote 5 files" in text and "vllm serve zai-org/GLM-5.1-FP8" in text
     assert "--tool-call-parser glm47" in text and "--reasoning-parser glm45" in text
     backends = yaml.safe_load((out / "gateway-backends.yaml").read_text())
     entry = backends["backends"][0]
@@ -266,7 +267,14 @@ def test_gateway_loads_what_deploy_writes(tmp_path: Path, monkeypatch: pytest.Mo
     assert list(loaded.backends) == ["glm-5-1-h200-sxm", "together"]
     cm = next(yaml.safe_load_all((tmp_path / "o" / "k8s" / "30-gateway.yaml").read_text()))
     (tmp_path / "cm.yaml").write_text(cm["data"]["gateway.yaml"])
-    assert load_config(str(tmp_path / "cm.yaml"), {"TOGETHER_API_KEY": "x"}).models
+    secrets = {
+        "TOGETHER_API_KEY": "x",
+        "MOERUN_DATABASE_URL": "postgresql+psycopg://u:p@pg:5432/db",
+        "MOERUN_REDIS_URL": "redis://redis:6379/0",
+    }
+    loaded_cm = load_config(str(tmp_path / "cm.yaml"), secrets)
+    assert loaded_cm.models
+    assert loaded_cm.database_url == secrets["MOERUN_DATABASE_URL"]
 
 
 @pytest.mark.parametrize(

@@ -45,15 +45,30 @@ def _strict(schema: Any) -> Any:
 
 
 @functools.cache
-def lws_validator() -> jsonschema.protocols.Validator:
+def crd_validator(file: str, version: str = "v1") -> jsonschema.protocols.Validator:
+    """A CRD's schema (one version of it), strict as the API server's pruning."""
     crd = yaml.load(
-        (K8S_SCHEMAS / "leaderworkerset.x-k8s.io_leaderworkersets.yaml").read_text(),
-        Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader),
+        (K8S_SCHEMAS / file).read_text(), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     )
-    (v1,) = [v for v in crd["spec"]["versions"] if v["name"] == "v1"]
-    schema = _strict(v1["schema"]["openAPIV3Schema"])
+    (v,) = [v for v in crd["spec"]["versions"] if v["name"] == version]
+    schema = _strict(v["schema"]["openAPIV3Schema"])
     # metadata is validated by the API server itself; the CRD leaves it open.
     return jsonschema.Draft7Validator(schema)
+
+
+def lws_validator() -> jsonschema.protocols.Validator:
+    return crd_validator("leaderworkerset.x-k8s.io_leaderworkersets.yaml")
+
+
+CRDS = {
+    ("leaderworkerset.x-k8s.io/v1", "LeaderWorkerSet"): (
+        "leaderworkerset.x-k8s.io_leaderworkersets.yaml"
+    ),
+    ("inference.networking.k8s.io/v1", "InferencePool"): (
+        "inference.networking.k8s.io_inferencepools.yaml"
+    ),
+    ("gateway.networking.k8s.io/v1", "HTTPRoute"): "gateway.networking.k8s.io_httproutes.yaml",
+}
 
 
 @functools.cache
@@ -84,6 +99,8 @@ def validate_k8s(obj: dict[str, Any]) -> None:
     if obj["kind"] == "LeaderWorkerSet":
         assert obj["apiVersion"] == "leaderworkerset.x-k8s.io/v1"
         lws_validator().validate(obj)
+    elif (obj["apiVersion"], obj["kind"]) in CRDS:
+        crd_validator(CRDS[(obj["apiVersion"], obj["kind"])]).validate(obj)
     else:
         k8s_validator(obj["kind"], obj["apiVersion"]).validate(obj)
 
@@ -131,14 +148,15 @@ def test_k8s_objects_validate(key: str) -> None:
     rendered = render(PLANS[key], "k8s", load_deploy_facts(), "llm", "0.1.0")
     kinds = [o["kind"] for o in rendered.objects]
     for obj in rendered.objects:
-        if obj["kind"] == "LeaderWorkerSet":
+        if (obj["apiVersion"], obj["kind"]) in CRDS:
             validate_k8s(obj)
         else:  # the package's own entry point, as documented
             kubernetes_validate.validate(obj, K8S_VERSION, strict=True)
     # What was validated is what was written.
     written = [d for t in rendered.files.values() if t for d in yaml.safe_load_all(t) if d]
     assert [o for o in written if "kind" in o] == rendered.objects
-    assert {"ConfigMap", "Secret", "Deployment", "Service"} <= set(kinds)  # the gateway
+    gateway = {"ConfigMap", "Secret", "Deployment", "Service", "HorizontalPodAutoscaler"}
+    assert gateway | {"PodDisruptionBudget"} <= set(kinds)
     if PLANS[key].groups:
         assert "PersistentVolumeClaim" in kinds
     if PLANS[key].router is not None:

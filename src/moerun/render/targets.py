@@ -11,7 +11,8 @@ from moerun.core.deploy.launch import DeployPlan
 from moerun.render.compose import compose_services, compose_text
 from moerun.render.gateway_config import backends_yaml
 from moerun.render.k8s import common_objects, group_objects, router_objects, service_url
-from moerun.render.k8s_gateway import gateway_objects
+from moerun.render.k8s_gateway import gateway_objects, stores_secret
+from moerun.render.k8s_inference import INFERENCE_GATEWAY, inference_pool_objects
 from moerun.render.shell import NodeCommand, shell_files
 from moerun.render.yaml_text import dump_all
 
@@ -96,14 +97,30 @@ def _k8s(plan: DeployPlan, facts: DeployFacts, namespace: str, moerun_version: s
             commands.append(NodeCommand(plan.router.name, "router", 0, shlex.join(argv)))
             url = service_url(plan.router.name, namespace, plan.router.port) + "/v1"
     gw = gateway_objects(plan, namespace, facts.gateway, moerun_version, url)
-    add("k8s/30-gateway.yaml", gw, "moerun gateway: fill in the provider-key Secret first.")
+    add("k8s/30-gateway.yaml", gw, "moerun gateway: fill in both Secrets first.")
     files[BACKENDS_FILE] = backends_yaml(plan, url, "In-cluster Service URL.")
     image = facts.gateway.image_template.format(version=moerun_version)
     notes = [
         f"gateway image {image} is built from this repository (no registry publishes it)",
-        "the gateway's usage ledger is SQLite inside its pod: set database_url to PostgreSQL "
-        "in the ConfigMap to keep it",
+        f"fill in MOERUN_DATABASE_URL (PostgreSQL) and MOERUN_REDIS_URL in the Secret "
+        f"{stores_secret(plan)}: the {facts.gateway.replicas}+ gateway replicas share the "
+        "ledger, live keys and limits through them (and MOERUN_MASTER_KEY for /key/*)",
     ]
+    if plan.groups and plan.router is None:
+        pool = inference_pool_objects(
+            plan, plan.groups[0], namespace, facts.gateway.endpoint_picker_port
+        )
+        add(
+            "k8s/40-inference-pool.yaml",
+            pool,
+            "Optional: the pool for the Gateway API Inference Extension (needs its CRDs).",
+        )
+        notes.append(
+            f"k8s/40-inference-pool.yaml needs the Gateway API Inference Extension CRDs, a "
+            f"Gateway named {INFERENCE_GATEWAY} and an endpoint picker Service "
+            f"{plan.name}-epp (e.g. llm-d's inference scheduler); to route through it, point "
+            "the gateway backend's base_url at that Gateway. Delete the file to go without"
+        )
     if plan.groups:
         notes.append(
             f"the model cache PVC {plan.name}-model-cache is ReadWriteMany: the cluster's "

@@ -82,6 +82,13 @@ class GatewayFacts:
     port: int
     health_path: str
     config_path: str
+    replicas: int  # pods at start; the HorizontalPodAutoscaler's floor
+    max_replicas: int
+    target_cpu_percent: int
+    cpu_request: str  # Kubernetes quantities
+    memory_request: str
+    memory_limit: str
+    endpoint_picker_port: int  # the InferencePool's endpoint picker (EPP) Service port
 
 
 @dataclass(frozen=True, slots=True)

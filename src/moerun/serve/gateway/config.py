@@ -149,6 +149,8 @@ def _resolve(data: GatewayFile, env: Mapping[str, str]) -> GatewayConfig:
         failure_threshold=data.circuit_breaker.failure_threshold,
         cooldown_s=data.circuit_breaker.cooldown_s,
     )
+    database_url = _url_from_env(data, "database_url", env) or data.database_url
+    redis_url = _url_from_env(data, "redis_url", env) or data.redis_url
     return GatewayConfig(
         backends=backends,
         models=models,
@@ -156,10 +158,23 @@ def _resolve(data: GatewayFile, env: Mapping[str, str]) -> GatewayConfig:
         settings=data,
         routing=routing,
         breaker=breaker,
-        database_url=data.database_url,
-        redis_url=data.redis_url,
+        database_url=database_url,
+        redis_url=redis_url,
         master_key=env.get(MASTER_KEY_ENV) or None,
     )
+
+
+def _url_from_env(data: GatewayFile, field_name: str, env: Mapping[str, str]) -> str | None:
+    """The URL named by `<field>_env`, if given; both spellings at once is an error."""
+    var = getattr(data, field_name + "_env")
+    if var is None:
+        return None
+    if field_name in data.model_fields_set:
+        raise GatewayConfigError(f"give {field_name} or {field_name}_env, not both")
+    value = env.get(var)
+    if not value:
+        raise GatewayConfigError(f"{field_name}_env: environment variable {var} is not set")
+    return value
 
 
 def _keys(entries: list[KeyEntry], models: dict[str, tuple[str, ...]]) -> list[KeySpec]:

@@ -146,6 +146,9 @@ class GatewayFile(_Strict):
     keys: list[KeyEntry] | None = None
     database_url: str = "sqlite:///moerun-usage.db"
     redis_url: str | None = None
+    # Or read either URL (it holds a password) from an environment variable, e.g. a Secret's.
+    database_url_env: str | None = None
+    redis_url_env: str | None = None
     redis_prefix: str = "moerun:"
     key_poll_s: float = Field(default=0.5, gt=0)  # how often replicas look for key changes
     server: ServerEntry = ServerEntry()
