@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
 import random
 import time
@@ -31,6 +33,7 @@ from moerun.serve.gateway.openapi import openapi_document
 from moerun.serve.gateway.proxy import Proxy
 from moerun.serve.gateway.redis_limits import RedisLimits
 from moerun.serve.gateway.router import Router
+from moerun.serve.gateway.tracing import Tracing
 from moerun.store.durable import UNWRITABLE, DurableLedger
 from moerun.store.keys import KeyTable
 from moerun.store.usage import open_ledger
@@ -59,12 +62,19 @@ class GatewayApp:
         self.ledger: DurableLedger | None = None
         self.limits: Limits | None = None
         self.proxy: Proxy | None = None
+        self.tracing: Tracing | None = None
         self.live_keys: LiveKeys | None = None
         self.key_admin: KeyAdmin | None = None
         self._seeded: set[str] = set()  # live keys whose budget was seeded from the ledger
         self._health: asyncio.Task[None] | None = None
         self._key_poll: asyncio.Task[None] | None = None
         self.startup_error: str | None = None
+        tokens = (config.master_key, config.metrics_token)
+        self._detail_digests = (
+            [hashlib.sha256(t.encode()).digest() for t in tokens if t]
+            if config.settings.server.protect_details
+            else []
+        )
 
     async def startup(self) -> None:
         """Open the ledger (migrating it), the limits, the backends; start health probes."""
@@ -81,11 +91,26 @@ class GatewayApp:
             else MemoryLimits()
         )
         await self._seed_budgets()
+        self.tracing = Tracing(cfg.settings.tracing)
         finisher = Finisher(
-            self.router, self.ledger, self.limits, self.metrics, self.clock, self.wall
+            self.router,
+            self.ledger,
+            self.limits,
+            self.metrics,
+            self.clock,
+            self.wall,
+            self.tracing,
         )
         self.proxy = Proxy(
-            cfg, self.router, self.limits, self.metrics, finisher, self.clock, self.wall, self.rng
+            cfg,
+            self.router,
+            self.limits,
+            self.metrics,
+            finisher,
+            self.clock,
+            self.wall,
+            self.rng,
+            self.tracing,
         )
         loop = asyncio.get_running_loop()
         if cfg.authenticates:
@@ -144,6 +169,8 @@ class GatewayApp:
         if self.ledger is not None:
             await self.ledger.stop()
             self.ledger.close()
+        if self.tracing is not None:
+            self.tracing.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -172,8 +199,11 @@ class GatewayApp:
         if path == "/v1/models":
             return await self._models(scope, send)
         if path == "/health":
-            return await self._healthz(send)
+            return await self._healthz(send, self._may_see_details(scope))
         if path == "/metrics":
+            if not self._may_see_details(scope):
+                msg = "/metrics needs `Authorization: Bearer` with the master or metrics token"
+                return await send_error(send, 401, msg, "invalid_api_key")
             return await send_bytes(send, 200, self.metrics.render(), _PROMETHEUS)
         if path == "/openapi.json":
             return await send_bytes(send, 200, orjson.dumps(openapi_document(self.config)))
@@ -195,9 +225,28 @@ class GatewayApp:
         ]
         await send_bytes(send, 200, orjson.dumps({"object": "list", "data": data}))
 
-    async def _healthz(self, send: Send) -> None:
-        assert self.router is not None
+    def _may_see_details(self, scope: Scope) -> bool:
+        """Whether the request may read /metrics and /health details."""
+        if not self._detail_digests:
+            return True
+        auth = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+        scheme, _, token = auth.partition(b" ")
+        if scheme.lower() != b"bearer":
+            return False
+        given = hashlib.sha256(token.strip()).digest()
+        return any(hmac.compare_digest(given, d) for d in self._detail_digests)
+
+    async def _healthz(self, send: Send, details: bool) -> None:
+        assert self.router is not None and self.ledger is not None
         now = self.clock()
+        ledger = self.ledger
+        up = any(s.available(now) for s in self.router.states.values())
+        # Spooling still serves every request; only a spool that cannot be written refuses.
+        up = up and ledger.state != UNWRITABLE
+        status = 200 if up else 503
+        if not details:
+            brief = {"status": "ok" if up else "unavailable"}
+            return await send_bytes(send, status, orjson.dumps(brief))
         backends = {}
         for name, s in self.router.states.items():
             p50, p99 = s.ttft.quantiles(now)
@@ -209,17 +258,12 @@ class GatewayApp:
                 "ttft_p50_ms": None if p50 is None else round(p50 * 1000, 3),
                 "ttft_p99_ms": None if p99 is None else round(p99 * 1000, 3),
             }
-        up = any(s.available(now) for s in self.router.states.values())
-        ledger = self.ledger
-        assert ledger is not None
-        # Spooling still serves every request; only a spool that cannot be written refuses.
-        up = up and ledger.state != UNWRITABLE
         body = {
             "status": "ok" if up else "unavailable",
             "backends": backends,
             "ledger": {"state": ledger.state, "spool_rows": ledger.spool_rows},
         }
-        await send_bytes(send, 200 if up else 503, orjson.dumps(body))
+        await send_bytes(send, status, orjson.dumps(body))
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         while True:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 import orjson
 
@@ -32,8 +33,10 @@ class Call:
         "num_attempts",
         "num_prompt_chars",
         "request_id",
+        "span",
         "started_s",
         "stream",
+        "traceparent",
         "wants_usage",
         "watcher",
     )
@@ -54,6 +57,8 @@ class Call:
         self.client_gone = False
         self.finished = False
         self.watcher: asyncio.Task[None] | None = None
+        self.traceparent: bytes | None = None  # the client's W3C trace context, if valid
+        self.span: Any = None  # an OpenTelemetry span when tracing is on
 
     @property
     def key_name(self) -> str:

@@ -25,6 +25,7 @@ from moerun.errors import GatewayConfigError, MoerunError
 from moerun.serve.gateway.schema import BackendEntry, GatewayFile, KeyEntry
 
 MASTER_KEY_ENV = "MOERUN_MASTER_KEY"
+METRICS_TOKEN_ENV = "MOERUN_METRICS_TOKEN"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +74,8 @@ class GatewayConfig:
     redis_url: str | None
     # From MOERUN_MASTER_KEY: enables /key/* (and authentication, even without YAML keys).
     master_key: str | None = field(default=None, repr=False)
+    # From MOERUN_METRICS_TOKEN: opens /metrics and /health details when they are protected.
+    metrics_token: str | None = field(default=None, repr=False)
 
     @property
     def authenticates(self) -> bool:
@@ -149,6 +152,13 @@ def _resolve(data: GatewayFile, env: Mapping[str, str]) -> GatewayConfig:
         failure_threshold=data.circuit_breaker.failure_threshold,
         cooldown_s=data.circuit_breaker.cooldown_s,
     )
+    master_key = env.get(MASTER_KEY_ENV) or None
+    metrics_token = env.get(METRICS_TOKEN_ENV) or None
+    if data.server.protect_details and not (master_key or metrics_token):
+        raise GatewayConfigError(
+            f"server.protect_details: set {MASTER_KEY_ENV} or {METRICS_TOKEN_ENV} in the "
+            "environment, or nobody can read /metrics"
+        )
     database_url = _url_from_env(data, "database_url", env) or data.database_url
     redis_url = _url_from_env(data, "redis_url", env) or data.redis_url
     return GatewayConfig(
@@ -160,7 +170,8 @@ def _resolve(data: GatewayFile, env: Mapping[str, str]) -> GatewayConfig:
         breaker=breaker,
         database_url=database_url,
         redis_url=redis_url,
-        master_key=env.get(MASTER_KEY_ENV) or None,
+        master_key=master_key,
+        metrics_token=metrics_token,
     )
 
 

@@ -17,6 +17,7 @@ from moerun.serve.gateway.limits import Limits
 from moerun.serve.gateway.metrics import Metrics
 from moerun.serve.gateway.redact import redact
 from moerun.serve.gateway.router import Router
+from moerun.serve.gateway.tracing import Tracing
 from moerun.serve.gateway.wire import normalise_error
 from moerun.store.writer import Ledger
 from moerun.wire.asgi import Send
@@ -37,8 +38,10 @@ class Finisher:
         metrics: Metrics,
         clock: Callable[[], float],
         wall: Callable[[], float],
+        tracing: Tracing | None = None,
     ) -> None:
         self.router = router
+        self.tracing = tracing
         self.ledger = ledger
         self.limits = limits
         self.metrics = metrics
@@ -109,6 +112,10 @@ class Finisher:
             rec.duration_ms / 1000.0,
         )
         log_access(call, rec)
+        if self.tracing is not None and call.span is not None:
+            state = self.router.states.get(call.backend)
+            target = state.spec.model if state is not None else None
+            self.tracing.finish(call.span, rec, target or call.model, call.num_attempts)
 
     def upstream_error(self, status: int, body: bytes) -> bytes:
         """A backend's error body in the gateway's envelope, credentials and addresses

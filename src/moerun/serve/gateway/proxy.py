@@ -39,6 +39,8 @@ from moerun.serve.gateway.metrics import Metrics
 from moerun.serve.gateway.redact import redact
 from moerun.serve.gateway.relay import Relay
 from moerun.serve.gateway.router import BackendState, Router
+from moerun.serve.gateway.schema import TracingEntry
+from moerun.serve.gateway.tracing import Tracing, valid_traceparent
 from moerun.serve.gateway.validate import Invalid, check_request
 from moerun.wire.asgi import Receive, Scope, Send
 from moerun.wire.client import TransportError
@@ -71,8 +73,10 @@ class Proxy:
         clock: Callable[[], float],
         wall: Callable[[], float],
         rng: random.Random,
+        tracing: Tracing | None = None,
     ) -> None:
         self.config = config
+        self.tracing = tracing or Tracing(TracingEntry())
         self.settings = config.settings
         self.router = router
         self.limits = limits
@@ -120,6 +124,7 @@ class Proxy:
             return await self.finisher.reject(call, send, refusal)
         except ClientGone:
             return None
+        call.span = self.tracing.start(endpoint, req, call.traceparent)
         order, blocks = self.router.order(
             allowed,
             text,
@@ -143,6 +148,8 @@ class Proxy:
                 length = value
             elif name == self.session_header:
                 session = value.decode("latin-1")
+            elif name == b"traceparent":
+                call.traceparent = valid_traceparent(value)
         if self.keys is not None:
             call.key = self.authenticate(auth)
             if call.key is None:
@@ -255,6 +262,8 @@ class Proxy:
             b"1",
         )
         payloads: dict[str, bytes] = {}
+        tp = self.tracing.traceparent(call.span, call.traceparent)
+        trace_line = b"traceparent: " + tp + b"\r\n" if tp else b""
         pos = 0
         for attempt in range(r.max_attempts):
             name = None
@@ -281,7 +290,11 @@ class Proxy:
             if payload is None:
                 req["model"] = target
                 payload = payloads[target] = orjson.dumps(req)
-            head = state.heads[call.endpoint] + b"content-length: %d\r\n\r\n" % len(payload)
+            head = (
+                state.heads[call.endpoint]
+                + trace_line
+                + b"content-length: %d\r\n\r\n" % len(payload)
+            )
             sent_s = self.clock()
             state.breaker.on_attempt(sent_s)
             self.router.chose(name, blocks, session, sent_s)

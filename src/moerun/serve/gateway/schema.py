@@ -69,6 +69,9 @@ class ServerEntry(_Strict):
     keep_alive_s: float = Field(default=75.0, gt=0)
     max_connections: int = Field(default=8192, gt=0)
     access_log: bool = True
+    # /metrics and /health's per-backend details need `Authorization: Bearer` with the master
+    # key or MOERUN_METRICS_TOKEN; /health's status (for probes) stays open.
+    protect_details: bool = False
 
 
 class TimeoutsEntry(_Strict):
@@ -138,6 +141,17 @@ class LedgerEntry(_Strict):
     spool_dir: str | None = Field(default=None, min_length=1)
 
 
+class TracingEntry(_Strict):
+    """OpenTelemetry traces (GenAI semantic conventions) over OTLP/HTTP; off without an
+    endpoint, e.g. http://otel-collector:4318/v1/traces."""
+
+    otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    service_name: str = "moerun-gateway"
+    sample_ratio: float = Field(default=1.0, ge=0, le=1)
+    export_interval_s: float = Field(default=1.0, gt=0)
+    timeout_s: float = Field(default=5.0, gt=0)
+
+
 class GatewayFile(_Strict):
     """The whole gateway config file."""
 
@@ -159,6 +173,7 @@ class GatewayFile(_Strict):
     routing: RoutingEntry = RoutingEntry()
     overflow: OverflowEntry = OverflowEntry()
     ledger: LedgerEntry = LedgerEntry()
+    tracing: TracingEntry = TracingEntry()
 
     @field_validator("database_url")
     @classmethod
