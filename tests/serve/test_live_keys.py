@@ -219,3 +219,19 @@ def test_key_routes_need_the_master_key(sqlite_url: str, upstream: Any, gateway:
     r = httpx.post(off.url + "/key/generate", json={}, headers={"authorization": "Bearer x"})
     assert r.status_code == 403
     assert r.json()["error"]["code"] == "key_management_disabled"
+
+
+def test_live_key_limits_and_budget_apply(sqlite_url: str, upstream: Any, gateway: Any) -> None:
+    gw: GatewayServer = gateway(_config(upstream(), sqlite_url), {"MOERUN_MASTER_KEY": MASTER})
+    with _admin(gw.url) as admin:
+        limited = admin.post("/key/generate", json={"rpm_limit": 2}).json()["key"]
+        # One request costs 28e-6 dollars here (see above): the budget holds one.
+        budget = admin.post(
+            "/key/generate", json={"max_budget": 30e-6, "budget_duration": "1d"}
+        ).json()["key"]
+    assert [_chat(gw.url, limited).status_code for _ in range(3)] == [200, 200, 429]
+    assert _chat(gw.url, budget).status_code == 200
+    refused = _chat(gw.url, budget)
+    assert refused.status_code == 200 or refused.json()["error"]["code"] == "insufficient_quota"
+    third = _chat(gw.url, budget)
+    assert third.status_code == 429 and third.json()["error"]["code"] == "insufficient_quota"
