@@ -86,7 +86,7 @@ def test_32mb_header_gets_431_fast_without_stalling_others(strict_gw: GatewayPro
     assert line.startswith(b"HTTP/1.1 431"), line
     assert elapsed_s < 2.0
     assert len(latencies) >= 5
-    assert max(latencies) < 0.5, f"other clients stalled: {max(latencies):.3f} s"
+    assert max(latencies) < 1.0, f"other clients stalled: {max(latencies):.3f} s"
 
 
 def test_head_just_under_the_default_limit_passes(strict_gw: GatewayProcess) -> None:
