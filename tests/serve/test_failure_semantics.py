@@ -5,6 +5,7 @@ would refuse are refused by the gateway with OpenAI-shaped 400s."""
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -231,3 +232,23 @@ def test_redact_keeps_ordinary_messages() -> None:
         assert redact(text) == text
     assert redact("token=abc123&x=1") == "token=[redacted]&x=1"
     assert redact("peer [fd00::1]:8000 reset") == "peer [address] reset"
+
+
+def test_health_probe_marks_a_misconfigured_backend(
+    gateway: Callable[..., GatewayServer], sqlite_url: str
+) -> None:
+    bad = Refusing(403).start()
+    try:
+        cfg = make_config([backend_entry("bad", bad)], sqlite_url)  # type: ignore[arg-type]
+        cfg["health"] = {"interval_s": 0.05, "timeout_s": 1.0}
+        gw = gateway(cfg)
+        deadline = time.monotonic() + 5
+        while True:
+            state = httpx.get(gw.url + "/health").json()["backends"]["bad"]
+            if state["misconfigured_status"] is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert state["misconfigured_status"] == 403 and state["healthy"] is False
+        assert bad.hits == 0  # probes only: no completion was sent
+    finally:
+        bad.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from moerun.core.traffic.circuit import MISCONFIGURED, classify
 from moerun.serve.gateway.chunks import ChunkQueue
 from moerun.serve.gateway.router import BackendState, Router
 from moerun.wire.client import TransportError
@@ -17,8 +18,8 @@ from moerun.wire.client import TransportError
 log = logging.getLogger("moerun.gateway")
 
 
-async def probe(state: BackendState, timeout_s: float) -> bool:
-    """Whether the backend answers its health path with a 2xx in time."""
+async def probe(state: BackendState, timeout_s: float) -> int | None:
+    """The HTTP status the backend answers its health path with (None: no answer in time)."""
     pool = state.pool
     head = (
         pool.head("GET", state.health_path)
@@ -28,15 +29,15 @@ async def probe(state: BackendState, timeout_s: float) -> bool:
     try:
         conn = await pool.connect(timeout_s)
     except TransportError:
-        return False
+        return None
     try:
         body = ChunkQueue()
         conn.request(head, body)
         await conn.wait_headers(timeout_s)
         await body.read_body(timeout_s)
-        return 200 <= conn.status < 300
+        return conn.status
     except TransportError:
-        return False
+        return None
     finally:
         conn.close()
 
@@ -48,7 +49,12 @@ async def health_loop(router: Router, interval_s: float, timeout_s: float) -> No
         return
     while True:
         results = await asyncio.gather(*(probe(s, timeout_s) for s in probed))
-        for state, ok in zip(probed, results, strict=True):
+        for state, status in zip(probed, results, strict=True):
+            ok = status is not None and 200 <= status < 300
+            if status is not None and classify(status) == MISCONFIGURED:
+                state.misconfigured_status = status  # a wrong key, URL or health_path
+            elif ok:
+                state.misconfigured_status = None
             if ok != state.healthy:
                 log.warning(
                     "backend %s is %s", state.spec.name, "healthy again" if ok else "unhealthy"
