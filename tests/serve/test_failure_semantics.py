@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from moerun.serve.gateway.redact import redact
+from moerun.serve.gateway.guard.redact import redact
 from moerun.serve.gateway.schema import TimeoutsEntry
 from tests.fixtures.upstream import ThreadServer, UpstreamServer, free_port
 from tests.serve.factories import MODEL, GatewayServer, backend_entry, make_config

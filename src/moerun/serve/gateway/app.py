@@ -25,9 +25,9 @@ from moerun.serve.gateway.asgi import send_bytes, send_error
 from moerun.serve.gateway.config import GatewayConfig, KeySpec
 from moerun.serve.gateway.finish import Finisher
 from moerun.serve.gateway.health import health_loop
-from moerun.serve.gateway.key_admin import KeyAdmin
+from moerun.serve.gateway.keys.admin import KeyAdmin
+from moerun.serve.gateway.keys.live import LiveKeys
 from moerun.serve.gateway.limits import Limits, MemoryLimits
-from moerun.serve.gateway.live_keys import LiveKeys
 from moerun.serve.gateway.metrics import Metrics
 from moerun.serve.gateway.openapi import openapi_document
 from moerun.serve.gateway.proxy import Proxy

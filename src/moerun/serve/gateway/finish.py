@@ -13,9 +13,9 @@ from moerun.core.traffic.metering import Prices, UsageRecord, estimate_tokens
 from moerun.errors import StoreError
 from moerun.serve.gateway.asgi import Refusal, send_bytes, send_error
 from moerun.serve.gateway.call import ANONYMOUS, Call, log_access, log_refusal
+from moerun.serve.gateway.guard.redact import redact
 from moerun.serve.gateway.limits import Limits
 from moerun.serve.gateway.metrics import Metrics
-from moerun.serve.gateway.redact import redact
 from moerun.serve.gateway.router import Router
 from moerun.serve.gateway.tracing import Tracing
 from moerun.serve.gateway.wire import normalise_error

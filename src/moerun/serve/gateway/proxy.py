@@ -34,14 +34,14 @@ from moerun.serve.gateway.call import Call
 from moerun.serve.gateway.chunks import ChunkQueue
 from moerun.serve.gateway.config import GatewayConfig, KeySpec
 from moerun.serve.gateway.finish import Finisher
+from moerun.serve.gateway.guard.redact import redact
+from moerun.serve.gateway.guard.validate import Invalid, check_request
 from moerun.serve.gateway.limits import BUDGET, Limits, max_cost_usd
 from moerun.serve.gateway.metrics import Metrics
-from moerun.serve.gateway.redact import redact
 from moerun.serve.gateway.relay import Relay
 from moerun.serve.gateway.router import BackendState, Router
 from moerun.serve.gateway.schema import TracingEntry
 from moerun.serve.gateway.tracing import Tracing, valid_traceparent
-from moerun.serve.gateway.validate import Invalid, check_request
 from moerun.wire.asgi import Receive, Scope, Send
 from moerun.wire.client import TransportError
 from moerun.wire.openai_error import error_body

@@ -12,7 +12,7 @@ import uvicorn
 from moerun.errors import StoreError, UsageError
 from moerun.serve.gateway.app import GatewayApp
 from moerun.serve.gateway.config import GatewayConfig
-from moerun.serve.gateway.front_door import DoorLimits, door_protocol
+from moerun.serve.gateway.guard.front_door import DoorLimits, door_protocol
 from moerun.store.migrate import upgrade
 
 

@@ -34,7 +34,7 @@ from moerun.serve.gateway.asgi import (
     send_error,
 )
 from moerun.serve.gateway.config import GatewayConfig
-from moerun.serve.gateway.live_keys import BUDGET_DURATIONS, LiveKeys
+from moerun.serve.gateway.keys.live import BUDGET_DURATIONS, LiveKeys
 from moerun.store.keys import DuplicateKey, KeyRow
 from moerun.store.usage import Ledger
 
