@@ -24,25 +24,36 @@ from tests.serve.factories import MODEL, backend_entry, make_config
 HEADER_TIMEOUT_S = 1.0
 
 
-def _start(tmp_path: Path, name: str, server: dict[str, Any], **extra: Any) -> GatewayProcess:
-    up = UpstreamServer().start()
-    cfg = make_config([backend_entry("a", up)], f"sqlite:///{tmp_path / (name + '.db')}", **extra)
-    cfg["server"] = {"access_log": False, **server}
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(cfg))
-    gw = GatewayProcess(path, tmp_path)
-    gw.upstream = up  # type: ignore[attr-defined]
-    return gw.start()
+class DoorGateway(GatewayProcess):
+    """A gateway process with its own fake upstream in a thread."""
+
+    def __init__(self, tmp_path: Path, name: str, server: dict[str, Any]) -> None:
+        self.upstream = UpstreamServer().start()
+        db = f"sqlite:///{tmp_path / (name + '.db')}"
+        cfg = make_config([backend_entry("a", self.upstream)], db)
+        cfg["server"] = {"access_log": False, **server}
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(yaml.safe_dump(cfg))
+        super().__init__(path, tmp_path)
+
+    def stop(self) -> None:
+        super().stop()
+        self.upstream.stop()
+
+
+def _start(tmp_path: Path, name: str, server: dict[str, Any]) -> DoorGateway:
+    gw = DoorGateway(tmp_path, name, server)
+    gw.start()
+    return gw
 
 
 @pytest.fixture(scope="module")
-def strict_gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GatewayProcess]:
+def strict_gw(tmp_path_factory: pytest.TempPathFactory) -> Iterator[DoorGateway]:
     """Default head limit, a 1 s header timeout."""
     tmp = tmp_path_factory.mktemp("door")
     gw = _start(tmp, "strict", {"header_timeout_s": HEADER_TIMEOUT_S})
     yield gw
     gw.stop()
-    gw.upstream.stop()  # type: ignore[attr-defined]
 
 
 def _status_line(sock: socket.socket, timeout_s: float) -> bytes:
@@ -165,7 +176,6 @@ def test_slow_body_closed_after_body_timeout(tmp_path: Path) -> None:
         assert httpx.post(gw.url + "/v1/chat/completions", json=body).status_code == 200
     finally:
         gw.stop()
-        gw.upstream.stop()  # type: ignore[attr-defined]
 
 
 def test_session_ids_bounded_and_connections_capped(tmp_path: Path) -> None:
@@ -193,7 +203,6 @@ def test_session_ids_bounded_and_connections_capped(tmp_path: Path) -> None:
         assert httpx.get(gw.url + "/v1/models", timeout=5).status_code == 200
     finally:
         gw.stop()
-        gw.upstream.stop()  # type: ignore[attr-defined]
 
 
 def test_session_table_bounded_in_entries_and_bytes() -> None:
