@@ -127,9 +127,8 @@ class GatewayApp:
         assert self.ledger is not None and self.limits is not None
         fresh = [k for k in keys if k.budget_usd is not None and k.name not in self._seeded]
         for key in fresh:
-            since = period_start(datetime.fromtimestamp(self.wall(), UTC), key.budget_period)
-            spend = await asyncio.to_thread(self.ledger.spend_by_key, since.timestamp())
-            await self.limits.seed_spend(key, spend.get(key.name, 0.0), self.wall())
+            now_s = self.wall()
+            await self.limits.seed_spend(key, await self._ledger_spend(key, now_s), now_s)
             self._seeded.add(key.name)
         self.router.set_live_keys(keys)
         self.proxy.set_live_keys(keys)

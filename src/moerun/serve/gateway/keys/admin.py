@@ -36,7 +36,7 @@ from moerun.serve.gateway.asgi import (
 from moerun.serve.gateway.config import GatewayConfig
 from moerun.serve.gateway.keys.live import BUDGET_DURATIONS, LiveKeys
 from moerun.store.keys import DuplicateKey, KeyRow
-from moerun.store.usage import Ledger
+from moerun.store.writer import Ledger
 
 _FIELDS = {
     "key_alias",
