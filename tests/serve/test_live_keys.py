@@ -158,7 +158,8 @@ def test_key_generated_on_one_replica_works_on_the_other(
         assert secret not in dumped
     if database_url.startswith("sqlite"):
         db_file = Path(database_url.removeprefix("sqlite:///"))
-        raw = b"".join(p.read_bytes() for p in db_file.parent.glob(db_file.name + "*"))
+        # The database, its WAL, the ledger's spool, the config and the gateways' logs.
+        raw = b"".join(p.read_bytes() for p in db_file.parent.rglob("*") if p.is_file())
         for secret in (key, key2, MASTER):
             assert secret.encode() not in raw
 
