@@ -14,7 +14,8 @@ import pytest
 
 from moerun.serve.gateway.guard.redact import redact
 from moerun.serve.gateway.schema import TimeoutsEntry
-from tests.fixtures.upstream import ThreadServer, UpstreamServer, free_port
+from tests.fixtures.servers import UvicornThread as ThreadServer
+from tests.fixtures.upstream import UpstreamServer, free_port
 from tests.serve.factories import MODEL, GatewayServer, backend_entry, make_config
 
 LEAKED_KEY = "sk-live-0123456789abcdefXYZ"

@@ -16,7 +16,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.proto.trace.v1.trace_pb2 import Span, Status
 
-from tests.fixtures.upstream import ThreadServer, UpstreamServer
+from tests.fixtures.servers import UvicornThread as ThreadServer
+from tests.fixtures.upstream import UpstreamServer
 from tests.serve.factories import MODEL, GatewayServer, backend_entry, make_config
 
 CLIENT_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"

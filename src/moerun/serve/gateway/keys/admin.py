@@ -25,10 +25,7 @@ from moerun.errors import MoerunError, StoreError
 from moerun.serve.gateway.asgi import (
     BodyTooLarge,
     ClientGone,
-    Receive,
     Refusal,
-    Scope,
-    Send,
     read_body,
     send_bytes,
     send_error,
@@ -37,6 +34,7 @@ from moerun.serve.gateway.config import GatewayConfig
 from moerun.serve.gateway.keys.live import BUDGET_DURATIONS, LiveKeys
 from moerun.store.keys import DuplicateKey, KeyRow
 from moerun.store.writer import Ledger
+from moerun.wire.asgi import Receive, Scope, Send
 
 _FIELDS = {
     "key_alias",
