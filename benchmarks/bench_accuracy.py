@@ -24,9 +24,9 @@ from dataclasses import replace
 
 import numpy as np
 
-from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
-from moerun.catalog.kernels import silicon_runs
-from moerun.catalog.measurements import MeasuredRun, builtin_measurements
+from moerun.catalog.perf.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
+from moerun.catalog.perf.kernels import silicon_runs
+from moerun.catalog.perf.measurements import MeasuredRun, builtin_measurements
 from moerun.commands.calibrate import calibrate_runs
 from moerun.commands.calibration_points import deployment_for, point_for
 from moerun.core.calibrate.calibration import predict

@@ -18,10 +18,10 @@ import sys
 import time
 from collections.abc import Callable
 
-from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import load_gpus
 from moerun.catalog.models import load_spec
+from moerun.catalog.perf.calibration import DEFAULT_MTP_ACCEPTANCE
 from moerun.catalog.plan_catalog import plan_catalog
 from moerun.catalog.plan_data import get_preset
 from moerun.core.deploy.deployment import Deployment

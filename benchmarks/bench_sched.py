@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CASE = r"""
 import json, random, time
-from moerun.catalog.calibration import calibration_for
+from moerun.catalog.perf.calibration import calibration_for
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec

@@ -13,10 +13,10 @@ from __future__ import annotations
 import random
 import time
 
-from moerun.catalog.calibration import calibration_for
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec
+from moerun.catalog.perf.calibration import calibration_for
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.load.workload import Arrival, LengthDist, Workload

@@ -21,10 +21,10 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from moerun.catalog.calibration import calibration_for
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec
+from moerun.catalog.perf.calibration import calibration_for
 from moerun.catalog.plan_catalog import plan_catalog
 from moerun.catalog.plan_data import get_preset
 from moerun.core.calibrate.calibration import Calibration
@@ -95,7 +95,7 @@ def load_tables() -> tuple[float, float]:
     """(seconds to import the loader, seconds to read one GPU and engine's tables)."""
     code = (
         "import time; t=time.perf_counter();"
-        "from moerun.catalog.kernels import load_kernel_tables;"
+        "from moerun.catalog.perf.kernels import load_kernel_tables;"
         "u=time.perf_counter(); load_kernel_tables('h200_sxm','sglang');"
         "print(u-t, time.perf_counter()-u)"
     )

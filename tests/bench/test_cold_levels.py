@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from moerun.bench.results import read_results
-from moerun.catalog.measurements import load_measurements
+from moerun.catalog.perf.measurements import load_measurements
 from moerun.cli import main
 from moerun.errors import CatalogError
 from moerun.serve.emulator.app import build_emulator

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from moerun.catalog.measurements import (
+from moerun.catalog.perf.measurements import (
     SGLANG_FILES,
     builtin_measurements,
     catalog_measurements,
@@ -91,7 +91,7 @@ def test_interrupted_or_open_loop_runs_are_refused(tmp_path: Path) -> None:
 
 
 def test_profile_round_trip_keeps_the_kv_factor(tmp_path: Path) -> None:
-    from moerun.catalog.calibration import load_profiles, save_profile
+    from moerun.catalog.perf.calibration import load_profiles, save_profile
     from moerun.core.calibrate.calibration import CalibrationProfile
     from moerun.core.perf.step_time import StepParams
 

@@ -7,8 +7,8 @@ import re
 from collections import defaultdict
 from pathlib import Path
 
-from moerun.catalog.calibration import calibration_for
-from moerun.catalog.measurements import MeasuredRun, builtin_measurements
+from moerun.catalog.perf.calibration import calibration_for
+from moerun.catalog.perf.measurements import MeasuredRun, builtin_measurements
 from moerun.commands.calibration_points import point_for
 from moerun.core.calibrate.calibration import cross_validate, median_ape, point_errors
 from moerun.core.sim.build import SimOptions

@@ -16,7 +16,7 @@ DEP = ["--gpu", "h200_sxm", "--num-gpus", "8", "--tp", "8"]
 
 
 def test_bench_reads_the_time_scale(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from moerun.catalog.calibration import calibration_for
+    from moerun.catalog.perf.calibration import calibration_for
     from moerun.core.sim.build import SimOptions
 
     dep = glm5_on_h200()

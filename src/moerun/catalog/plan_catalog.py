@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import functools
 
-from moerun.catalog.calibration import calibration_for
 from moerun.catalog.cloud_trust import load_cloud_trust
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import load_gpus
+from moerun.catalog.perf.calibration import calibration_for
 from moerun.catalog.plan_data import load_cloud_billing, load_weight_quality
 from moerun.catalog.price_overrides import Overrides, apply_api_overrides, apply_gpu_overrides
 from moerun.catalog.prices import load_gpu_prices

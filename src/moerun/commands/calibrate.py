@@ -13,14 +13,14 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from moerun.catalog.calibration import (
+from moerun.catalog.perf.calibration import (
     DEFAULT_MTP_ACCEPTANCE,
     load_profiles,
     next_version,
     profile_dir,
     save_profile,
 )
-from moerun.catalog.measurements import MeasuredRun, builtin_measurements
+from moerun.catalog.perf.measurements import MeasuredRun, builtin_measurements
 from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.arg_types import positive_float as _positive_float
 from moerun.commands.calibration_inputs import load_runs

@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 from moerun.bench.imports import ImportedFile, read_imported
-from moerun.catalog.measurements import (
+from moerun.catalog.models import model_index
+from moerun.catalog.perf.measurements import (
     MeasuredRun,
     load_measurements,
     model_id_for,
     parse_bench_json,
 )
-from moerun.catalog.models import model_index
 from moerun.commands.deployment_input import DEPLOYMENT_KEYS
 from moerun.errors import CatalogError, UsageError
 

@@ -7,10 +7,10 @@ from dataclasses import replace
 
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
-from moerun.catalog.kernels import load_kernel_tables
-from moerun.catalog.measurements import MeasuredRun
 from moerun.catalog.models import load_spec
-from moerun.catalog.mtp import acceptance_for
+from moerun.catalog.perf.kernels import load_kernel_tables
+from moerun.catalog.perf.measurements import MeasuredRun
+from moerun.catalog.perf.mtp import acceptance_for
 from moerun.core.calibrate.calibration import Point
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.load.workload import Arrival, LengthDist, Workload

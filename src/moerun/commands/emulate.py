@@ -15,7 +15,7 @@ from moerun.errors import UsageError
 
 def cmd_emulate(args: argparse.Namespace) -> int:
     """Build the emulated deployment and serve it."""
-    from moerun.catalog.calibration import calibration_for
+    from moerun.catalog.perf.calibration import calibration_for
     from moerun.commands.simulate import mtp_acceptance_for, sim_options_from_args
     from moerun.core.deploy.default_layout import resolve_layout
     from moerun.serve.emulator.app import build_emulator

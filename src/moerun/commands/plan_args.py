@@ -24,10 +24,10 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE
 from moerun.catalog.files import field_path, load_yaml
 from moerun.catalog.models import DEFAULT_MODEL, load_spec, model_index
-from moerun.catalog.mtp import acceptance_for
+from moerun.catalog.perf.calibration import DEFAULT_MTP_ACCEPTANCE
+from moerun.catalog.perf.mtp import acceptance_for
 from moerun.catalog.plan_data import (
     PresetEntry,
     get_preset,

@@ -11,8 +11,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from moerun.catalog.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
-from moerun.catalog.mtp import acceptance_for
+from moerun.catalog.perf.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
+from moerun.catalog.perf.mtp import acceptance_for
 from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
 from moerun.commands.workload_args import add_workload_args, workload_from_args

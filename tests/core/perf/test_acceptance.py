@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from moerun.catalog.mtp import acceptance_for, acceptance_rows
+from moerun.catalog.perf.mtp import acceptance_for, acceptance_rows
 from moerun.cli import main
 from moerun.core.perf.acceptance import (
     AcceptanceRow,

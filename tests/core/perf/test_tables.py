@@ -7,7 +7,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from moerun.catalog.kernels import load_kernel_tables
+from moerun.catalog.perf.kernels import load_kernel_tables
 from moerun.core.perf.step_time import StepBatch, StepModel, StepParams
 from moerun.core.perf.tables import Curve, GemmGrid, Grid
 from tests.conftest import make_deployment

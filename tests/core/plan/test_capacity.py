@@ -9,7 +9,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from moerun.catalog.calibration import calibration_for
+from moerun.catalog.perf.calibration import calibration_for
 from moerun.catalog.plan_data import get_preset
 from moerun.core.deploy.memory_fit import memory_fit
 from moerun.core.deploy.parallel import Parallel

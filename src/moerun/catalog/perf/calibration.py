@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from moerun.catalog.kernels import load_kernel_tables
+from moerun.catalog.perf.kernels import load_kernel_tables
 from moerun.core.calibrate.calibration import Calibration, CalibrationProfile, choose_calibration
 from moerun.core.perf.step_time import StepParams, with_values
 from moerun.errors import CatalogError

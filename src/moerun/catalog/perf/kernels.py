@@ -12,7 +12,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from moerun.catalog.measurements import MeasuredRun
+from moerun.catalog.perf.measurements import MeasuredRun
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.perf.tables import AttentionKey, Curve, GemmGrid, Grid, KernelTables, MoeKey
 from moerun.errors import CatalogError
