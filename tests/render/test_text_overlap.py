@@ -65,13 +65,13 @@ def _overlaps(html: str, tmp: Path, name: str) -> tuple[int, int, str]:
 
 def test_plan_report_text_does_not_overlap(tmp_path: Path) -> None:
     peaky = DailyProfile.from_values([0.3] * 16 + [3.0] * 8)
-    result = run_plan("agentic-coding", volume=Volume(400_000, peaky), budget_usd_per_month=9e4)
+    result = run_plan("agentic-coding", volume=Volume(400_000, peaky), budget_usd_per_month=1.5e5)
     html = render_plan_html(result, _sources())
     boxes, count, pairs = _overlaps(html, tmp_path, "plan")
     assert boxes > 100 and count == 0, pairs
     # the ranked configurations are marked on the scatter, the front through drawn points
     assert html.count('class="point chosen"') >= 1
-    assert "p99 TPOT bound" in html and "budget $90,000" in html
+    assert "p99 TPOT bound" in html and "budget $150,000" in html
 
 
 def test_checker_sees_an_overlap(tmp_path: Path) -> None:
