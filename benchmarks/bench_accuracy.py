@@ -157,7 +157,7 @@ def aic_question(quick: bool) -> None:
             input_len=LengthDist.fixed(4000),
             output_len=LengthDist.fixed(1000),
             num_requests=max(32, 3 * conc),
-            arrival=Arrival("closed", concurrency=conc),
+            arrival=Arrival("closed", concurrency=conc, staggered=True),
             rng=random.Random(0),
         )
         opts = SimOptions(params=cal.params, mtp_acceptance=0.0)

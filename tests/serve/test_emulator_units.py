@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -13,10 +14,14 @@ from moerun.core.load.synthetic_text import (
     prompt_segments,
     segment_words,
 )
+from moerun.core.perf.step_time import StepParams
+from moerun.core.sim.build import SimOptions, build_replica
 from moerun.serve.emulator.clock import ScaledClock, run_virtual
+from moerun.serve.emulator.engine import EmulatedEngine
 from moerun.serve.emulator.generation import Limits, RequestError, plan
 from moerun.serve.emulator.metrics import Histogram
 from moerun.serve.emulator.wire import ChatRequest, CompletionRequest
+from tests.conftest import make_deployment
 
 LIMITS = Limits(max_context=1000, block_tokens=64, default_output_tokens=50, thinking_model=True)
 
@@ -124,3 +129,30 @@ def test_metrics_exposition_parses() -> None:
     assert families["vllm:prefix_cache_hits"].type == "counter"
     ttft = families["vllm:time_to_first_token_seconds"]
     assert any(s.name.endswith("_count") and s.value == 1 for s in ttft.samples)
+
+
+def test_the_request_overhead_delays_what_the_client_receives() -> None:
+    dep = make_deployment("glm-5.1-fp8", mtp_tokens=0, max_context=8192)
+    params = StepParams(step_overhead_s=0.01)
+
+    async def first_and_last(overhead_s: float) -> tuple[float, float]:
+        clock = ScaledClock(1.0, source=asyncio.get_running_loop().time)
+        opts = SimOptions(params=replace(params, request_overhead_s=overhead_s))
+        engine = EmulatedEngine(build_replica(dep, opts, track_tokens=True), clock)
+        handle = engine.submit((("p", 512),), 20)
+        first = last = None
+        while True:
+            d = await handle.queue.get()
+            if d.num_tokens and first is None:
+                first = clock.now()
+            if d.finished:
+                last = clock.now()
+                break
+        assert first is not None
+        return first, last
+
+    f0, l0 = run_virtual(first_and_last(0.0))
+    f1, l1 = run_virtual(first_and_last(0.3))
+    # every token arrives 0.3 s later: TTFT and end-to-end grow by it, TPOT does not change
+    assert f1 - f0 == pytest.approx(0.3, abs=1e-6)
+    assert l1 - f1 == pytest.approx(l0 - f0, abs=1e-6)

@@ -49,17 +49,19 @@ REPORT_METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "o
 # Fewer runs than fitted residuals (step and sequence overhead, kernel scale) would be fitted
 # exactly and say nothing; such a group is reported but stores no profile.
 MIN_RUNS = 3
-KV_FACTORS = (0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05)
+KV_FACTORS = (0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05)
 
 
 def _best(points_by_factor: dict[float, list[Point]], groups: set[str]) -> tuple[float, StepParams]:
     best: tuple[float, float, StepParams] | None = None
-    for factor, points in points_by_factor.items():
-        train = [p for p in points if p.group in groups]
+    # nearest to 1 (moerun's own KV estimate) first: a factor must fit strictly better to
+    # move away from it, so runs whose KV never fills keep the estimate instead of a bound
+    for factor in sorted(points_by_factor, key=lambda f: (abs(f - 1.0), f)):
+        train = [p for p in points_by_factor[factor] if p.group in groups]
         # start from the points' own parameters: they carry the GPU and engine's tables
         params = fit(train, train[0].model.params if train else None)
         loss = fit_loss(train, params)
-        if best is None or loss < best[0]:
+        if best is None or loss < best[0] * (1 - 1e-6):
             best = (loss, factor, params)
     assert best is not None
     return best[1], best[2]

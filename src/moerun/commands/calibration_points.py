@@ -51,7 +51,9 @@ def run_lengths(length: int, range_ratio: float) -> LengthDist:
 def workload_for(run: MeasuredRun) -> Workload:
     """The run's load: its lengths, closed loop (or everything at once when offline)."""
     arrival = (
-        Arrival("closed", concurrency=run.concurrency) if run.concurrency else Arrival("burst")
+        Arrival("closed", concurrency=run.concurrency, staggered=run.clients_staggered)
+        if run.concurrency
+        else Arrival("burst")
     )
     return Workload.single_turn(
         input_len=run_lengths(run.isl, run.random_range_ratio),

@@ -30,6 +30,7 @@ TRUE = StepParams(
     attn_efficiency=0.25,
     step_overhead_s=0.012,
     seq_overhead_s=5e-5,
+    request_overhead_s=0.08,
 )
 LOADS = [(isl, c) for isl in (1024, 4096, 8192) for c in (4, 16, 48)]
 

@@ -12,7 +12,7 @@ import pytest
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.memory_fit import memory_fit
 from moerun.core.load.workload import AgenticShape, Arrival, LengthDist, Workload
-from moerun.core.perf.step_time import StepParams
+from moerun.core.perf.step_time import StepBatch, StepParams
 from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
 from moerun.core.sim.engine import SimRequest
 from moerun.errors import LayoutError
@@ -195,3 +195,73 @@ def test_kv_capacity_factor_scales_the_pool(dep: Deployment) -> None:
     small = simulate_deployment(dep, wl, opts(kv_capacity_factor=0.5)).summary()
     big = simulate_deployment(dep, wl, opts()).summary()
     assert small["ttft_ms"]["p50"] > big["ttft_ms"]["p50"]  # type: ignore[index]
+
+
+def _sglang(dep: Deployment) -> Deployment:
+    return replace(dep, engine=make_deployment(engine="sglang").engine, mtp_tokens=0)
+
+
+def _fixed_closed(isl: int, osl: int, conc: int, n: int, staggered: bool) -> Workload:
+    return Workload.single_turn(
+        input_len=LengthDist.fixed(isl),
+        output_len=LengthDist.fixed(osl),
+        num_requests=n,
+        arrival=Arrival("closed", concurrency=conc, staggered=staggered),
+        rng=random.Random(0),
+    )
+
+
+def test_staggered_clients_start_one_session_length_apart(dep: Deployment) -> None:
+    # without MTP a decode step emits one token: a 400-token session lasts 400 decode steps,
+    # so four clients start 0, 100, 200 and 300 steps into the run
+    res = simulate_deployment(
+        _sglang(dep), _fixed_closed(4096, 400, 4, 4, staggered=True), opts(), record=True
+    )
+    assert res.trace is not None
+    assert [res.trace.start_step[i] for i in range(4)] == [0, 100, 200, 300]
+    # started together, all four arrive before the first step
+    res = simulate_deployment(
+        _sglang(dep), _fixed_closed(4096, 400, 4, 4, staggered=False), opts(), record=True
+    )
+    assert res.trace is not None
+    assert [res.trace.start_step[i] for i in range(4)] == [0, 0, 0, 0]
+
+
+def test_staggered_clients_do_not_wait_in_prefill_waves(dep: Deployment) -> None:
+    sg = _sglang(dep)
+    model = build_replica(sg, opts()).model
+    n = 4096
+    one_prefill = model.step_time_s(
+        StepBatch(
+            prefill_tokens=n,
+            prefill_seqs=1,
+            prefill_attended=n * (n + 1) / 2,
+            prefill_context=n * (n + 1) / 2,
+            prefill_logits=1,
+        )
+    )
+    decode = model.step_time_s(
+        StepBatch(decode_seqs=4, decode_attended=4 * 2 * n, decode_context=4 * 2 * n)
+    )
+
+    def median_ttft(staggered: bool) -> float:
+        s = simulate_deployment(sg, _fixed_closed(n, 400, 4, 40, staggered), opts()).summary()
+        return float(s["ttft_ms"]["p50"]) / 1e3  # type: ignore[index]
+
+    # spread out, a prompt waits at most for the step in progress, then is prefilled alone
+    assert median_ttft(True) <= one_prefill * 1.05 + decode
+    # together, every wave's four prompts queue behind each other: the median waits for two
+    assert median_ttft(False) >= 2 * one_prefill * 0.95
+
+
+def test_request_overhead_delays_every_token_not_the_schedule(dep: Deployment) -> None:
+    wl = fixed(24, 2000, 100, Arrival("closed", concurrency=8))
+    base = simulate_deployment(dep, wl, opts())
+    late = simulate_deployment(
+        dep, wl, SimOptions(mtp_acceptance=0.8, params=replace(PARAMS, request_overhead_s=0.25))
+    )
+    assert base.num_steps == late.num_steps
+    for a, b in zip(base.results, late.results, strict=True):
+        assert a.first_token_s is not None and b.first_token_s is not None
+        assert b.first_token_s - b.start_s == pytest.approx(a.first_token_s - a.start_s + 0.25)
+        assert b.end_s - b.first_token_s == pytest.approx(a.end_s - a.first_token_s)

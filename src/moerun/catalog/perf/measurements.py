@@ -64,6 +64,10 @@ class MeasuredRun:
     # "random": random token ids (vLLM / InferenceX benchmark_serving); "text": real text
     # (sglang.bench_serving's `random` samples ShareGPT token ids, so it is text)
     prompts: str = "random"
+    # the closed loop's clients: started together, as `vllm bench serve` and
+    # sglang.bench_serving start them (False), or already spread over a request's length, the
+    # steady state of a long run (True)
+    clients_staggered: bool = False
 
     @property
     def group(self) -> str:

@@ -38,6 +38,10 @@ FIT_BOUNDS = {
     # detokenizing): tens of microseconds in vLLM and SGLang; a larger value explains runs of
     # tens of sequences and fails at thousands (plans price large batches), so it is bounded
     "seq_overhead_s": (0.0, 5e-5),
+    # a request's latency outside the steps (HTTP, tokenizer, IPC, detokenizer): SGLang's
+    # cookbook measures 130-280 ms TTFT at concurrency 1 for prompts a step prefills in tens of
+    # ms; a second bounds it far above any serving stack's
+    "request_overhead_s": (0.0, 1.0),
     # end-to-end kernel time against the tables' isolated timings (other engine version,
     # CUDA graphs, overlap); the bounds are far from any plausible value
     "kernel_scale": (0.2, 5.0),
@@ -103,6 +107,8 @@ def predict(point: Point, params: StepParams) -> dict[str, float]:
     durations = np.where(point.worked, durations, 0.0)
     clock = np.concatenate(([0.0], np.cumsum(durations)))
     t0, t1, t2 = clock[point.start], clock[point.first], clock[point.end]
+    # the client sees every token request_overhead_s after the engine made it
+    t1, t2 = t1 + params.request_overhead_s, t2 + params.request_overhead_s
     ttft = (t1 - t0) * 1e3
     multi = point.output_tokens > 1
     tpot = (t2 - t1)[multi] / (point.output_tokens[multi] - 1) * 1e3

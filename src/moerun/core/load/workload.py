@@ -126,6 +126,10 @@ class Arrival:
     kind: str = "closed"
     rate_per_s: float | None = None
     concurrency: int | None = None
+    # closed loop only: the clients start spread over one session's length (the steady state
+    # of a long run whose clients drifted apart) instead of all at once, as benchmark clients
+    # such as `vllm bench serve --max-concurrency` and GuideLLM's concurrent mode start them
+    staggered: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in ARRIVALS:
@@ -134,6 +138,8 @@ class Arrival:
             raise ValueError("a Poisson arrival needs a positive rate")
         if self.kind == "closed" and not (self.concurrency and self.concurrency > 0):
             raise ValueError("a closed loop needs a positive concurrency")
+        if self.staggered and self.kind != "closed":
+            raise ValueError("only a closed loop's clients can start staggered")
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,10 @@ class StepParams:
     step_overhead_s: float = 0.004
     seq_overhead_s: float = 2e-5
     collective_latency_s: float = 1.5e-5
+    # what a client waits per request outside the engine's steps (HTTP, tokenizing, the
+    # scheduler's IPC, detokenizing): a constant delay on every token it receives, so it adds
+    # to TTFT and end-to-end latency, not to TPOT or to the GPU's time
+    request_overhead_s: float = 0.0
     # measured kernel time x this factor: the engine's kernels in end-to-end runs against the
     # tables' isolated timings (fitted per GPU and engine; 1 when unfitted)
     kernel_scale: float = 1.0
@@ -77,6 +81,7 @@ class StepParams:
             step_overhead_s=0.0,
             seq_overhead_s=0.0,
             collective_latency_s=0.0,
+            request_overhead_s=0.0,
         )
 
     def values(self) -> dict[str, float]:
@@ -90,6 +95,7 @@ FITTED_PARAMS = (
     "attn_efficiency",
     "step_overhead_s",
     "seq_overhead_s",
+    "request_overhead_s",
     "kernel_scale",
 )
 

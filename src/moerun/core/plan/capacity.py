@@ -174,6 +174,7 @@ def colocated_capacity(
     rho = np.where(room > 0, c / safe_room, np.inf)
     chunks_p99 = np.ceil(max(st.p99_new_tokens, 1.0) / safe_room)
     ttft = _p99_wait_s(chunks * t_m, rho) + chunks_p99 * t_m + np.maximum(t_m, t_d)
+    ttft = ttft + model.params.request_overhead_s
     kv_need = b * st.mean_decode_context + lam * st.idle_token_s_per_request
     ok_kv = kv_need <= limits.kv_capacity_tokens * KV_HEADROOM
     ok_room = rho < 1
@@ -214,7 +215,7 @@ def disaggregated_capacity(
     rho = lam / mu_p
     service = np.full_like(b, max(1.0, p / budget) * float(t_one))
     first = math.ceil(max(st.p99_new_tokens, 1.0) / budget) * float(t_full)
-    ttft = _p99_wait_s(service, rho) + first + transfer_s + t_d
+    ttft = _p99_wait_s(service, rho) + first + transfer_s + t_d + model.params.request_overhead_s
     tpot = t_d / tau
     per_prefill = lam / num_prefill * st.idle_token_s_per_request
     ok_kv = (b * st.mean_decode_context <= limits.kv_capacity_tokens * KV_HEADROOM) & (

@@ -3,8 +3,15 @@
 Events are session-turn arrivals and step ends. A replica that has work runs steps back to
 back; a request that arrives mid-step joins at the next step. A session's next turn arrives
 `think_s` after its previous turn finished; in a closed loop a new session starts when one
-ends. With prefill/decode disaggregation a request is prefilled on a prefill instance, its KV
-cache crosses the network, and a decode instance generates every output token.
+ends. A closed loop's clients start together (as benchmark clients start them), or, with
+`Arrival.staggered`, spread over one session's length in decode steps (the steady state of a
+long run whose clients drifted apart: fixed lengths started together stay in lock-step waves
+under a prefill-first schedule, every prompt of a wave waiting behind the others). The spread
+is counted in steps, not seconds, so the schedule still does not depend on step times
+(calibration re-prices recorded steps). With prefill/decode disaggregation a request is
+prefilled on a prefill instance, its KV cache crosses the network, and a decode instance
+generates every output token. Every token reaches the client the profile's
+`request_overhead_s` after its step (HTTP, tokenizer and IPC latency outside the steps).
 
 The simulation is a function of its inputs: the same deployment, workload and options give
 the same result.
@@ -106,6 +113,14 @@ class _Pool:
         self.stepping = [False] * len(replicas)
 
 
+def _session_steps(workload: Workload, replicas: list[EngineReplica]) -> float:
+    """Steps of the decoding pool, all replicas together, that one closed-loop session lasts:
+    its output tokens over the tokens a decode step emits per sequence."""
+    sessions = workload.sessions
+    mean_output = sum(t.output_tokens for s in sessions for t in s.turns) / max(1, len(sessions))
+    return mean_output / replicas[0].model.tokens_per_decode_step * len(replicas)
+
+
 def simulate(
     pool_replicas: list[EngineReplica],
     workload: Workload,
@@ -135,9 +150,14 @@ def simulate(
     itl_wts: list[int] = []
     kv_area = kv_time = kv_peak = 0.0
     num_steps = 0
+    loop_steps = 0  # steps of the pool that decodes (counts the closed loop's ramp)
     prefill_tokens = 0
     pending = iter(range(len(sessions)))
     trace = StepTrace() if record else None
+    # every token reaches the client this long after its step (HTTP, tokenizer, IPC); a closed
+    # loop's next request still joins the step after the one that ends the previous, so the
+    # schedule does not depend on it (calibration re-prices recorded steps)
+    overhead_s = pool_replicas[0].model.params.request_overhead_s
     assert not record or (len(pool_replicas) == 1 and decode_replicas is None)
 
     def push_arrival(t: float, s_idx: int, turn: int) -> None:
@@ -190,7 +210,7 @@ def simulate(
             RequestResult(
                 request_id=rid,
                 start_s=start,
-                end_s=t,
+                end_s=t + overhead_s,
                 input_tokens=s.input_tokens(turn),
                 output_tokens=n_out,
                 first_token_s=first_s.pop(rid, None),
@@ -202,23 +222,34 @@ def simulate(
             )
         )
         if ok and turn + 1 < len(s.turns):
-            push_arrival(t + s.turns[turn + 1].think_s, s_idx, turn + 1)
+            push_arrival(t + overhead_s + s.turns[turn + 1].think_s, s_idx, turn + 1)
         else:
             session_done(t)
 
     # the first arrivals
+    ramp: list[int] = []  # closed loop: the steps after which the next client starts
     if workload.arrival.kind == "closed":
         assert workload.arrival.concurrency is not None
-        for _ in range(min(workload.arrival.concurrency, len(sessions))):
-            nxt = next(pending, None)
-            if nxt is not None:
-                push_arrival(0.0, nxt, 0)
+        clients = min(workload.arrival.concurrency, len(sessions))
+        if workload.arrival.staggered:
+            steps = _session_steps(workload, (back or front).replicas)
+            ramp = [round(j * steps / clients) for j in range(1, clients)]
+        for _ in range(clients - len(ramp)):
+            push_arrival(0.0, next(pending), 0)
     else:
         for idx, s in enumerate(sessions):
             push_arrival(s.start_s or 0.0, idx, 0)
 
     handoff: dict[int, tuple[int, float]] = {}  # request -> (cached tokens, prefill end)
-    while events:
+    t = 0.0
+    while events or ramp:
+        if not events:  # every replica idle before the ramp ended: start the rest now
+            for _ in ramp:
+                nxt = next(pending, None)
+                if nxt is not None:
+                    push_arrival(t, nxt, 0)
+            ramp.clear()
+            continue
         t, n, kind = heapq.heappop(events)
         if kind == _ARRIVE:
             arrive(*arrivals.pop(n), t)
@@ -229,6 +260,13 @@ def simulate(
             continue
         pool, i, report = step_ends.pop(n)
         num_steps += 1
+        if ramp and pool is (back or front):
+            loop_steps += 1
+            while ramp and ramp[0] <= loop_steps:
+                ramp.pop(0)
+                nxt = next(pending, None)
+                if nxt is not None:
+                    push_arrival(t, nxt, 0)
         prefill_tokens += int(report.batch.prefill_tokens)
         if trace is not None:
             trace.batches.append(report.batch)
@@ -273,7 +311,7 @@ def simulate(
                 )
         else:
             for rid in report.first_token:
-                first_s[rid] = t
+                first_s[rid] = t + overhead_s
             for rid, cached, n_out in report.finished:
                 if back is not None:
                     cached = handoff.pop(rid, (cached, t))[0]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 
 from moerun.core.sim.engine import EngineReplica, SimRequest, StepReport
 from moerun.core.sim.kv_pool import Segment
@@ -120,11 +121,17 @@ class EmulatedEngine:
                 h = self._handles.get(rid)
                 if h is not None:
                     self.on_first_token(now - h.arrival_s)
+        # every token reaches the client the profile's request overhead after its step (the
+        # serving stack's HTTP, tokenizer and IPC latency), as the simulator reports it
+        delay_s = self.replica.model.params.request_overhead_s
         for rid, d in deltas.items():
             handle = self._handles.get(rid)
             if handle is None:
                 continue
             if d.finished:
                 del self._handles[rid]
-            handle.queue.put_nowait(d)
+            if delay_s > 0:
+                self.clock.call_at(self.clock.now() + delay_s, partial(handle.queue.put_nowait, d))
+            else:
+                handle.queue.put_nowait(d)
         return bool(deltas or report.first_token)
