@@ -173,3 +173,13 @@ def test_vllm_budget_must_hold_weights_and_the_engine_reserve() -> None:
     assert any("engine reserve" in r for r in fit.reasons), fit.reasons
     roomy = (weights + reserve + 2 * 2**30) / ref.gpu_memory_bytes
     assert memory_fit(make_deployment(mem_fraction=roomy, max_context=1024)).fits
+
+
+def test_kv_page_size_follows_the_attention_kind_not_mla_alone() -> None:
+    # vLLM's default block_size is 16 and SGLang's page_size 1; DSA models (an indexer) page
+    # in 64-token blocks in both (FlashMLA sparse). DeepSeek-V3 is MLA without an indexer.
+    assert make_deployment("glm-5.1").page_size_tokens == 64
+    assert make_deployment("glm-5.1", engine="sglang").page_size_tokens == 64
+    assert make_deployment("deepseek-v3").page_size_tokens == 16
+    assert make_deployment("deepseek-v3", engine="sglang").page_size_tokens == 1
+    assert make_deployment("llama-3.1-70b").page_size_tokens == 16

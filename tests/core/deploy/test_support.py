@@ -40,7 +40,8 @@ def test_vllm_recipe_verifies_h200_fp8_tp8_only() -> None:
 def test_unknown_model_type_is_unverified_never_verified() -> None:
     m = load_support()
     dep = glm5("h200_sxm", "vllm", "fp8")
-    other = replace(dep, model=replace(dep.model, model_type="qwen3_moe", indexer=None))
+    arch = replace(dep.model.arch, model_type="qwen3_moe", indexer=None)
+    other = replace(dep, model=replace(dep.model, arch=arch))
     verdict = support_for(m, other)
     assert verdict.status == "unverified" and verdict.sources == ()
 

@@ -150,6 +150,7 @@ class _Shape:
 
 def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
     spec, par, gpu = dep.model, dep.parallel, dep.gpu
+    arch = spec.arch
     keep = keep_list(spec)
     nonexpert_bytes = nonexpert_params = head_bytes = head_params = 0.0
     expert_bytes = expert_params = 0.0
@@ -170,25 +171,25 @@ def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
         else:
             split = {"vocab": par.tp, "attn": par.tp, "dense": par.tp}.get(t.shard, 1)
             if t.shard == "kv_heads":
-                split = min(par.tp, max(1, spec.num_kv_heads))
+                split = min(par.tp, max(1, arch.num_kv_heads))
             nonexpert_bytes += b / split
             nonexpert_params += n / split
-    num_moe = max(1, len(moe_layers)) if spec.moe is not None else 0
+    num_moe = max(1, len(moe_layers)) if arch.moe is not None else 0
     # expert tensors are stored per (layer, projection) group: average one expert of one layer
     if num_moe:
         expert_bytes /= num_moe
         expert_params /= num_moe
     layout = dep.kv_layout
-    kv_heads = max(1, spec.num_kv_heads // par.tp) if spec.mla is None else None
+    kv_heads = max(1, arch.num_kv_heads // par.tp) if arch.mla is None else None
     attn_b = attention_bytes_per_layer(spec, layout, kv_heads)
-    idx_layers = spec.indexer.num_indexer_layers if spec.indexer is not None else 0
+    idx_layers = arch.indexer.num_indexer_layers if arch.indexer is not None else 0
     out_bw = gpu.network_bw_bytes_per_s
     up_bw = gpu.scale_up_bw_bytes_per_s or out_bw
     # collectives stay on NVLink within the scale-up domain (72 GPUs on GB200 NVL72)
     node = max(gpu.gpus_per_node, gpu.scale_up_domain_gpus or 0)
     compute = FORMAT_COMPUTE[dep.weights]
     gemm_tflops = gpu.dense_tflops.get(compute) or gpu.dense_tflops.get("bf16", 1.0)
-    moe = spec.moe
+    moe = arch.moe
     return _Shape(
         tp=par.tp,
         dp=par.dp,
@@ -196,10 +197,10 @@ def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
         ep=par.ep,
         moe_group=par.moe_group,
         mtp_tokens=dep.mtp_tokens,
-        num_layers=spec.num_layers,
+        num_layers=arch.num_layers,
         num_moe_layers=num_moe,
-        num_mtp_layers=max(1, spec.num_mtp_layers),
-        hidden=spec.hidden_size,
+        num_mtp_layers=max(1, arch.num_mtp_layers),
+        hidden=arch.hidden_size,
         gemm_peak=gemm_tflops * 1e12,
         attn_peak=gpu.dense_tflops.get("bf16", gemm_tflops) * 1e12,
         index_peak=(gpu.dense_tflops.get("fp8") or gpu.dense_tflops.get("bf16", gemm_tflops))
@@ -216,10 +217,10 @@ def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
         experts_per_tok=moe.num_experts_per_tok if moe else 0,
         expert_bytes=expert_bytes,
         expert_params=expert_params,
-        attn_prefill_coeff=attention_coeff(spec, "prefill") * spec.num_layers / par.tp,
-        attn_decode_coeff=attention_coeff(spec, "decode") * spec.num_layers / par.tp,
+        attn_prefill_coeff=attention_coeff(spec, "prefill") * arch.num_layers / par.tp,
+        attn_decode_coeff=attention_coeff(spec, "decode") * arch.num_layers / par.tp,
         indexer_coeff=float(indexer_coeff(spec)),
-        kv_attn_bytes=float(attn_b * spec.num_layers),
+        kv_attn_bytes=float(attn_b * arch.num_layers),
         kv_index_bytes=float(indexer_bytes_per_layer(spec) * idx_layers),
         plan=build_plan(dep, kernels) if kernels is not None else None,
     )

@@ -112,7 +112,7 @@ def plan(
             node_counts=request.node_counts,
             weights=request.weights,
             engines=tuple(catalog.engines[e] for e in request.engines),
-            mtp_options=request.mtp_options if spec.num_mtp_layers else (0,),
+            mtp_options=request.mtp_options if spec.arch.num_mtp_layers else (0,),
             mtp_acceptance=request.mtp_acceptance,
             mtp_acceptance_by_tokens=request.mtp_acceptance_by_tokens,
             disaggregation=request.disaggregation,
@@ -196,7 +196,7 @@ def sample_stats(preset: WorkloadPreset, spec: ModelSpec, seed: int) -> Workload
     """The per-request means of a sampled workload of the preset (same seed, same means)."""
     rng = random.Random(seed)
     sample = preset.workload(STATS_SAMPLE_REQUESTS, Arrival("poisson", rate_per_s=1.0), rng)
-    return workload_stats(sample, spec.indexer.topk if spec.indexer else None)
+    return workload_stats(sample, spec.arch.indexer.topk if spec.arch.indexer else None)
 
 
 def clouds_total(catalog: PlanCatalog, gpu_ids: list[str]) -> list[CloudOffer]:

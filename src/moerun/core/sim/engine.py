@@ -141,7 +141,7 @@ class EngineReplica:
         self.k = model.dep.mtp_tokens
         self.e = model.tokens_per_decode_step
         self._step_var = _tokens_per_step_variance(self.k, model.mtp_acceptance)
-        indexer = model.dep.model.indexer
+        indexer = model.dep.model.arch.indexer
         self.topk: int | None = indexer.topk if indexer is not None else None
         self.sglang = config.policy == "prefill_first"
         if self.sglang:
