@@ -27,7 +27,7 @@ def baseline_weights_per_gpu(dep: Deployment) -> list[int]:
     keep = keep_list(spec)
     totals = [0.0] * len(stages)
     for t in spec.tensors:
-        if t.mtp and not dep.mtp_tokens:
+        if t.mtp and not dep.mtp.enabled:
             continue
         if t.layer is None:
             s = 0 if t.component == "embedding" else len(stages) - 1

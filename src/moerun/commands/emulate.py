@@ -16,7 +16,7 @@ from moerun.errors import UsageError
 def cmd_emulate(args: argparse.Namespace) -> int:
     """Build the emulated deployment and serve it."""
     from moerun.catalog.perf.calibration import calibration_for
-    from moerun.commands.simulate import mtp_acceptance_for, sim_options_from_args
+    from moerun.commands.simulate import sim_options_from_args
     from moerun.core.deploy.default_layout import resolve_layout
     from moerun.serve.emulator.app import build_emulator
     from moerun.serve.emulator.faults import Faults
@@ -29,12 +29,11 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         )
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
-    resolved = resolve_layout(*deployment_from_args(args))
+    # an emulator answers whatever clients send: MTP priced as on real text unless told otherwise
+    resolved = resolve_layout(*deployment_from_args(args, prompts="text"))
     dep = resolved.deployment
     calibration = calibration_for(dep.gpu.id, dep.engine.name)
-    # an emulator answers whatever clients send: priced as real text unless told otherwise
-    acceptance, _ = mtp_acceptance_for(args, dep, calibration, "text")
-    options = sim_options_from_args(args, dep, calibration, acceptance)
+    options = sim_options_from_args(args, calibration)
     try:
         faults = Faults(
             error_rate=args.error_rate,

@@ -92,7 +92,7 @@ def fit_dict(
         "kv_dtype": dep.kv_dtype,
         "layout": fit.layout,
         "parallel": _parallel_dict(dep.parallel),
-        "mtp_tokens": dep.mtp_tokens,
+        "mtp_tokens": dep.mtp.num_draft_tokens,
         "mem_fraction": dep.effective_mem_fraction,
         "fits": fit.fits,
         "reasons": list(fit.reasons),

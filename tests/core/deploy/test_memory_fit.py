@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from moerun.core.deploy.memory_fit import best_layout, memory_fit, stage_layers
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.deploy.parallel import Parallel, candidate_layouts
 from tests.conftest import make_deployment
 
@@ -83,7 +84,7 @@ def test_dp_attention_multiplies_kv_capacity() -> None:
 
 def test_mtp_adds_weights_and_kv() -> None:
     off = memory_fit(make_deployment(num_gpus=8))
-    on = memory_fit(make_deployment(num_gpus=8, mtp_tokens=3))
+    on = memory_fit(make_deployment(num_gpus=8, mtp=Mtp(3)))
     assert on.weights_bytes_per_gpu > off.weights_bytes_per_gpu
     assert on.kv_bytes_per_token_per_gpu == off.kv_bytes_per_token_per_gpu + 656 + 132
 
@@ -96,7 +97,7 @@ def test_layout_rules() -> None:
     assert any("EP 3" in r for r in reasons(num_gpus=6, parallel=Parallel(tp=2, dp=3, ep=3)))
     assert any("FP4" in r for r in reasons(gpu="h200_sxm", weights="nvfp4"))
     assert not reasons(gpu="b200_sxm", weights="nvfp4")
-    assert any("no MTP layer" in r for r in reasons(model="qwen3-235b-a22b", mtp_tokens=2))
+    assert any("no MTP layer" in r for r in reasons(model="qwen3-235b-a22b", mtp=Mtp(2)))
     assert any("exceeds the model" in r for r in reasons(max_context=10**6))
 
 

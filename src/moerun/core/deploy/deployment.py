@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from moerun.core.deploy.engine import EngineMemory, ReserveModel
 from moerun.core.deploy.hardware import GPU
+from moerun.core.deploy.mtp import MTP_OFF, Mtp
 from moerun.core.deploy.parallel import Parallel, divisors
 from moerun.core.model.kv_cache import kv_layout_for
 from moerun.core.model.model_spec import ModelSpec
@@ -29,8 +30,8 @@ class Deployment:
     parallel: Parallel = field(default_factory=Parallel)
     mem_fraction: float | None = None
     max_context: int | None = None
-    # Speculative tokens drafted by the MTP layer per step (0: MTP off).
-    mtp_tokens: int = 0
+    # MTP speculative decoding: tokens drafted per step and their acceptance (default off).
+    mtp: Mtp = MTP_OFF
     max_num_batched_tokens: int | None = None
     # Running sequences per attention-DP rank (vLLM --max-num-seqs; SGLang
     # --max-running-requests is this x DP); None: the engine's own default.
@@ -80,7 +81,7 @@ class Deployment:
         rule = self.engine.running_rule
         assert rule is not None, f"{self.engine.name} has neither a fixed nor a memory rule"
         return rule.per_rank(
-            kv_tokens_per_rank, self.effective_max_context, self.parallel.dp, self.mtp_tokens > 0
+            kv_tokens_per_rank, self.effective_max_context, self.parallel.dp, self.mtp.enabled
         )
 
     @property
@@ -95,11 +96,6 @@ class Deployment:
         if self.model.arch.indexer is not None:
             return self.engine.page_size_tokens_dsa
         return self.engine.page_size_tokens
-
-    def mtp_acceptance(self, acceptance: float) -> float:
-        """The per-token MTP acceptance that applies: `acceptance` when MTP drafts tokens, 0
-        without MTP (nothing is drafted, so nothing is accepted). The one place this rule is."""
-        return acceptance if self.mtp_tokens else 0.0
 
     def layout_problems(self) -> list[str]:
         """Reasons this deployment cannot run at all, whatever the memory (empty: none)."""
@@ -174,7 +170,7 @@ def hardware_problems(dep: Deployment) -> list[str]:
             f"DeepSeek Sparse Attention runs its indexer in FP8 (FlashMLA sparse / DeepGEMM "
             f"kernels); {gpu.name} has no FP8 tensor cores"
         )
-    if dep.mtp_tokens and spec.arch.num_mtp_layers == 0:
+    if dep.mtp.enabled and spec.arch.num_mtp_layers == 0:
         reasons.append(f"{spec.name} has no MTP layer; run without --mtp")
     if dep.effective_max_context > spec.max_position_embeddings:
         reasons.append(

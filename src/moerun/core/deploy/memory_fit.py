@@ -143,7 +143,7 @@ def weights_per_gpu(dep: Deployment) -> list[int]:
             total += sum(b / factor[shard] for shard, b in sb.first.items())
         if s == len(stages) - 1:
             total += sum(b / factor[shard] for shard, b in sb.last.items())
-            if dep.mtp_tokens:  # engines load the MTP layer only for speculative decoding
+            if dep.mtp.enabled:  # engines load the MTP layer only for speculative decoding
                 total += sum(b / factor[shard] for shard, b in sb.mtp.items())
         totals.append(int(total))
     return totals
@@ -170,7 +170,7 @@ def memory_fit(dep: Deployment) -> MemoryFit:
     reserve = activation + graphs + non_torch
     layout = dep.kv_layout
     heads = kv_heads_per_gpu(spec, par.tp)
-    mtp_layers = arch.num_mtp_layers if dep.mtp_tokens else 0
+    mtp_layers = arch.num_mtp_layers if dep.mtp.enabled else 0
     page = dep.page_size_tokens
 
     worst_tokens: int | None = None

@@ -115,7 +115,7 @@ class SupportMatrix:
 def features_of(dep: Deployment, disaggregated: bool) -> tuple[str, ...]:
     """The features a deployment uses, in FEATURES order."""
     used = {
-        "mtp": dep.mtp_tokens > 0,
+        "mtp": dep.mtp.enabled,
         "dsa": dep.model.arch.indexer is not None,
         "dp_attention": dep.parallel.dp > 1,
         "pd_disaggregation": disaggregated,

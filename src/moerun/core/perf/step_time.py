@@ -120,7 +120,7 @@ class _Shape:
     pp: int
     ep: int
     moe_group: int
-    mtp_tokens: int
+    num_draft_tokens: int
     num_layers: int
     num_moe_layers: int
     num_mtp_layers: int
@@ -196,7 +196,7 @@ def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
         pp=par.pp,
         ep=par.ep,
         moe_group=par.moe_group,
-        mtp_tokens=dep.mtp_tokens,
+        num_draft_tokens=dep.mtp.num_draft_tokens,
         num_layers=arch.num_layers,
         num_moe_layers=num_moe,
         num_mtp_layers=max(1, arch.num_mtp_layers),
@@ -226,38 +226,32 @@ def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
     )
 
 
-def accepted_tokens_per_step(mtp_tokens: int, acceptance: float) -> float:
-    """Expected tokens a decode step emits per sequence: 1 + a + a^2 + ... + a^k."""
-    return sum(acceptance**i for i in range(mtp_tokens + 1))
-
-
 @dataclass(frozen=True, slots=True, eq=False)
 class StepModel:
     """Prices engine steps for one deployment with given parameters (change with `replace`).
 
-    `mtp_acceptance` is the per-token acceptance of the deployment's `mtp_tokens` drafts (0
-    without MTP); `shape` is computed from the deployment unless given.
+    MTP drafts and their acceptance come with the deployment (`dep.mtp`); `shape` is computed
+    from the deployment unless given.
     """
 
     dep: Deployment
     params: StepParams = field(default_factory=StepParams)
-    mtp_acceptance: float = 0.0
     shape: _Shape = field(default=None, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.params is None:
             object.__setattr__(self, "params", StepParams())
-        if not self.dep.mtp_tokens:
-            object.__setattr__(self, "mtp_acceptance", 0.0)
         if self.shape is None:
             object.__setattr__(self, "shape", _shape(self.dep, self.params.kernels))
         else:
-            assert self.shape.mtp_tokens == self.dep.mtp_tokens, "shape of another deployment"
+            assert self.shape.num_draft_tokens == self.dep.mtp.num_draft_tokens, (
+                "shape of another deployment"
+            )
 
     @property
     def tokens_per_decode_step(self) -> float:
         """Tokens a decode step emits per sequence on average."""
-        return accepted_tokens_per_step(self.dep.mtp_tokens, self.mtp_acceptance)
+        return self.dep.mtp.tokens_per_step
 
     def with_params(self, params: StepParams) -> StepModel:
         """The same deployment priced with other parameters."""
@@ -267,7 +261,7 @@ class StepModel:
             return replace(self, params=params, shape=shape)
         return replace(self, params=params)
 
-    def with_deployment(self, dep: Deployment, mtp_acceptance: float) -> StepModel:
+    def with_deployment(self, dep: Deployment) -> StepModel:
         """This model for `dep`, a deployment with the same model, GPU, layout, weights and
         KV layout that may differ in MTP drafts, memory fraction or context; the per-GPU shape
         is reused rather than re-walked (the MTP layer enters only through its pass count)."""
@@ -279,8 +273,8 @@ class StepModel:
             old.weights,
             old.kv_layout,
         ), "with_deployment only changes MTP, memory or context"
-        shape = replace(self.shape, mtp_tokens=dep.mtp_tokens)
-        return replace(self, dep=dep, mtp_acceptance=mtp_acceptance, shape=shape)
+        shape = replace(self.shape, num_draft_tokens=dep.mtp.num_draft_tokens)
+        return replace(self, dep=dep, shape=shape)
 
     def speed_of_light(self) -> StepModel:
         """The same deployment with every loss removed (and no tables: the pure roofline)."""
@@ -359,7 +353,7 @@ def step_time_parts(
     plan = s.plan if p.kernels is not None else None
     if plan is None:
         return _roofline_step(s, p, b, mx), 0.0
-    k = s.mtp_tokens
+    k = s.num_draft_tokens
     verify = b.decode_seqs * (k + 1)
     tokens = b.prefill_tokens + verify
     rank_tokens = tokens / s.dp
@@ -420,7 +414,7 @@ def step_time_parts(
 def _table_step_scalar(s: _Shape, p: StepParams, plan: KernelPlan, b: StepBatch) -> float:
     """`step_time_parts(...)[0]` for one step, without the coverage bookkeeping (the
     simulator's hot path; a test checks the two agree)."""
-    k = s.mtp_tokens
+    k = s.num_draft_tokens
     ks = p.kernel_scale
     dp = s.dp
     verify = b.decode_seqs * (k + 1)
@@ -542,7 +536,7 @@ def _roofline_attention(
     s: _Shape, p: StepParams, b: StepBatch, mx: Callable[[Any, Any], Any], *, decode: bool
 ) -> Any:
     """Attention of the decoding sequences or of the prompts, by the roofline."""
-    k = s.mtp_tokens
+    k = s.num_draft_tokens
     if decode:
         core = s.attn_decode_coeff * b.decode_attended * (k + 1) / s.dp
         index = s.indexer_coeff * b.decode_context * (k + 1) / s.dp
@@ -561,7 +555,7 @@ def _roofline_step(s: _Shape, p: StepParams, b: StepBatch, mx: Callable[[Any, An
     prefill_attended, prefill_context = b.prefill_attended, b.prefill_context
     prefill_logits, decode_seqs = b.prefill_logits, b.decode_seqs
     decode_attended, decode_context = b.decode_attended, b.decode_context
-    k = s.mtp_tokens
+    k = s.num_draft_tokens
     verify = decode_seqs * (k + 1)
     tokens = prefill_tokens + verify
     rank_tokens = tokens / s.dp
