@@ -29,6 +29,8 @@ from moerun.bench.runner import BenchConfig
 from moerun.bench.table import print_runs
 from moerun.commands.arg_types import positive_float as _positive_float
 from moerun.commands.deployment_args import add_deployment_args, deployment_from_args, prompt_kind
+from moerun.commands.outdir import check_out_file
+from moerun.commands.simulate import add_sim_args, run_simulation
 from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.deploy.deployment import Deployment
 from moerun.errors import UsageError
@@ -132,8 +134,6 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _cmd_import(args)
     if not args.url:
         raise UsageError("give the server's URL (or --import FILE to read another tool's results)")
-    from moerun.commands.outdir import check_out_file
-
     check_out_file(Path(args.output), "--output")
     if args.html:
         check_out_file(Path(args.html), "--html")
@@ -253,8 +253,6 @@ def _simulable(run: RunResult, path: Path) -> RunResult:
 def _predictions(
     args: argparse.Namespace, dep: Deployment, runs: list[RunResult]
 ) -> list[dict[str, Any]]:
-    from moerun.commands.simulate import run_simulation
-
     out = []
     for run in runs:
         ns = copy.copy(args)
@@ -291,8 +289,6 @@ def _print(
 
 def register(sub: Any) -> None:
     """Add `moerun bench`."""
-    from moerun.commands.simulate import add_sim_args
-
     p = sub.add_parser(
         "bench",
         help="measure an OpenAI-compatible endpoint (vLLM, SGLang, a gateway, moerun emulate)",

@@ -21,6 +21,7 @@ from moerun.commands.deployment_args import (
 )
 from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.calibrate.calibration import Calibration
+from moerun.core.deploy.default_layout import resolve_layout
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.load.metrics import LATENCY_KEYS
 from moerun.core.load.workload import Workload
@@ -162,8 +163,6 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Print the prediction."""
-    from moerun.core.deploy.default_layout import resolve_layout
-
     resolved = resolve_layout(*deployment_from_args(args, prompt_kind(args.workload)))
     summary = run_simulation(args, resolved.deployment)
     summary["deployment"]["layout_used"] = resolved.describe()
