@@ -105,10 +105,8 @@ def silicon(quick: bool) -> None:
         cal = calibration_for(key[0], key[1])
         tpot, ttft, cover = [], [], []
         for r in runs:
-            opts = SimOptions(
-                params=cal.params, mtp_acceptance=0.0, kv_capacity_factor=cal.kv_capacity_factor
-            )
-            p = point_for(r, opts)
+            opts = SimOptions(params=cal.params, kv_capacity_factor=cal.kv_capacity_factor)
+            p = point_for(r, opts, 0.0)
             pred = predict(p, cal.params)
             tpot.append(ape(pred["tpot_p50_ms"], r.measured["tpot_p50_ms"]))
             ttft.append(ape(pred["ttft_p50_ms"], r.measured["ttft_p50_ms"]))
@@ -138,7 +136,7 @@ def aic_question(quick: bool) -> None:
         num_gpus=8,
         engine="sglang",
         engine_version="",
-        parallel=deployment_for(next(iter(silicon_runs()))).parallel,
+        parallel=deployment_for(next(iter(silicon_runs())), 0.0).parallel,
         mtp_tokens=0,
         isl=4000,
         osl=1000,
@@ -148,7 +146,7 @@ def aic_question(quick: bool) -> None:
         source="",
         kv_dtype="fp8",
     )
-    dep = deployment_for(run)
+    dep = deployment_for(run, 0.0)
     cal = calibration_for("h200_sxm", "sglang")
     best = 0.0
     print("\n3. AIConfigurator's question: GLM-5-FP8, 8x H200, SGLang, 4000/1000")
@@ -160,7 +158,7 @@ def aic_question(quick: bool) -> None:
             arrival=Arrival("closed", concurrency=conc, staggered=True),
             rng=random.Random(0),
         )
-        opts = SimOptions(params=cal.params, mtp_acceptance=0.0)
+        opts = SimOptions(params=cal.params)
         res = simulate_deployment(replace(dep, kv_dtype="fp8"), wl, opts)
         s = res.summary()
         ttft, tpot = s["ttft_ms"]["p50"], s["tpot_ms"]["p50"]

@@ -23,15 +23,15 @@ from moerun.core.model.weights import WEIGHT_FORMATS, keep_list, tensor_bytes
 def baseline_weights_per_gpu(dep: Deployment) -> list[int]:
     """Per-stage weights by walking every tensor group (what the cache replaces)."""
     spec = dep.model
-    stages = stage_layers(spec.num_layers, dep.parallel.pp)
+    stages = stage_layers(spec.arch.num_layers, dep.parallel.pp)
     keep = keep_list(spec)
     totals = [0.0] * len(stages)
     for t in spec.tensors:
-        if t.mtp and not dep.mtp_tokens:
+        if t.mtp and not dep.mtp.enabled:
             continue
         if t.layer is None:
             s = 0 if t.component == "embedding" else len(stages) - 1
-        elif t.layer >= spec.num_layers:
+        elif t.layer >= spec.arch.num_layers:
             s = len(stages) - 1
         else:
             s = next(i for i, r in enumerate(stages) if t.layer in r)

@@ -18,6 +18,7 @@ from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec
 from moerun.catalog.perf.calibration import calibration_for
 from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.load.workload import Arrival, LengthDist, Workload
 from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
@@ -30,7 +31,7 @@ DEP = Deployment(
     engine=get_engine("vllm"),
     reserve=get_reserve(),
     parallel=Parallel(tp=8),
-    mtp_tokens=1,
+    mtp=Mtp.drafting(1, 0.85),
     max_context=32_768,
 )
 PARAMS = calibration_for("h200_sxm", "vllm").params
@@ -48,9 +49,7 @@ def workload(n: int, conc: int, osl: int = 1000) -> Workload:
 
 def timed(n: int, conc: int, replicas: int = 1, *, track: bool = False) -> tuple[float, int, int]:
     wl = workload(n, conc)
-    opts = SimOptions(
-        num_replicas=replicas, mtp_acceptance=0.85, params=PARAMS, routing="least-load"
-    )
+    opts = SimOptions(num_replicas=replicas, params=PARAMS, routing="least-load")
     t0 = time.perf_counter()
     if track:
         reps = [build_replica(DEP, opts, track_tokens=True) for _ in range(replicas)]

@@ -67,7 +67,7 @@ def simulate_saturated(with_tables: bool) -> float:
         arrival=Arrival("closed", concurrency=256),
         rng=random.Random(0),
     )
-    opts = SimOptions(params=params, mtp_acceptance=0.0)
+    opts = SimOptions(params=params)
     return _best(lambda: simulate_deployment(DEP, wl, opts), 1)
 
 

@@ -44,12 +44,8 @@ def test_every_fitted_group_is_guarded_and_within_its_limits() -> None:
     for key, runs in sorted(groups.items()):
         cal = calibration_for(*key)
         assert cal.status == "calibrated" and cal.profile is not None
-        opts = SimOptions(
-            params=cal.params,
-            mtp_acceptance=cal.profile.mtp_acceptance,
-            kv_capacity_factor=cal.kv_capacity_factor,
-        )
-        points = [point_for(r, opts) for r in runs]
+        opts = SimOptions(params=cal.params, kv_capacity_factor=cal.kv_capacity_factor)
+        points = [point_for(r, opts, cal.profile.mtp_acceptance) for r in runs]
         cv = median_ape(point_errors(points, cross_validate(points, cal.params)))
         for metric, limit in limits[key].items():
             assert cv[metric] <= limit, f"{key} {metric}: {cv[metric]:.1f}% > {limit}%"

@@ -56,10 +56,10 @@ def test_guidellm_results_refit_the_emulators_parameters(
         max_context=None, mem_fraction=None, max_num_batched_tokens=None,
     )  # fmt: skip
     runs = [r for f in FILES for r in load_runs(Path(f), ns)]
-    opts = SimOptions(mtp_acceptance=0.0, kv_capacity_factor=EMULATOR_KV_FACTOR)
+    opts = SimOptions(kv_capacity_factor=EMULATOR_KV_FACTOR)
     tolerance = {"ttft_p50_ms": 0.02, "tpot_p50_ms": 0.02, "output_tok_per_s": 0.02}
     for run in runs:
-        point = point_for(run, opts)
+        point = point_for(run, opts, 0.0)
         truth, refit = predict(point, EMULATOR), predict(point, fitted)
         for metric, rel in tolerance.items():
             assert refit[metric] == pytest.approx(truth[metric], rel=rel), (run.id, metric)

@@ -16,6 +16,7 @@ from moerun.commands.deploy_plan import build_plan
 from moerun.commands.request import DeployOptions, DeployRequest, Part
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.launch import DeployPlan, EngineGroup
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.deploy.parallel import Parallel, candidate_layouts
 from moerun.core.model.weights import weight_bytes
 from moerun.render.engine_args import engine_group
@@ -102,7 +103,7 @@ def deployment(
     gpu: str, n: int, par: Parallel, engine: str, mtp: int = 0, model: str = "glm-5.1"
 ) -> Deployment:
     """`model` (GLM-5.1) in FP8 on `n` GPUs with layout `par`."""
-    return replace(_base(gpu, n, engine, model), parallel=par, mtp_tokens=mtp)
+    return replace(_base(gpu, n, engine, model), parallel=par, mtp=Mtp(mtp))
 
 
 @functools.cache

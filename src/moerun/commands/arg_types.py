@@ -23,7 +23,7 @@ def _parse(text: str, convert: Callable[[str], float], what: str) -> float:
 MAX_MTP_TOKENS = 4
 
 
-def mtp_tokens(text: str) -> int:
+def mtp_draft_tokens(text: str) -> int:
     """MTP draft tokens: 0 (off) to MAX_MTP_TOKENS."""
     value = nonneg_int(text)
     if value > MAX_MTP_TOKENS:

@@ -28,7 +28,9 @@ from moerun.bench.results import BenchResults, RunResult, write_results
 from moerun.bench.runner import BenchConfig
 from moerun.bench.table import print_runs
 from moerun.commands.arg_types import positive_float as _positive_float
-from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
+from moerun.commands.deployment_args import add_deployment_args, deployment_from_args, prompt_kind
+from moerun.commands.outdir import check_out_file
+from moerun.commands.simulate import add_sim_args, run_simulation
 from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.deploy.deployment import Deployment
 from moerun.errors import UsageError
@@ -113,7 +115,9 @@ def _label(args: argparse.Namespace) -> str:
     return f"concurrency {args.concurrency or 1}"
 
 
-def _deployment(args: argparse.Namespace) -> Deployment | None:
+def _deployment(args: argparse.Namespace, workload: str) -> Deployment | None:
+    """The deployment behind the endpoint (None: not described), its MTP acceptance settled
+    for the prompts `workload` sends."""
     if args.gpu is None and args.num_gpus is None:
         if args.compare_sim:
             raise UsageError(
@@ -121,7 +125,7 @@ def _deployment(args: argparse.Namespace) -> Deployment | None:
                 "--num-gpus --engine (and its layout flags)"
             )
         return None
-    return deployment_from_args(args)[0]
+    return deployment_from_args(args, prompt_kind(workload))[0]
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -130,12 +134,10 @@ def cmd_bench(args: argparse.Namespace) -> int:
         return _cmd_import(args)
     if not args.url:
         raise UsageError("give the server's URL (or --import FILE to read another tool's results)")
-    from moerun.commands.outdir import check_out_file
-
     check_out_file(Path(args.output), "--output")
     if args.html:
         check_out_file(Path(args.html), "--html")
-    dep = _deployment(args)
+    dep = _deployment(args, args.workload)
     points = sweep_points(args)
     salt = args.prompt_salt if args.prompt_salt is not None else secrets.token_hex(4)
     prompts = PromptText.from_tokenizer_file(args.tokenizer, salt=salt)
@@ -207,7 +209,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     if imported is None:
         raise UsageError(f"{path}: not a results file moerun imports ({KNOWN_IMPORTS})")
     imported = imported.time_scaled(args.time_scale or 1.0)
-    dep = _deployment(args)
+    # --compare-sim replays fixed lengths only (_simulable)
+    dep = _deployment(args, "fixed")
     runs = [RunResult(r.label, r.workload, (), r.summary, _num(r.summary["duration_s"]))
             for r in imported.runs]  # fmt: skip
     if dep is not None:
@@ -250,8 +253,6 @@ def _simulable(run: RunResult, path: Path) -> RunResult:
 def _predictions(
     args: argparse.Namespace, dep: Deployment, runs: list[RunResult]
 ) -> list[dict[str, Any]]:
-    from moerun.commands.simulate import run_simulation
-
     out = []
     for run in runs:
         ns = copy.copy(args)
@@ -288,8 +289,6 @@ def _print(
 
 def register(sub: Any) -> None:
     """Add `moerun bench`."""
-    from moerun.commands.simulate import add_sim_args
-
     p = sub.add_parser(
         "bench",
         help="measure an OpenAI-compatible endpoint (vLLM, SGLang, a gateway, moerun emulate)",

@@ -74,12 +74,9 @@ def calibrate_runs(runs: list[MeasuredRun], mtp_acceptance: float) -> dict[str, 
         groups[(r.gpu, r.engine)].append(r)
     out: dict[str, Any] = {"mtp_acceptance": mtp_acceptance, "groups": []}
     for (gpu, engine), members in sorted(groups.items()):
-        # the step model applies the acceptance only to runs that draft (Deployment.mtp_acceptance)
+        # the acceptance applies only to runs that draft (Mtp.drafting)
         by_factor = {
-            f: [
-                point_for(r, SimOptions(mtp_acceptance=mtp_acceptance, kv_capacity_factor=f))
-                for r in members
-            ]
+            f: [point_for(r, SimOptions(kv_capacity_factor=f), mtp_acceptance) for r in members]
             for f in KV_FACTORS
         }
         all_groups = {r.group for r in members}

@@ -10,11 +10,10 @@ from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec
 from moerun.catalog.perf.kernels import load_kernel_tables
 from moerun.catalog.perf.measurements import MeasuredRun
-from moerun.catalog.perf.mtp import acceptance_for
 from moerun.core.calibrate.calibration import Point
 from moerun.core.deploy.deployment import Deployment
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.load.workload import Arrival, LengthDist, Workload
-from moerun.core.perf.acceptance import per_token_acceptance
 from moerun.core.sim.build import SimOptions, simulate_deployment
 from moerun.errors import CatalogError
 
@@ -22,8 +21,8 @@ from moerun.errors import CatalogError
 SIMULATED_ENGINES = ("vllm", "sglang")
 
 
-def deployment_for(run: MeasuredRun) -> Deployment:
-    """The deployment a measured run describes."""
+def deployment_for(run: MeasuredRun, mtp_acceptance: float) -> Deployment:
+    """The deployment a measured run describes, its MTP drafts accepted at `mtp_acceptance`."""
     engine = run.engine if run.engine in SIMULATED_ENGINES else "vllm"
     return Deployment(
         model=load_spec(run.model),
@@ -34,7 +33,7 @@ def deployment_for(run: MeasuredRun) -> Deployment:
         weights=run.weights,
         kv_dtype=run.kv_dtype,
         parallel=run.parallel,
-        mtp_tokens=run.mtp_tokens,
+        mtp=Mtp.drafting(run.mtp_tokens, mtp_acceptance),
         max_context=max(run.isl + run.osl, 8192),
     )
 
@@ -64,21 +63,10 @@ def workload_for(run: MeasuredRun) -> Workload:
     )
 
 
-def run_acceptance(run: MeasuredRun) -> float | None:
-    """The per-token MTP acceptance a run had: from its measured accept length when the
-    source printed one, else the catalog's for its model and prompts (None: no MTP, or no
-    measurement to go by)."""
-    if not run.mtp_tokens:
-        return None
-    if run.mtp_accept_len is not None:
-        return per_token_acceptance(run.mtp_accept_len, run.mtp_tokens)
-    choice = acceptance_for(run.model, run.prompts, run.mtp_tokens)
-    return choice.value if choice is not None else None
-
-
-def point_for(run: MeasuredRun, options: SimOptions) -> Point:
-    """Simulate a run once with recording, ready for re-pricing."""
-    dep = deployment_for(run)
+def point_for(run: MeasuredRun, options: SimOptions, mtp_acceptance: float) -> Point:
+    """Simulate a run once with recording, ready for re-pricing (its MTP drafts, if any,
+    accepted at `mtp_acceptance`)."""
+    dep = deployment_for(run, mtp_acceptance)
     wl = workload_for(run)
     if run.concurrency is None:
         options = replace(options, max_num_seqs=run.num_prompts)

@@ -6,18 +6,19 @@ import argparse
 import sys
 from typing import Any
 
+from moerun.catalog.perf.calibration import calibration_for
 from moerun.commands.arg_types import nonneg_float as _seconds
 from moerun.commands.arg_types import positive_float as _positive
 from moerun.commands.arg_types import probability as _rate
 from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
+from moerun.commands.simulate import add_sim_args, sim_options_from_args
+from moerun.core.deploy.default_layout import resolve_layout
 from moerun.errors import UsageError
 
 
 def cmd_emulate(args: argparse.Namespace) -> int:
     """Build the emulated deployment and serve it."""
-    from moerun.catalog.perf.calibration import calibration_for
-    from moerun.commands.simulate import mtp_acceptance_for, sim_options_from_args
-    from moerun.core.deploy.default_layout import resolve_layout
+    # the server's modules load only when a server starts (every CLI start registers this)
     from moerun.serve.emulator.app import build_emulator
     from moerun.serve.emulator.faults import Faults
     from moerun.serve.emulator.server import bind_listener, serve
@@ -29,12 +30,11 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         )
     if not 0 < args.port < 65536:
         raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
-    resolved = resolve_layout(*deployment_from_args(args))
+    # an emulator answers whatever clients send: MTP priced as on real text unless told otherwise
+    resolved = resolve_layout(*deployment_from_args(args, prompts="text"))
     dep = resolved.deployment
     calibration = calibration_for(dep.gpu.id, dep.engine.name)
-    # an emulator answers whatever clients send: priced as real text unless told otherwise
-    acceptance, _ = mtp_acceptance_for(args, dep, calibration, "text")
-    options = sim_options_from_args(args, dep, calibration, acceptance)
+    options = sim_options_from_args(args, calibration)
     try:
         faults = Faults(
             error_rate=args.error_rate,
@@ -74,8 +74,6 @@ def cmd_emulate(args: argparse.Namespace) -> int:
 
 def register(sub: Any) -> None:
     """Add `moerun emulate`."""
-    from moerun.commands.simulate import add_sim_args
-
     p = sub.add_parser(
         "emulate", help="serve an OpenAI-compatible API with the simulated deployment's timing"
     )

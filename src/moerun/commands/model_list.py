@@ -22,7 +22,7 @@ def model_rows() -> list[dict[str, Any]]:
             {
                 "id": entry.id,
                 "family": entry.family,
-                "model_type": spec.model_type,
+                "model_type": spec.arch.model_type,
                 "total_params_main": spec.total_params_main,
                 "total_params_stored": spec.total_params_stored,
                 "active_params": spec.active_params,

@@ -11,12 +11,17 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from moerun.catalog.perf.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
-from moerun.catalog.perf.mtp import acceptance_for
+from moerun.catalog.perf.calibration import calibration_for
 from moerun.commands.arg_types import acceptance as _acceptance
-from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
+from moerun.commands.deployment_args import (
+    add_deployment_args,
+    deployment_from_args,
+    mtp_acceptance_choice,
+    prompt_kind,
+)
 from moerun.commands.workload_args import add_workload_args, workload_from_args
 from moerun.core.calibrate.calibration import Calibration
+from moerun.core.deploy.default_layout import resolve_layout
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.load.metrics import LATENCY_KEYS
 from moerun.core.load.workload import Workload
@@ -57,32 +62,7 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def prompt_kind(workload_name: str) -> str:
-    """The prompts a workload sends: `fixed` is the benchmark's random tokens (moerun bench's
-    synthetic words, vLLM's and InferenceX's random ids); sessions and traces are text."""
-    return "random" if workload_name == "fixed" else "text"
-
-
-def mtp_acceptance_for(
-    args: argparse.Namespace, dep: Deployment, calibration: Calibration, workload_name: str
-) -> tuple[float, dict[str, Any]]:
-    """The per-token acceptance to simulate with, and where it comes from: --mtp-acceptance,
-    else the catalog's measurement for the model and prompts, else the calibration's."""
-    if args.mtp_acceptance is not None:
-        return args.mtp_acceptance, {"value": args.mtp_acceptance, "source": "--mtp-acceptance"}
-    choice = acceptance_for(dep.model.name, prompt_kind(workload_name), max(dep.mtp_tokens, 1))
-    if choice is not None:
-        return choice.value, choice.describe()
-    value = calibration.profile.mtp_acceptance if calibration.profile else DEFAULT_MTP_ACCEPTANCE
-    return value, {
-        "value": value,
-        "source": f"no measurement for {dep.model.name} in the catalog: the calibration's value",
-    }
-
-
-def sim_options_from_args(
-    args: argparse.Namespace, dep: Deployment, calibration: Calibration, acceptance: float
-) -> SimOptions:
+def sim_options_from_args(args: argparse.Namespace, calibration: Calibration) -> SimOptions:
     """SimOptions from the flags, with the calibration's parameters."""
     if args.replicas < 1:
         raise UsageError("--replicas must be at least 1")
@@ -90,7 +70,6 @@ def sim_options_from_args(
     return SimOptions(
         num_replicas=args.replicas,
         routing=args.routing,
-        mtp_acceptance=dep.mtp_acceptance(acceptance),
         chunked_prefill=not args.no_chunked_prefill,
         prefix_caching=not args.no_prefix_caching,
         params=calibration.params,
@@ -108,7 +87,7 @@ def _coverage(result: SimResult, dep: Deployment, options: SimOptions) -> dict[s
         out["share_of_step_time"] = round(result.trace_model.run_coverage(result.trace.batches), 4)
         out["over"] = "every simulated step"
     else:
-        model = StepModel(dep, options.params, mtp_acceptance=options.mtp_acceptance)
+        model = StepModel(dep, options.params)
         # the engine default, or 256 sequences where the engine sizes it from memory (SGLang)
         n = float(dep.default_max_num_seqs or 256)
         ctx = float(dep.effective_max_context) / 4
@@ -136,8 +115,7 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
     calibration = calibration_for(dep.gpu.id, dep.engine.name)
     workload, slo = workload_from_args(args)
     _check_lengths(workload, dep.effective_max_context)
-    acceptance, acceptance_source = mtp_acceptance_for(args, dep, calibration, args.workload)
-    options = sim_options_from_args(args, dep, calibration, acceptance)
+    options = sim_options_from_args(args, calibration)
     single = options.num_replicas == 1 and not options.num_prefill
     result = simulate_deployment(dep, workload, options, record=single)
     summary = result.summary(slo)
@@ -147,9 +125,19 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
     )
     summary["speed_of_light"] = {k: sol[k] for k in SOL_KEYS}
     summary["calibration"] = calibration.describe()
-    summary["mtp_acceptance"] = options.mtp_acceptance
-    if dep.mtp_tokens:
-        summary["mtp_acceptance_source"] = acceptance_source
+    summary["mtp_acceptance"] = dep.mtp.acceptance
+    if dep.mtp.enabled:
+        mtp = dep.mtp
+        acceptance, source = mtp_acceptance_choice(
+            dep.model.name,
+            dep.gpu.id,
+            dep.engine.name,
+            mtp.num_draft_tokens,
+            args.mtp_acceptance,
+            prompt_kind(args.workload),
+        )
+        assert acceptance == mtp.acceptance, "the deployment's MTP was settled for other prompts"
+        summary["mtp_acceptance_source"] = source
     summary["deployment"] = {
         "model": dep.model.name,
         "gpu": dep.gpu.id,
@@ -158,7 +146,7 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
         "layout": dep.parallel.describe(),
         "weights": dep.weights,
         "kv_dtype": dep.kv_dtype,
-        "mtp": dep.mtp_tokens,
+        "mtp": dep.mtp.num_draft_tokens,
         "replicas": options.num_replicas,
         "disaggregation": None
         if not options.num_prefill
@@ -175,9 +163,7 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Print the prediction."""
-    from moerun.core.deploy.default_layout import resolve_layout
-
-    resolved = resolve_layout(*deployment_from_args(args))
+    resolved = resolve_layout(*deployment_from_args(args, prompt_kind(args.workload)))
     summary = run_simulation(args, resolved.deployment)
     summary["deployment"]["layout_used"] = resolved.describe()
     if args.json:

@@ -31,7 +31,7 @@ def deployment_dict(dep: Deployment) -> dict[str, Any]:
         "dp": par.dp,
         "ep": par.ep,
         "pp": par.pp,
-        "mtp": dep.mtp_tokens,
+        "mtp": dep.mtp.num_draft_tokens,
         "max_context": dep.effective_max_context,
         "mem_fraction": round(dep.effective_mem_fraction, 4),
         "max_num_batched_tokens": dep.batched_tokens,

@@ -27,8 +27,9 @@ ACTIVE_DEFINITION = (
 def model_dict(spec: ModelSpec) -> dict[str, Any]:
     """Everything `moerun model show --json` prints."""
     kv = {layout: kv_bytes_per_token(spec, layout) for layout in kv_layouts(spec)}
+    arch = spec.arch
     kv_mtp = {
-        layout: kv_bytes_per_token(spec, layout, num_mtp_layers=spec.num_mtp_layers)
+        layout: kv_bytes_per_token(spec, layout, num_mtp_layers=arch.num_mtp_layers)
         for layout in kv_layouts(spec)
     }
     weights = {fmt: weight_bytes(spec, fmt).total_bytes for fmt in FORMAT_PLAN}
@@ -39,11 +40,11 @@ def model_dict(spec: ModelSpec) -> dict[str, Any]:
     contexts = (1, 2048, 32768, 131072, spec.max_position_embeddings)
     return {
         "name": spec.name,
-        "model_type": spec.model_type,
+        "model_type": arch.model_type,
         "total_params_main": spec.total_params_main,
         "total_params_stored": spec.total_params_stored,
         "mtp_params": spec.mtp_params,
-        "mtp_stores_embed_head": spec.mtp_stores_embed_head,
+        "mtp_stores_embed_head": arch.mtp_stores_embed_head,
         "active_params": spec.active_params,
         "active_params_no_embedding": spec.active_params_no_embedding,
         "active_params_compute": spec.active_params_compute,
@@ -59,18 +60,18 @@ def model_dict(spec: ModelSpec) -> dict[str, Any]:
             "prefill": {str(c): flops_per_token(spec, c, "prefill") for c in contexts},
         },
         "architecture": {
-            "num_layers": spec.num_layers,
-            "num_moe_layers": spec.num_moe_layers,
-            "num_mtp_layers": spec.num_mtp_layers,
-            "hidden_size": spec.hidden_size,
-            "vocab_size": spec.vocab_size,
-            "attention": spec.attention_kind,
-            "num_attention_heads": spec.num_attention_heads,
-            "num_kv_heads": spec.num_kv_heads,
-            "index_topk": spec.indexer.topk if spec.indexer else None,
-            "num_indexer_layers": spec.indexer.num_indexer_layers if spec.indexer else None,
-            "num_routed_experts": spec.moe.num_routed_experts if spec.moe else None,
-            "num_experts_per_tok": spec.moe.num_experts_per_tok if spec.moe else None,
+            "num_layers": arch.num_layers,
+            "num_moe_layers": arch.num_moe_layers,
+            "num_mtp_layers": arch.num_mtp_layers,
+            "hidden_size": arch.hidden_size,
+            "vocab_size": arch.vocab_size,
+            "attention": arch.attention_kind,
+            "num_attention_heads": arch.num_attention_heads,
+            "num_kv_heads": arch.num_kv_heads,
+            "index_topk": arch.indexer.topk if arch.indexer else None,
+            "num_indexer_layers": arch.indexer.num_indexer_layers if arch.indexer else None,
+            "num_routed_experts": arch.moe.num_routed_experts if arch.moe else None,
+            "num_experts_per_tok": arch.moe.num_experts_per_tok if arch.moe else None,
             "max_position_embeddings": spec.max_position_embeddings,
             "checkpoint_format": spec.checkpoint_format,
         },
@@ -91,7 +92,7 @@ def fit_dict(
         "kv_dtype": dep.kv_dtype,
         "layout": fit.layout,
         "parallel": _parallel_dict(dep.parallel),
-        "mtp_tokens": dep.mtp_tokens,
+        "mtp_tokens": dep.mtp.num_draft_tokens,
         "mem_fraction": dep.effective_mem_fraction,
         "fits": fit.fits,
         "reasons": list(fit.reasons),

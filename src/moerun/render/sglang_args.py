@@ -52,9 +52,9 @@ def base_argv(ctx: GroupContext) -> list[str]:
         argv += ["--reasoning-parser", ctx.parsers.reasoning]
     # Cached-token counts in usage.prompt_tokens_details, which the gateway meters.
     argv += ["--enable-cache-report"]
-    if dep.mtp_tokens:
+    if dep.mtp.enabled:
         # The GLM-5 README recipe: EAGLE over the MTP layer, top-1 chain of N steps.
-        n = dep.mtp_tokens
+        n = dep.mtp.num_draft_tokens
         argv += ["--speculative-algorithm", "EAGLE", "--speculative-num-steps", str(n)]
         argv += ["--speculative-eagle-topk", "1", "--speculative-num-draft-tokens", str(n + 1)]
     if ctx.role in ("prefill", "decode"):

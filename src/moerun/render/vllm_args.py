@@ -53,8 +53,8 @@ def base_argv(ctx: GroupContext) -> list[str]:
         argv += ["--reasoning-parser", ctx.parsers.reasoning]
     # Cached-token counts in usage.prompt_tokens_details, which the gateway meters.
     argv += ["--enable-prompt-tokens-details"]
-    if dep.mtp_tokens:
-        spec = {"method": "mtp", "num_speculative_tokens": dep.mtp_tokens}
+    if dep.mtp.enabled:
+        spec = {"method": "mtp", "num_speculative_tokens": dep.mtp.num_draft_tokens}
         argv += ["--speculative-config", json.dumps(spec, separators=(",", ":"))]
     if ctx.role in KV_ROLE:
         # NixlConnector ignores kv_role (the router decides who prefills); it documents it.

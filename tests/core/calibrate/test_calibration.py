@@ -18,12 +18,13 @@ from moerun.core.calibrate.calibration import (
     point_errors,
     predict,
 )
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.load.workload import Arrival, LengthDist, Workload
 from moerun.core.perf.step_time import StepParams
 from moerun.core.sim.build import SimOptions, simulate_deployment
 from tests.conftest import make_deployment
 
-DEP = make_deployment("glm-5.1-fp8", mtp_tokens=1, max_context=32_768, kv_dtype="bf16")
+DEP = make_deployment("glm-5.1-fp8", mtp=Mtp.drafting(1, 0.85), max_context=32_768, kv_dtype="bf16")
 TRUE = StepParams(
     gemm_efficiency=0.35,
     mem_efficiency=0.7,
@@ -46,9 +47,7 @@ def workload(isl: int, conc: int) -> Workload:
 
 
 def measured(isl: int, conc: int, params: StepParams) -> dict[str, float]:
-    s = simulate_deployment(
-        DEP, workload(isl, conc), SimOptions(mtp_acceptance=0.85, params=params)
-    ).summary()
+    s = simulate_deployment(DEP, workload(isl, conc), SimOptions(params=params)).summary()
     return {
         "ttft_p50_ms": s["ttft_ms"]["p50"],
         "ttft_p99_ms": s["ttft_ms"]["p99"],  # type: ignore[index]
@@ -58,9 +57,7 @@ def measured(isl: int, conc: int, params: StepParams) -> dict[str, float]:
 
 
 def point(isl: int, conc: int, meas: dict[str, float]) -> Point:
-    res = simulate_deployment(
-        DEP, workload(isl, conc), SimOptions(mtp_acceptance=0.85), record=True
-    )
+    res = simulate_deployment(DEP, workload(isl, conc), SimOptions(), record=True)
     assert res.trace is not None and res.trace_model is not None
     outs = {r.request_id: r.output_tokens for r in res.results}
     return Point.from_trace(f"{isl}-{conc}", f"isl={isl}", res.trace_model, res.trace, outs, meas)

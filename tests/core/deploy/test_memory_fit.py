@@ -7,6 +7,7 @@ from dataclasses import replace
 import pytest
 
 from moerun.core.deploy.memory_fit import best_layout, memory_fit, stage_layers
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.deploy.parallel import Parallel, candidate_layouts
 from tests.conftest import make_deployment
 
@@ -83,7 +84,7 @@ def test_dp_attention_multiplies_kv_capacity() -> None:
 
 def test_mtp_adds_weights_and_kv() -> None:
     off = memory_fit(make_deployment(num_gpus=8))
-    on = memory_fit(make_deployment(num_gpus=8, mtp_tokens=3))
+    on = memory_fit(make_deployment(num_gpus=8, mtp=Mtp(3)))
     assert on.weights_bytes_per_gpu > off.weights_bytes_per_gpu
     assert on.kv_bytes_per_token_per_gpu == off.kv_bytes_per_token_per_gpu + 656 + 132
 
@@ -96,7 +97,7 @@ def test_layout_rules() -> None:
     assert any("EP 3" in r for r in reasons(num_gpus=6, parallel=Parallel(tp=2, dp=3, ep=3)))
     assert any("FP4" in r for r in reasons(gpu="h200_sxm", weights="nvfp4"))
     assert not reasons(gpu="b200_sxm", weights="nvfp4")
-    assert any("no MTP layer" in r for r in reasons(model="qwen3-235b-a22b", mtp_tokens=2))
+    assert any("no MTP layer" in r for r in reasons(model="qwen3-235b-a22b", mtp=Mtp(2)))
     assert any("exceeds the model" in r for r in reasons(max_context=10**6))
 
 
@@ -173,3 +174,13 @@ def test_vllm_budget_must_hold_weights_and_the_engine_reserve() -> None:
     assert any("engine reserve" in r for r in fit.reasons), fit.reasons
     roomy = (weights + reserve + 2 * 2**30) / ref.gpu_memory_bytes
     assert memory_fit(make_deployment(mem_fraction=roomy, max_context=1024)).fits
+
+
+def test_kv_page_size_follows_the_attention_kind_not_mla_alone() -> None:
+    # vLLM's default block_size is 16 and SGLang's page_size 1; DSA models (an indexer) page
+    # in 64-token blocks in both (FlashMLA sparse). DeepSeek-V3 is MLA without an indexer.
+    assert make_deployment("glm-5.1").page_size_tokens == 64
+    assert make_deployment("glm-5.1", engine="sglang").page_size_tokens == 64
+    assert make_deployment("deepseek-v3").page_size_tokens == 16
+    assert make_deployment("deepseek-v3", engine="sglang").page_size_tokens == 1
+    assert make_deployment("llama-3.1-70b").page_size_tokens == 16

@@ -7,6 +7,7 @@ from dataclasses import replace
 from moerun.catalog.engines import get_engine
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.support import load_support
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.deploy.support import support_for
 from tests.core.deploy.factories_support import glm5
@@ -20,13 +21,13 @@ def test_sglang_cookbook_verdicts_for_amd() -> None:
     fp8 = support_for(m, glm5("mi300x", "sglang", "fp8"))
     assert fp8.status == "unverified" and "not verified on AMD" in fp8.reasons[0]
     # "EAGLE speculative decoding is not currently supported on AMD"
-    assert support_for(m, replace(bf16, mtp_tokens=1)).status == "unsupported"
+    assert support_for(m, replace(bf16, mtp=Mtp(1))).status == "unsupported"
     assert any("sglang.io" in s.ref for s in support_for(m, bf16).sources)
 
 
 def test_vllm_recipe_verifies_h200_fp8_tp8_only() -> None:
     m = load_support()
-    tp8 = replace(glm5("h200_sxm", "vllm", "fp8"), mtp_tokens=1)
+    tp8 = replace(glm5("h200_sxm", "vllm", "fp8"), mtp=Mtp(1))
     verdict = support_for(m, tp8)
     assert verdict.status == "verified", verdict
     assert [s.id for s in verdict.sources] == ["vllm-recipe-glm5"]
@@ -40,7 +41,8 @@ def test_vllm_recipe_verifies_h200_fp8_tp8_only() -> None:
 def test_unknown_model_type_is_unverified_never_verified() -> None:
     m = load_support()
     dep = glm5("h200_sxm", "vllm", "fp8")
-    other = replace(dep, model=replace(dep.model, model_type="qwen3_moe", indexer=None))
+    arch = replace(dep.model.arch, model_type="qwen3_moe", indexer=None)
+    other = replace(dep, model=replace(dep.model, arch=arch))
     verdict = support_for(m, other)
     assert verdict.status == "unverified" and verdict.sources == ()
 

@@ -97,7 +97,7 @@ def test_prefill_flops_sums_positions(glm5: ModelSpec) -> None:
 def test_gqa_heads_per_gpu_split_over_tp_then_replicated() -> None:
     # Llama-3.1-70B: 8 KV heads. TP2 holds 4 per GPU, TP8 one, TP16 still one (replicated).
     spec = load_spec("llama-3.1-70b")
-    assert spec.num_kv_heads == 8
+    assert spec.arch.num_kv_heads == 8
     assert [kv_heads_per_gpu(spec, tp) for tp in (1, 2, 4, 8, 16)] == [8, 4, 2, 1, 1]
 
 

@@ -30,7 +30,7 @@ def test_exact_parameter_counts(model: str, main: int, stored: int) -> None:
 
 def test_glm5_mtp_layer_adds_exactly_and_stores_no_embed_head(glm5: ModelSpec) -> None:
     assert glm5.mtp_params == 9_952_920_576
-    assert glm5.mtp_stores_embed_head is False
+    assert glm5.arch.mtp_stores_embed_head is False
 
 
 @pytest.mark.parametrize(
@@ -76,11 +76,19 @@ def test_breakdown_sums_to_stored(glm5: ModelSpec) -> None:
 
 
 def test_glm5_architecture_read_from_config(glm5: ModelSpec) -> None:
-    assert glm5.num_layers == 78 and glm5.num_moe_layers == 75 and glm5.num_mtp_layers == 1
-    assert glm5.attention_kind == "mla+dsa"
-    assert glm5.mla is not None and glm5.mla.latent_dim == 576 and glm5.mla.qk_head_dim == 256
-    assert glm5.indexer is not None and glm5.indexer.topk == 2048
-    assert glm5.attended_tokens(200_000) == 2048 and glm5.attended_tokens(100) == 100
+    assert (
+        glm5.arch.num_layers == 78
+        and glm5.arch.num_moe_layers == 75
+        and glm5.arch.num_mtp_layers == 1
+    )
+    assert glm5.arch.attention_kind == "mla+dsa"
+    assert (
+        glm5.arch.mla is not None
+        and glm5.arch.mla.latent_dim == 576
+        and glm5.arch.mla.qk_head_dim == 256
+    )
+    assert glm5.arch.indexer is not None and glm5.arch.indexer.topk == 2048
+    assert glm5.arch.attended_tokens(200_000) == 2048 and glm5.arch.attended_tokens(100) == 100
 
 
 def test_parser_follows_the_config_not_a_table() -> None:
@@ -106,7 +114,7 @@ def test_parser_follows_the_config_not_a_table() -> None:
     )
     assert attn_norms > 0
     assert spec.total_params_main == expected
-    assert spec.num_moe_layers == 29
+    assert spec.arch.num_moe_layers == 29
 
 
 def test_mla_without_q_lora() -> None:
@@ -123,9 +131,9 @@ def test_index_cache_pattern_counts_only_full_layers() -> None:
     cfg["index_topk_freq"] = 4
     cfg["index_skip_topk_offset"] = 2
     spec = ModelSpec.from_hf(cfg)
-    assert spec.indexer is not None
+    assert spec.arch.indexer is not None
     expected = [max(i - 1, 0) % 4 == 0 for i in range(78)]
-    assert list(spec.indexer.layers) == expected
+    assert list(spec.arch.indexer.layers) == expected
     per_layer = 2048 * 4096 + 6144 * 128 + 256 + 6144 * 32
     full = ModelSpec.from_hf(raw_config("glm-5.1"))
     assert full.total_params_main - spec.total_params_main == (78 - sum(expected)) * per_layer
@@ -135,10 +143,10 @@ def test_index_topk_pattern_string_and_indexer_types() -> None:
     cfg = raw_config("glm-5.1")
     cfg["index_topk_pattern"] = "FS" * 39
     spec = ModelSpec.from_hf(cfg)
-    assert spec.indexer is not None and spec.indexer.num_indexer_layers == 39
+    assert spec.arch.indexer is not None and spec.arch.indexer.num_indexer_layers == 39
     cfg2 = raw_config("glm-5.1")
     cfg2["indexer_types"] = ["full"] + ["shared"] * 77
-    assert ModelSpec.from_hf(cfg2).indexer.num_indexer_layers == 1  # type: ignore[union-attr]
+    assert ModelSpec.from_hf(cfg2).arch.indexer.num_indexer_layers == 1  # type: ignore[union-attr]
 
 
 def test_nested_text_config_and_tied_embeddings() -> None:
@@ -152,10 +160,10 @@ def test_qwen3_moe_mlp_only_layers_and_sparse_step() -> None:
     cfg = raw_config("qwen3-30b-a3b")
     cfg["mlp_only_layers"] = [0, 1]
     spec = ModelSpec.from_hf(cfg)
-    assert spec.num_moe_layers == 46
+    assert spec.arch.num_moe_layers == 46
     cfg["decoder_sparse_step"] = 2
     cfg["mlp_only_layers"] = []
-    assert ModelSpec.from_hf(cfg).num_moe_layers == 24
+    assert ModelSpec.from_hf(cfg).arch.num_moe_layers == 24
 
 
 def test_glm4_moe_has_qkv_bias_and_qk_norm() -> None:

@@ -29,9 +29,9 @@ GLM52_FULL = [0, 1, 2, *range(6, 78, 4)]
 
 def test_glm52_runs_its_indexer_on_21_of_78_layers() -> None:
     spec = load_spec("glm-5.2")
-    assert spec.indexer is not None
+    assert spec.arch.indexer is not None
     assert len(GLM52_FULL) == 21
-    assert [i for i, full in enumerate(spec.indexer.layers) if full] == GLM52_FULL
+    assert [i for i, full in enumerate(spec.arch.indexer.layers) if full] == GLM52_FULL
 
 
 def test_glm52_indexer_layers_match_the_fp8_checkpoint_module_list() -> None:
@@ -46,8 +46,8 @@ def test_glm52_indexer_layers_match_the_fp8_checkpoint_module_list() -> None:
         }
     )
     spec = load_spec("glm-5.2-fp8")
-    assert spec.indexer is not None
-    ours = [i for i, full in enumerate(spec.indexer.layers) if full]
+    assert spec.arch.indexer is not None
+    ours = [i for i, full in enumerate(spec.arch.indexer.layers) if full]
     assert with_indexer == [*ours, 78]  # layer 78 is the MTP layer, which keeps its indexer
 
 
@@ -77,8 +77,8 @@ def test_glm52_fp8_checkpoint_is_glm5_fp8_less_57_indexers() -> None:
 
 def test_deepseek_v32_is_deepseek_v3_plus_one_indexer_per_layer() -> None:
     spec = load_spec("deepseek-v3.2")
-    assert spec.model_type == "deepseek_v32"
-    assert spec.indexer is not None and spec.indexer.num_indexer_layers == 61
+    assert spec.arch.model_type == "deepseek_v32"
+    assert spec.arch.indexer is not None and spec.arch.indexer.num_indexer_layers == 61
     assert spec.total_params_main == DSV3_MAIN + 61 * DS_INDEXER == 671_877_944_064
     # The MTP layer carries its own indexer too: "685B" on the hub.
     assert spec.total_params_stored == DSV3_STORED + 62 * DS_INDEXER == 685_355_329_792

@@ -6,15 +6,16 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from moerun.core.deploy.mtp import MTP_OFF, Mtp
 from moerun.core.deploy.parallel import Parallel
-from moerun.core.perf.step_time import StepBatch, StepModel, StepParams, accepted_tokens_per_step
+from moerun.core.perf.step_time import StepBatch, StepModel, StepParams
 from tests.conftest import make_deployment
 
 DEPLOYMENTS = [
-    make_deployment("glm-5.1-fp8", mtp_tokens=1),
+    make_deployment("glm-5.1-fp8", mtp=Mtp.drafting(1, 0.8)),
     make_deployment("glm-5.1-fp8", parallel=Parallel(tp=1, dp=8, ep=8)),
     make_deployment("glm-5.1-fp8", gpu="h100_sxm", num_gpus=16, parallel=Parallel(tp=8, pp=2)),
-    make_deployment("qwen3-235b-a22b", parallel=Parallel(tp=4, dp=2, ep=8), mtp_tokens=0),
+    make_deployment("qwen3-235b-a22b", parallel=Parallel(tp=4, dp=2, ep=8), mtp=MTP_OFF),
     make_deployment("llama-3.1-70b", num_gpus=4),
 ]
 
@@ -50,12 +51,12 @@ batches = st.builds(
 @settings(max_examples=60, deadline=None)
 @given(p=params, b=batches, which=st.integers(0, len(DEPLOYMENTS) - 1))
 def test_speed_of_light_never_slower(p: StepParams, b: StepBatch, which: int) -> None:
-    model = StepModel(DEPLOYMENTS[which], p, mtp_acceptance=0.8)
+    model = StepModel(DEPLOYMENTS[which], p)
     assert model.speed_of_light().step_time_s(b) <= model.step_time_s(b) * (1 + 1e-9)
 
 
 def test_more_work_takes_longer() -> None:
-    model = StepModel(DEPLOYMENTS[0], StepParams(), mtp_acceptance=0.8)
+    model = StepModel(DEPLOYMENTS[0], StepParams())
     small = StepBatch(decode_seqs=8, decode_attended=8 * 2048, decode_context=8 * 4000)
     big = StepBatch(decode_seqs=128, decode_attended=128 * 2048, decode_context=128 * 4000)
     assert model.step_time_s(big) > model.step_time_s(small) > 0
@@ -79,4 +80,4 @@ def test_decode_at_small_batch_is_memory_bound_near_weight_streaming() -> None:
 
 @pytest.mark.parametrize(("k", "a", "want"), [(0, 0.9, 1.0), (1, 0.85, 1.85), (3, 0.5, 1.875)])
 def test_accepted_tokens_per_step(k: int, a: float, want: float) -> None:
-    assert accepted_tokens_per_step(k, a) == pytest.approx(want)
+    assert Mtp.drafting(k, a).tokens_per_step == pytest.approx(want)

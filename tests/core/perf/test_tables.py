@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from moerun.catalog.perf.kernels import load_kernel_tables
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.perf.step_time import StepBatch, StepModel, StepParams
 from moerun.core.perf.tables import Curve, GemmGrid, Grid
 from tests.conftest import make_deployment
@@ -94,9 +95,9 @@ def test_per_sequence_overhead_is_paid_per_dp_rank() -> None:
 def test_scalar_fast_path_equals_the_array_path(engine: str, mtp: int) -> None:
     from moerun.core.perf.step_time import step_time_parts
 
-    dep = make_deployment("glm-5-fp8", engine=engine, mtp_tokens=mtp)
+    dep = make_deployment("glm-5-fp8", engine=engine, mtp=Mtp.drafting(mtp, 0.7))
     p = replace(StepParams(kernel_scale=1.3), kernels=load_kernel_tables("h200_sxm", engine))
-    model = StepModel(dep, p, mtp_acceptance=0.7)
+    model = StepModel(dep, p)
     for b in (
         StepBatch(decode_seqs=7, decode_attended=7 * 2048, decode_context=7 * 9000),
         StepBatch(prefill_tokens=3000, prefill_seqs=2, prefill_logits=1),

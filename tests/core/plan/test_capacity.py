@@ -12,6 +12,7 @@ import pytest
 from moerun.catalog.perf.calibration import calibration_for
 from moerun.catalog.plan_data import get_preset
 from moerun.core.deploy.memory_fit import memory_fit
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.load.metrics import Slo
 from moerun.core.load.workload import Arrival
@@ -34,18 +35,20 @@ def chat_stats() -> WorkloadStats:
 
 
 def _model(mtp: int = 1) -> tuple[StepModel, ReplicaLimits]:
-    dep = make_deployment(parallel=Parallel(tp=1, dp=8, ep=8), mtp_tokens=mtp, max_context=32768)
+    dep = make_deployment(
+        parallel=Parallel(tp=1, dp=8, ep=8), mtp=Mtp.drafting(mtp, 0.85), max_context=32768
+    )
     fit = memory_fit(dep)
     assert fit.fits
     params = calibration_for("h200_sxm", "vllm").params
-    return StepModel(dep, params, mtp_acceptance=0.85), ReplicaLimits.of(dep, fit)
+    return StepModel(dep, params), ReplicaLimits.of(dep, fit)
 
 
 def test_with_mtp_equals_a_fresh_step_model() -> None:
     base, _ = _model(mtp=0)
     for k in (1, 3):
-        fresh = StepModel(replace(base.dep, mtp_tokens=k), base.params, mtp_acceptance=0.85)
-        derived = with_mtp(base, k, 0.85)
+        fresh = StepModel(replace(base.dep, mtp=Mtp.drafting(k, 0.85)), base.params)
+        derived = with_mtp(base, Mtp.drafting(k, 0.85))
         assert derived.tokens_per_decode_step == pytest.approx(fresh.tokens_per_decode_step)
         b = StepBatch(
             prefill_tokens=500,
@@ -85,7 +88,7 @@ def test_the_simulator_agrees_at_the_screened_load(chat_stats: WorkloadStats) ->
     assert cap.best is not None
     dep = model.dep
     screened = Screened(dep, memory_fit(dep), cap, calibration_for("h200_sxm", "vllm"), 4.0)
-    summary, _ = simulate_at(screened, get_preset("chat"), cap.best.req_per_s, 0.85, seed=1)
+    summary, _ = simulate_at(screened, get_preset("chat"), cap.best.req_per_s, seed=1)
     tpot = summary["tpot_ms"]
     assert isinstance(tpot, dict)
     # the screen is within 25% of the simulated p99 TPOT at the load it picked

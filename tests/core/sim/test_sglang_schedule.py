@@ -10,6 +10,7 @@ import pytest
 
 from moerun.catalog.gpus import get_gpu
 from moerun.core.deploy.engine import Admission, RunningRequestsRule
+from moerun.core.deploy.mtp import MTP_OFF, Mtp
 from moerun.core.load.workload import Arrival, LengthDist, Workload
 from moerun.core.perf.step_time import StepModel, StepParams
 from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
@@ -17,7 +18,6 @@ from moerun.core.sim.engine import (
     EngineConfig,
     EngineReplica,
     SimRequest,
-    _tokens_per_step_variance,
 )
 from moerun.core.sim.remaining import ClippedRemaining
 from tests.conftest import make_deployment
@@ -32,7 +32,7 @@ def replica(
 ) -> EngineReplica:
     """A prefill-first replica with a 1,000-token KV pool, no MTP, 1-token pages. The ratio
     decays from `init` to init x 0.2 over 4 decode steps; retraction adds 2 steps a request."""
-    dep = make_deployment("glm-5.1-fp8", engine="sglang", mtp_tokens=0)
+    dep = make_deployment("glm-5.1-fp8", engine="sglang", mtp=MTP_OFF)
     config = EngineConfig(
         policy="prefill_first",
         max_num_batched_tokens=chunk,
@@ -178,7 +178,7 @@ def test_engine_batch_defaults_by_gpu() -> None:
 
 
 def test_sglang_with_mtp_runs_48_requests_unless_told() -> None:
-    dep = make_deployment("glm-5-fp8", engine="sglang", mtp_tokens=3, kv_dtype="bf16")
+    dep = make_deployment("glm-5-fp8", engine="sglang", mtp=Mtp(3), kv_dtype="bf16")
     assert build_replica(dep).max_seqs == 48
     assert build_replica(replace(dep, max_num_seqs=100)).max_seqs == 100
 
@@ -207,7 +207,7 @@ def test_vllm_preempts_the_newest_to_the_front_by_contrast() -> None:
     # the same pool and requests as the retraction test, scheduled as vLLM v1: A (400) and
     # B (350) are admitted FCFS within the 1000-token budget; when the decodes outgrow the
     # pool the most recently admitted, B, is preempted and waits at the front of the queue
-    dep = make_deployment("glm-5.1-fp8", mtp_tokens=0)
+    dep = make_deployment("glm-5.1-fp8", mtp=MTP_OFF)
     config = EngineConfig(
         policy="mixed",
         max_num_batched_tokens=1000,
@@ -238,13 +238,13 @@ def test_mtp_spreads_the_finishing_steps_of_equal_requests() -> None:
     # P = .15, .1275, .108375, .614125: mean 3.186625, variance 11.461375 - 3.186625^2 =
     # 1.3068. 999 tokens take 999 / 3.1866 = 313.5 steps, spread sqrt(999 x 1.3068 /
     # 3.1866^3) = 6.35 steps: equal requests do not all finish in one step, as in the engine.
-    assert _tokens_per_step_variance(3, 0.85) == pytest.approx(1.30679, abs=1e-4)
-    assert _tokens_per_step_variance(0, 0.85) == 0.0
+    assert Mtp.drafting(3, 0.85).tokens_per_step_variance == pytest.approx(1.30679, abs=1e-4)
+    assert Mtp.drafting(0, 0.85).tokens_per_step_variance == 0.0
 
     def finish_steps(mtp: int) -> list[int]:
-        dep = make_deployment("glm-5.1-fp8", engine="sglang", mtp_tokens=mtp)
+        dep = make_deployment("glm-5.1-fp8", engine="sglang", mtp=Mtp.drafting(mtp, 0.85))
         rep = EngineReplica(
-            StepModel(dep, PARAMS, mtp_acceptance=0.85),
+            StepModel(dep, PARAMS),
             EngineConfig(
                 policy="prefill_first",
                 max_num_batched_tokens=100_000,

@@ -11,6 +11,7 @@ import pytest
 
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.memory_fit import memory_fit
+from moerun.core.deploy.mtp import MTP_OFF, Mtp
 from moerun.core.load.workload import AgenticShape, Arrival, LengthDist, Workload
 from moerun.core.perf.step_time import StepBatch, StepParams
 from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
@@ -25,7 +26,7 @@ PARAMS = StepParams(
 
 @pytest.fixture(scope="module")
 def dep() -> Deployment:
-    return make_deployment("glm-5.1-fp8", mtp_tokens=1, max_context=65_536)
+    return make_deployment("glm-5.1-fp8", mtp=Mtp.drafting(1, 0.8), max_context=65_536)
 
 
 def fixed(n: int, isl: int, osl: int, arrival: Arrival, seed: int = 0) -> Workload:
@@ -54,7 +55,7 @@ def agentic(n: int, conc: int, seed: int = 0) -> Workload:
 
 
 def opts(**kw: object) -> SimOptions:
-    return SimOptions(mtp_acceptance=0.8, params=PARAMS, **kw)  # type: ignore[arg-type]
+    return SimOptions(params=PARAMS, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(
@@ -135,7 +136,7 @@ def test_requests_that_can_never_run_are_rejected_not_lost(dep: Deployment) -> N
 
 
 def test_kv_pressure_preempts_and_still_completes() -> None:
-    tight = make_deployment("glm-5.1-fp8", mtp_tokens=0, max_context=65_536, mem_fraction=0.80)
+    tight = make_deployment("glm-5.1-fp8", mtp=MTP_OFF, max_context=65_536, mem_fraction=0.80)
     cap = memory_fit(tight).kv_capacity_tokens
     n = 3 * cap // 30_000 + 4
     wl = fixed(n, 20_000, 8000, Arrival("burst"))
@@ -151,7 +152,7 @@ def test_a_layout_that_does_not_fit_is_refused() -> None:
 
 
 def test_vllm_mixes_decode_and_prefill_within_the_budget(dep: Deployment) -> None:
-    rep = build_replica(replace(dep, mtp_tokens=0, max_num_batched_tokens=2048), opts())
+    rep = build_replica(replace(dep, mtp=MTP_OFF, max_num_batched_tokens=2048), opts())
     rep.submit(SimRequest(0, (("a", 100),), 50, 0.0))
     first = rep.step(0.0)
     assert first.first_token == (0,)
@@ -162,7 +163,7 @@ def test_vllm_mixes_decode_and_prefill_within_the_budget(dep: Deployment) -> Non
 
 
 def test_sglang_runs_prefill_batches_alone(dep: Deployment) -> None:
-    sg = replace(dep, engine=make_deployment(engine="sglang").engine, mtp_tokens=0)
+    sg = replace(dep, engine=make_deployment(engine="sglang").engine, mtp=MTP_OFF)
     rep = build_replica(sg, opts())
     rep.submit(SimRequest(0, (("a", 100),), 50, 0.0))
     rep.step(0.0)

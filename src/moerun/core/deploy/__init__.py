@@ -1,5 +1,6 @@
 """Where and how a model runs: accelerators, parallel layouts, engines' memory behaviour,
-deployments, the memory fit, the fit table, engine flags and what a deployment launches.
+MTP drafts and their acceptance (`Mtp`), deployments, the memory fit, the fit table, engine
+flags and what a deployment launches.
 
 Imports: core.model.
 """

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from moerun.core.deploy.engine import EngineMemory, ReserveModel
 from moerun.core.deploy.hardware import GPU
+from moerun.core.deploy.mtp import MTP_OFF, Mtp
 from moerun.core.deploy.parallel import Parallel, divisors
 from moerun.core.model.kv_cache import kv_layout_for
 from moerun.core.model.model_spec import ModelSpec
@@ -29,8 +30,8 @@ class Deployment:
     parallel: Parallel = field(default_factory=Parallel)
     mem_fraction: float | None = None
     max_context: int | None = None
-    # Speculative tokens drafted by the MTP layer per step (0: MTP off).
-    mtp_tokens: int = 0
+    # MTP speculative decoding: tokens drafted per step and their acceptance (default off).
+    mtp: Mtp = MTP_OFF
     max_num_batched_tokens: int | None = None
     # Running sequences per attention-DP rank (vLLM --max-num-seqs; SGLang
     # --max-running-requests is this x DP); None: the engine's own default.
@@ -80,7 +81,7 @@ class Deployment:
         rule = self.engine.running_rule
         assert rule is not None, f"{self.engine.name} has neither a fixed nor a memory rule"
         return rule.per_rank(
-            kv_tokens_per_rank, self.effective_max_context, self.parallel.dp, self.mtp_tokens > 0
+            kv_tokens_per_rank, self.effective_max_context, self.parallel.dp, self.mtp.enabled
         )
 
     @property
@@ -92,14 +93,9 @@ class Deployment:
     @property
     def page_size_tokens(self) -> int:
         """KV page size: 64 tokens for DSA models in both engines."""
-        if self.model.indexer is not None:
+        if self.model.arch.indexer is not None:
             return self.engine.page_size_tokens_dsa
         return self.engine.page_size_tokens
-
-    def mtp_acceptance(self, acceptance: float) -> float:
-        """The per-token MTP acceptance that applies: `acceptance` when MTP drafts tokens, 0
-        without MTP (nothing is drafted, so nothing is accepted). The one place this rule is."""
-        return acceptance if self.mtp_tokens else 0.0
 
     def layout_problems(self) -> list[str]:
         """Reasons this deployment cannot run at all, whatever the memory (empty: none)."""
@@ -120,26 +116,27 @@ def parallel_problems(dep: Deployment) -> list[str]:
             f"TP x DP x PP = {par.tp} x {par.dp} x {par.pp} = {par.num_gpus} does not equal "
             f"the {n} GPUs"
         )
-    heads = spec.num_attention_heads
+    arch = spec.arch
+    heads = arch.num_attention_heads
     if heads % par.tp:
         reasons.append(
             f"tensor-parallel size {par.tp} does not divide the {heads} attention heads "
             f"(valid TP sizes: {', '.join(str(d) for d in divisors(heads))})"
         )
-    if spec.mla is None and par.tp % spec.num_kv_heads and spec.num_kv_heads % par.tp:
-        reasons.append(f"TP {par.tp} and the {spec.num_kv_heads} KV heads must divide one another")
+    if arch.mla is None and par.tp % arch.num_kv_heads and arch.num_kv_heads % par.tp:
+        reasons.append(f"TP {par.tp} and the {arch.num_kv_heads} KV heads must divide one another")
     if (
         heads % par.tp == 0
-        and spec.indexer is not None
-        and spec.indexer.num_heads % min(par.tp, spec.indexer.num_heads)
+        and arch.indexer is not None
+        and arch.indexer.num_heads % min(par.tp, arch.indexer.num_heads)
     ):
-        reasons.append(f"TP {par.tp} does not divide the {spec.indexer.num_heads} indexer heads")
+        reasons.append(f"TP {par.tp} does not divide the {arch.indexer.num_heads} indexer heads")
     if par.ep > 1:
-        if spec.moe is None:
+        if arch.moe is None:
             reasons.append(f"expert parallelism (EP {par.ep}) needs a MoE model")
-        elif spec.moe.num_routed_experts % par.ep:
+        elif arch.moe.num_routed_experts % par.ep:
             reasons.append(
-                f"EP {par.ep} does not divide the {spec.moe.num_routed_experts} routed experts"
+                f"EP {par.ep} does not divide the {arch.moe.num_routed_experts} routed experts"
             )
         if par.moe_group % par.ep:
             reasons.append(f"EP {par.ep} must divide TP x DP = {par.moe_group}")
@@ -147,8 +144,8 @@ def parallel_problems(dep: Deployment) -> list[str]:
             reasons.append(
                 f"vLLM's expert parallelism spans TP x DP = {par.moe_group} GPUs, not {par.ep}"
             )
-    if par.pp > spec.num_layers:
-        reasons.append(f"PP {par.pp} exceeds the {spec.num_layers} layers")
+    if par.pp > arch.num_layers:
+        reasons.append(f"PP {par.pp} exceeds the {arch.num_layers} layers")
     return reasons
 
 
@@ -168,12 +165,12 @@ def hardware_problems(dep: Deployment) -> list[str]:
             f"{gpu.name} has no {compute.upper()} tensor cores: {dep.weights} weights cannot run "
             "there (use bf16 or int4 weight-only)"
         )
-    if spec.indexer is not None and not gpu.supports("fp8"):
+    if spec.arch.indexer is not None and not gpu.supports("fp8"):
         reasons.append(
             f"DeepSeek Sparse Attention runs its indexer in FP8 (FlashMLA sparse / DeepGEMM "
             f"kernels); {gpu.name} has no FP8 tensor cores"
         )
-    if dep.mtp_tokens and spec.num_mtp_layers == 0:
+    if dep.mtp.enabled and spec.arch.num_mtp_layers == 0:
         reasons.append(f"{spec.name} has no MTP layer; run without --mtp")
     if dep.effective_max_context > spec.max_position_embeddings:
         reasons.append(

@@ -72,7 +72,7 @@ def _shard_factor(shard: str, dep: Deployment) -> float:
     if shard in ("vocab", "attn"):
         return float(par.tp)
     if shard == "kv_heads":
-        return spec.num_kv_heads / kv_heads_per_gpu(spec, par.tp)
+        return spec.arch.num_kv_heads / kv_heads_per_gpu(spec, par.tp)
     if shard == "dense":
         # SGLang splits dense MLPs over its whole --tp-size (tp x dp); vLLM over each rank's TP.
         return float(par.moe_group if dep.engine.name == "sglang" else par.tp)
@@ -103,7 +103,7 @@ def _sharded_bytes(spec: ModelSpec, fmt: str) -> _ShardedBytes:
     if hit is not None and hit[0] is spec:
         return hit[1]
     keep = keep_list(spec)
-    per_layer: dict[str, list[int]] = defaultdict(lambda: [0] * spec.num_layers)
+    per_layer: dict[str, list[int]] = defaultdict(lambda: [0] * spec.arch.num_layers)
     first: dict[str, int] = defaultdict(int)
     last: dict[str, int] = defaultdict(int)
     mtp: dict[str, int] = defaultdict(int)
@@ -131,7 +131,7 @@ def _sharded_bytes(spec: ModelSpec, fmt: str) -> _ShardedBytes:
 def weights_per_gpu(dep: Deployment) -> list[int]:
     """Weight bytes one GPU of each pipeline stage holds."""
     spec = dep.model
-    stages = stage_layers(spec.num_layers, dep.parallel.pp)
+    stages = stage_layers(spec.arch.num_layers, dep.parallel.pp)
     sb = _sharded_bytes(spec, dep.weights)
     factor = {shard: _shard_factor(shard, dep) for shard in SHARD_KINDS}
     totals = []
@@ -143,7 +143,7 @@ def weights_per_gpu(dep: Deployment) -> list[int]:
             total += sum(b / factor[shard] for shard, b in sb.first.items())
         if s == len(stages) - 1:
             total += sum(b / factor[shard] for shard, b in sb.last.items())
-            if dep.mtp_tokens:  # engines load the MTP layer only for speculative decoding
+            if dep.mtp.enabled:  # engines load the MTP layer only for speculative decoding
                 total += sum(b / factor[shard] for shard, b in sb.mtp.items())
         totals.append(int(total))
     return totals
@@ -152,24 +152,25 @@ def weights_per_gpu(dep: Deployment) -> list[int]:
 def memory_fit(dep: Deployment) -> MemoryFit:
     """Fit one deployment: weights, reserve and KV per GPU, with every reason it fails."""
     spec, par, gpu = dep.model, dep.parallel, dep.gpu
+    arch = spec.arch
     reasons = list(dep.layout_problems())
-    valid_shape = par.num_gpus == dep.num_gpus and par.pp <= spec.num_layers
-    stages = stage_layers(spec.num_layers, par.pp) if valid_shape else [range(spec.num_layers)]
+    valid_shape = par.num_gpus == dep.num_gpus and par.pp <= arch.num_layers
+    stages = stage_layers(arch.num_layers, par.pp) if valid_shape else [range(arch.num_layers)]
     per_stage_weights = weights_per_gpu(dep) if valid_shape else [0]
     fraction = dep.effective_mem_fraction
     budget = int(gpu.memory_bytes * fraction)
-    hidden_bytes = 2 * spec.hidden_size
+    hidden_bytes = 2 * arch.hidden_size
     activation = dep.batched_tokens * hidden_bytes * dep.reserve.activation_hidden_vectors_per_token
     # logits of the rows sampled in one step: at most the sequence cap, or the chunk when the
     # engine sizes its cap from memory (SGLang)
     rows = dep.max_num_seqs or dep.default_max_num_seqs or dep.batched_tokens
-    logits = rows * spec.vocab_size // max(par.tp, 1) * dep.reserve.logits_bytes_per_element
+    logits = rows * arch.vocab_size // max(par.tp, 1) * dep.reserve.logits_bytes_per_element
     activation += logits
     graphs, non_torch = dep.reserve.cuda_graph_bytes, dep.reserve.non_torch_bytes
     reserve = activation + graphs + non_torch
     layout = dep.kv_layout
     heads = kv_heads_per_gpu(spec, par.tp)
-    mtp_layers = spec.num_mtp_layers if dep.mtp_tokens else 0
+    mtp_layers = arch.num_mtp_layers if dep.mtp.enabled else 0
     page = dep.page_size_tokens
 
     worst_tokens: int | None = None

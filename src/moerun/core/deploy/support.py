@@ -106,7 +106,7 @@ class SupportMatrix:
             if (
                 dep.engine.name in p.engines
                 and dep.gpu.id in p.gpus
-                and (not p.model_types or dep.model.model_type in p.model_types)
+                and (not p.model_types or dep.model.arch.model_type in p.model_types)
             ):
                 return p
         return None
@@ -115,8 +115,8 @@ class SupportMatrix:
 def features_of(dep: Deployment, disaggregated: bool) -> tuple[str, ...]:
     """The features a deployment uses, in FEATURES order."""
     used = {
-        "mtp": dep.mtp_tokens > 0,
-        "dsa": dep.model.indexer is not None,
+        "mtp": dep.mtp.enabled,
+        "dsa": dep.model.arch.indexer is not None,
         "dp_attention": dep.parallel.dp > 1,
         "pd_disaggregation": disaggregated,
     }
@@ -125,7 +125,8 @@ def features_of(dep: Deployment, disaggregated: bool) -> tuple[str, ...]:
 
 def support_for(matrix: SupportMatrix, dep: Deployment, disaggregated: bool = False) -> Support:
     """The deployment's status: its worst aspect's, with sources and reasons."""
-    key = (dep.model.model_type, dep.engine.name, dep.gpu.id, dep.weights)
+    model_type = dep.model.arch.model_type
+    key = (model_type, dep.engine.name, dep.gpu.id, dep.weights)
     worst = "verified"
     reasons: list[str] = []
     cited: list[str] = []
@@ -135,7 +136,7 @@ def support_for(matrix: SupportMatrix, dep: Deployment, disaggregated: bool = Fa
         if rule is None:
             status = "unverified"
             reasons.append(
-                f"{what}: no recipe, cookbook or release note found for {dep.model.model_type} "
+                f"{what}: no recipe, cookbook or release note found for {model_type} "
                 f"on {dep.engine.name} with {dep.gpu.id} {dep.weights}"
             )
         else:

@@ -23,28 +23,30 @@ def linear_flops_per_token(spec: ModelSpec) -> int:
 
 def attention_coeff(spec: ModelSpec, phase: str) -> int:
     """FLOPs per layer per attended token."""
-    heads = spec.num_attention_heads
-    if spec.mla is not None:
+    arch = spec.arch
+    heads = arch.num_attention_heads
+    if arch.mla is not None:
         if phase == "decode":
-            return 2 * heads * (2 * spec.mla.kv_lora_rank + spec.mla.qk_rope_head_dim)
-        return 2 * heads * (spec.mla.qk_head_dim + spec.mla.v_head_dim)
-    return 2 * heads * 2 * spec.head_dim
+            return 2 * heads * (2 * arch.mla.kv_lora_rank + arch.mla.qk_rope_head_dim)
+        return 2 * heads * (arch.mla.qk_head_dim + arch.mla.v_head_dim)
+    return 2 * heads * 2 * arch.head_dim
 
 
 def indexer_coeff(spec: ModelSpec) -> int:
     """FLOPs per token of context for all indexer layers together."""
-    if spec.indexer is None:
+    arch = spec.arch
+    if arch.indexer is None:
         return 0
-    per_layer = 2 * spec.indexer.num_heads * spec.indexer.head_dim
-    return per_layer * spec.indexer.num_indexer_layers
+    per_layer = 2 * arch.indexer.num_heads * arch.indexer.head_dim
+    return per_layer * arch.indexer.num_indexer_layers
 
 
 def attention_flops_per_token(spec: ModelSpec, context_len: int, phase: str) -> int:
     """Attention FLOPs of one token that sees `context_len` tokens (itself included)."""
     if phase not in PHASES:
         raise ValueError(f"phase must be one of {PHASES}")
-    attended = spec.attended_tokens(context_len)
-    core = attention_coeff(spec, phase) * spec.num_layers * attended
+    attended = spec.arch.attended_tokens(context_len)
+    core = attention_coeff(spec, phase) * spec.arch.num_layers * attended
     return core + indexer_coeff(spec) * context_len
 
 
@@ -67,8 +69,9 @@ def sum_capped(first: int, last: int, cap: int | None) -> int:
 def prefill_flops(spec: ModelSpec, num_new_tokens: int, num_cached_tokens: int = 0) -> int:
     """FLOPs to prefill `num_new_tokens` after `num_cached_tokens` already in the cache."""
     first, last = num_cached_tokens + 1, num_cached_tokens + num_new_tokens
-    cap = spec.indexer.topk if spec.indexer is not None else None
+    arch = spec.arch
+    cap = arch.indexer.topk if arch.indexer is not None else None
     attended = sum_capped(first, last, cap)
     context_sum = sum_capped(first, last, None)
-    attn = attention_coeff(spec, "prefill") * spec.num_layers * attended
+    attn = attention_coeff(spec, "prefill") * arch.num_layers * attended
     return linear_flops_per_token(spec) * num_new_tokens + attn + indexer_coeff(spec) * context_sum

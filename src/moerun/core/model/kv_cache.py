@@ -22,7 +22,7 @@ KV_DTYPES = ("bf16", "fp8")
 
 def kv_layouts(spec: ModelSpec) -> tuple[str, ...]:
     """The cache layouts engines offer for this attention kind."""
-    if spec.attention_kind == "mla+dsa":
+    if spec.arch.attention_kind == "mla+dsa":
         return ("bf16", "fp8", "fp8_trtllm")
     return ("bf16", "fp8")
 
@@ -31,7 +31,7 @@ def kv_layout_for(spec: ModelSpec, kv_dtype: str, engine: str, nvidia_blackwell:
     """The layout an engine picks for `--kv-dtype`: SGLang on Blackwell uses trtllm for DSA."""
     if (
         kv_dtype == "fp8"
-        and spec.attention_kind == "mla+dsa"
+        and spec.arch.attention_kind == "mla+dsa"
         and engine == "sglang"
         and nvidia_blackwell
     ):
@@ -43,27 +43,28 @@ def attention_bytes_per_layer(
     spec: ModelSpec, layout: str, kv_heads_per_gpu: int | None = None
 ) -> int:
     """Bytes one token occupies in one layer's attention cache (one GPU's share for GQA)."""
+    arch = spec.arch
     if layout not in kv_layouts(spec):
-        raise ValueError(f"unknown KV layout {layout!r} for {spec.attention_kind} attention")
-    if spec.mla is not None:
-        latent = spec.mla.latent_dim
+        raise ValueError(f"unknown KV layout {layout!r} for {arch.attention_kind} attention")
+    if arch.mla is not None:
+        latent = arch.mla.latent_dim
         if layout == "bf16":
             return 2 * latent
-        if layout == "fp8" and spec.indexer is not None:
-            rope = spec.mla.qk_rope_head_dim
-            nope = spec.mla.kv_lora_rank
+        if layout == "fp8" and arch.indexer is not None:
+            rope = arch.mla.qk_rope_head_dim
+            nope = arch.mla.kv_lora_rank
             return nope + 4 * (nope // 128) + 2 * rope
         return latent
-    heads = spec.num_kv_heads if kv_heads_per_gpu is None else kv_heads_per_gpu
+    heads = arch.num_kv_heads if kv_heads_per_gpu is None else kv_heads_per_gpu
     elem = 2 if layout == "bf16" else 1
-    return 2 * heads * spec.head_dim * elem
+    return 2 * heads * arch.head_dim * elem
 
 
 def indexer_bytes_per_layer(spec: ModelSpec) -> int:
     """Bytes one token occupies in an indexer layer's key cache (fp8 key + fp32 scale)."""
-    if spec.indexer is None:
+    if spec.arch.indexer is None:
         return 0
-    return spec.indexer.head_dim + 4
+    return spec.arch.indexer.head_dim + 4
 
 
 def kv_bytes_per_token(
@@ -75,17 +76,18 @@ def kv_bytes_per_token(
     kv_heads_per_gpu: int | None = None,
 ) -> int:
     """Cache bytes per token over `layers` (default all), plus `num_mtp_layers` draft layers."""
-    layer_ids = range(spec.num_layers) if layers is None else layers
+    arch = spec.arch
+    layer_ids = range(arch.num_layers) if layers is None else layers
     per_attn = attention_bytes_per_layer(spec, layout, kv_heads_per_gpu)
     idx = indexer_bytes_per_layer(spec)
     total = 0
     for i in layer_ids:
         total += per_attn
-        if spec.indexer is not None and spec.indexer.layers[i]:
+        if arch.indexer is not None and arch.indexer.layers[i]:
             total += idx
     return total + num_mtp_layers * (per_attn + idx)
 
 
 def kv_heads_per_gpu(spec: ModelSpec, attn_tp: int) -> int:
     """GQA KV heads one GPU holds: split up to num_kv_heads ranks, replicated beyond."""
-    return max(1, spec.num_kv_heads // attn_tp)
+    return max(1, spec.arch.num_kv_heads // attn_tp)

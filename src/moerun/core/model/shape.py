@@ -85,3 +85,26 @@ class Architecture:
     mtp_stores_embed_head: bool | None
     tie_word_embeddings: bool
     mlp_bias: bool
+
+    @property
+    def is_moe(self) -> bool:
+        """Whether any layer is a mixture of experts."""
+        return self.moe is not None and any(self.moe_layers)
+
+    @property
+    def num_moe_layers(self) -> int:
+        """Main-model layers with a MoE FFN."""
+        return sum(self.moe_layers)
+
+    @property
+    def attention_kind(self) -> str:
+        """ "mla+dsa", "mla", or "gqa" (which includes MHA)."""
+        if self.mla is not None:
+            return "mla+dsa" if self.indexer is not None else "mla"
+        return "gqa"
+
+    def attended_tokens(self, context_len: int) -> int:
+        """Tokens one query attends to: DSA caps it at index_topk, dense attention does not."""
+        if self.indexer is None:
+            return context_len
+        return min(context_len, self.indexer.topk)

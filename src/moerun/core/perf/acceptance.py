@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from moerun.core.deploy.mtp import Mtp
+
 PROMPT_KINDS = ("random", "text")
 
 
 def accept_length(acceptance: float, draft_tokens: int) -> float:
-    """Mean tokens per decode step: 1 + a + ... + a^k."""
-    return sum(acceptance**i for i in range(draft_tokens + 1))
+    """Mean tokens per decode step: 1 + a + ... + a^k (`Mtp.tokens_per_step`)."""
+    return Mtp.drafting(draft_tokens, acceptance).tokens_per_step
 
 
 def per_token_acceptance(length: float, draft_tokens: int) -> float:

@@ -42,13 +42,13 @@ _ROW_PARALLEL = ("o_proj.weight", "down_proj.weight", "dense.weight", "wo.weight
 
 def architecture(dep: Deployment) -> str:
     """The HF architecture whose attention-module tables fit this model ('' when none)."""
-    spec = dep.model
-    if spec.mla is None:
+    arch = dep.model.arch
+    if arch.mla is None:
         return ""
-    if spec.indexer is not None:
+    if arch.indexer is not None:
         return (
             "GlmMoeDsaForCausalLM"
-            if spec.model_type.startswith("glm")
+            if arch.model_type.startswith("glm")
             else "DeepseekV32ForCausalLM"
         )
     return "DeepseekV3ForCausalLM"
@@ -75,12 +75,13 @@ class KernelPlan:
 def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
     """The curves `dep` reads from `tables`."""
     spec, par = dep.model, dep.parallel
-    arch = architecture(dep)
+    hf_arch = architecture(dep)
     gdtype = GEMM_DTYPE.get(dep.weights, "")
     kv = KV_DTYPE.get(dep.kv_dtype, "bfloat16")
-    heads = max(1, spec.num_attention_heads // par.tp)
-    decode = _attention(tables, "decode", arch, gdtype, kv, heads)
-    prefill = _attention(tables, "prefill", arch, gdtype, kv, heads)
+    arch = spec.arch
+    heads = max(1, arch.num_attention_heads // par.tp)
+    decode = _attention(tables, "decode", hf_arch, gdtype, kv, heads)
+    prefill = _attention(tables, "prefill", hf_arch, gdtype, kv, heads)
     module = decode is not None and decode[1] and prefill is not None and prefill[1]
     grid = tables.gemm.get(gdtype) or tables.gemm.get("bfloat16")
     keep = keep_list(spec)
@@ -93,7 +94,7 @@ def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
             continue
         if module and t.component in ("attention", "indexer"):
             continue
-        n, k = _per_gpu(t.name, t.shape, t.shard, par.tp, spec.num_kv_heads)
+        n, k = _per_gpu(t.name, t.shape, t.shard, par.tp, arch.num_kv_heads)
         if (n, k) not in curves:  # one curve per weight shape (a model repeats its shapes)
             curves[(n, k)] = grid.curve(n, k) if grid is not None else None
         curve = curves[(n, k)]
@@ -119,10 +120,10 @@ def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
         fallback_bytes=fallback_bytes,
         head=head,
         moe=_moe(dep, tables),
-        attn_decode=decode[0].scaled(spec.num_layers) if decode else None,
-        attn_prefill=prefill[0].scaled(spec.num_layers) if prefill else None,
+        attn_decode=decode[0].scaled(arch.num_layers) if decode else None,
+        attn_prefill=prefill[0].scaled(arch.num_layers) if prefill else None,
         attn_module=module,
-        attn_prefill_fixed_s=prefill[0].at(1.0, prefill[0].cols[0]) * spec.num_layers
+        attn_prefill_fixed_s=prefill[0].at(1.0, prefill[0].cols[0]) * arch.num_layers
         if prefill
         else 0.0,
         all_reduce=tables.all_reduce.get(par.tp) if par.tp > 1 else None,
@@ -163,13 +164,14 @@ def _attention(
 
 
 def _moe(dep: Deployment, tables: KernelTables) -> Curve | None:
-    moe = dep.model.moe
+    arch = dep.model.arch
+    moe = arch.moe
     if moe is None:
         return None
     par = dep.parallel
     key = MoeKey(
         MOE_DTYPE.get(dep.weights, ""),
-        dep.model.hidden_size,
+        arch.hidden_size,
         moe.moe_intermediate_size,
         moe.num_experts_per_tok,
         moe.num_routed_experts,
@@ -177,14 +179,15 @@ def _moe(dep: Deployment, tables: KernelTables) -> Curve | None:
         par.ep,
     )
     curve = tables.moe.get(key)
-    return curve.scaled(dep.model.num_moe_layers) if curve else None
+    return curve.scaled(arch.num_moe_layers) if curve else None
 
 
 def _alltoall(dep: Deployment, tables: KernelTables) -> Curve | None:
     """DeepEP low-latency dispatch + combine, measured within one 8-GPU node."""
-    moe, par = dep.model.moe, dep.parallel
+    arch = dep.model.arch
+    moe, par = arch.moe, dep.parallel
     if moe is None or par.ep <= 1 or par.dp <= 1 or par.moe_group > 8:
         return None
-    key = (dep.model.hidden_size, moe.num_experts_per_tok, moe.num_routed_experts)
+    key = (arch.hidden_size, moe.num_experts_per_tok, moe.num_routed_experts)
     curve = tables.alltoall.get(key)
-    return curve.scaled(dep.model.num_moe_layers) if curve else None
+    return curve.scaled(arch.num_moe_layers) if curve else None

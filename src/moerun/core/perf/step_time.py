@@ -126,7 +126,7 @@ class _Shape:
     pp: int
     ep: int
     moe_group: int
-    mtp_tokens: int
+    num_draft_tokens: int
     num_layers: int
     num_moe_layers: int
     num_mtp_layers: int
@@ -156,6 +156,7 @@ class _Shape:
 
 def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
     spec, par, gpu = dep.model, dep.parallel, dep.gpu
+    arch = spec.arch
     keep = keep_list(spec)
     nonexpert_bytes = nonexpert_params = head_bytes = head_params = 0.0
     expert_bytes = expert_params = 0.0
@@ -176,36 +177,36 @@ def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
         else:
             split = {"vocab": par.tp, "attn": par.tp, "dense": par.tp}.get(t.shard, 1)
             if t.shard == "kv_heads":
-                split = min(par.tp, max(1, spec.num_kv_heads))
+                split = min(par.tp, max(1, arch.num_kv_heads))
             nonexpert_bytes += b / split
             nonexpert_params += n / split
-    num_moe = max(1, len(moe_layers)) if spec.moe is not None else 0
+    num_moe = max(1, len(moe_layers)) if arch.moe is not None else 0
     # expert tensors are stored per (layer, projection) group: average one expert of one layer
     if num_moe:
         expert_bytes /= num_moe
         expert_params /= num_moe
     layout = dep.kv_layout
-    kv_heads = max(1, spec.num_kv_heads // par.tp) if spec.mla is None else None
+    kv_heads = max(1, arch.num_kv_heads // par.tp) if arch.mla is None else None
     attn_b = attention_bytes_per_layer(spec, layout, kv_heads)
-    idx_layers = spec.indexer.num_indexer_layers if spec.indexer is not None else 0
+    idx_layers = arch.indexer.num_indexer_layers if arch.indexer is not None else 0
     out_bw = gpu.network_bw_bytes_per_s
     up_bw = gpu.scale_up_bw_bytes_per_s or out_bw
     # collectives stay on NVLink within the scale-up domain (72 GPUs on GB200 NVL72)
     node = max(gpu.gpus_per_node, gpu.scale_up_domain_gpus or 0)
     compute = FORMAT_COMPUTE[dep.weights]
     gemm_tflops = gpu.dense_tflops.get(compute) or gpu.dense_tflops.get("bf16", 1.0)
-    moe = spec.moe
+    moe = arch.moe
     return _Shape(
         tp=par.tp,
         dp=par.dp,
         pp=par.pp,
         ep=par.ep,
         moe_group=par.moe_group,
-        mtp_tokens=dep.mtp_tokens,
-        num_layers=spec.num_layers,
+        num_draft_tokens=dep.mtp.num_draft_tokens,
+        num_layers=arch.num_layers,
         num_moe_layers=num_moe,
-        num_mtp_layers=max(1, spec.num_mtp_layers),
-        hidden=spec.hidden_size,
+        num_mtp_layers=max(1, arch.num_mtp_layers),
+        hidden=arch.hidden_size,
         gemm_peak=gemm_tflops * 1e12,
         attn_peak=gpu.dense_tflops.get("bf16", gemm_tflops) * 1e12,
         index_peak=(gpu.dense_tflops.get("fp8") or gpu.dense_tflops.get("bf16", gemm_tflops))
@@ -222,47 +223,41 @@ def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
         experts_per_tok=moe.num_experts_per_tok if moe else 0,
         expert_bytes=expert_bytes,
         expert_params=expert_params,
-        attn_prefill_coeff=attention_coeff(spec, "prefill") * spec.num_layers / par.tp,
-        attn_decode_coeff=attention_coeff(spec, "decode") * spec.num_layers / par.tp,
+        attn_prefill_coeff=attention_coeff(spec, "prefill") * arch.num_layers / par.tp,
+        attn_decode_coeff=attention_coeff(spec, "decode") * arch.num_layers / par.tp,
         indexer_coeff=float(indexer_coeff(spec)),
-        kv_attn_bytes=float(attn_b * spec.num_layers),
+        kv_attn_bytes=float(attn_b * arch.num_layers),
         kv_index_bytes=float(indexer_bytes_per_layer(spec) * idx_layers),
         plan=build_plan(dep, kernels) if kernels is not None else None,
     )
-
-
-def accepted_tokens_per_step(mtp_tokens: int, acceptance: float) -> float:
-    """Expected tokens a decode step emits per sequence: 1 + a + a^2 + ... + a^k."""
-    return sum(acceptance**i for i in range(mtp_tokens + 1))
 
 
 @dataclass(frozen=True, slots=True, eq=False)
 class StepModel:
     """Prices engine steps for one deployment with given parameters (change with `replace`).
 
-    `mtp_acceptance` is the per-token acceptance of the deployment's `mtp_tokens` drafts (0
-    without MTP); `shape` is computed from the deployment unless given.
+    MTP drafts and their acceptance come with the deployment (`dep.mtp`); `shape` is computed
+    from the deployment unless given.
     """
 
     dep: Deployment
     params: StepParams = field(default_factory=StepParams)
-    mtp_acceptance: float = 0.0
     shape: _Shape = field(default=None, repr=False)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         if self.params is None:
             object.__setattr__(self, "params", StepParams())
-        if not self.dep.mtp_tokens:
-            object.__setattr__(self, "mtp_acceptance", 0.0)
         if self.shape is None:
             object.__setattr__(self, "shape", _shape(self.dep, self.params.kernels))
         else:
-            assert self.shape.mtp_tokens == self.dep.mtp_tokens, "shape of another deployment"
+            assert self.shape.num_draft_tokens == self.dep.mtp.num_draft_tokens, (
+                "shape of another deployment"
+            )
 
     @property
     def tokens_per_decode_step(self) -> float:
         """Tokens a decode step emits per sequence on average."""
-        return accepted_tokens_per_step(self.dep.mtp_tokens, self.mtp_acceptance)
+        return self.dep.mtp.tokens_per_step
 
     def with_params(self, params: StepParams) -> StepModel:
         """The same deployment priced with other parameters."""
@@ -272,7 +267,7 @@ class StepModel:
             return replace(self, params=params, shape=shape)
         return replace(self, params=params)
 
-    def with_deployment(self, dep: Deployment, mtp_acceptance: float) -> StepModel:
+    def with_deployment(self, dep: Deployment) -> StepModel:
         """This model for `dep`, a deployment with the same model, GPU, layout, weights and
         KV layout that may differ in MTP drafts, memory fraction or context; the per-GPU shape
         is reused rather than re-walked (the MTP layer enters only through its pass count)."""
@@ -284,8 +279,8 @@ class StepModel:
             old.weights,
             old.kv_layout,
         ), "with_deployment only changes MTP, memory or context"
-        shape = replace(self.shape, mtp_tokens=dep.mtp_tokens)
-        return replace(self, dep=dep, mtp_acceptance=mtp_acceptance, shape=shape)
+        shape = replace(self.shape, num_draft_tokens=dep.mtp.num_draft_tokens)
+        return replace(self, dep=dep, shape=shape)
 
     def speed_of_light(self) -> StepModel:
         """The same deployment with every loss removed (and no tables: the pure roofline)."""
@@ -364,7 +359,7 @@ def step_time_parts(
     plan = s.plan if p.kernels is not None else None
     if plan is None:
         return _roofline_step(s, p, b, mx), 0.0
-    k = s.mtp_tokens
+    k = s.num_draft_tokens
     verify = b.decode_seqs * (k + 1)
     tokens = b.prefill_tokens + verify
     rank_tokens = tokens / s.dp
@@ -425,7 +420,7 @@ def step_time_parts(
 def _table_step_scalar(s: _Shape, p: StepParams, plan: KernelPlan, b: StepBatch) -> float:
     """`step_time_parts(...)[0]` for one step, without the coverage bookkeeping (the
     simulator's hot path; a test checks the two agree)."""
-    k = s.mtp_tokens
+    k = s.num_draft_tokens
     ks = p.kernel_scale
     dp = s.dp
     verify = b.decode_seqs * (k + 1)
@@ -547,7 +542,7 @@ def _roofline_attention(
     s: _Shape, p: StepParams, b: StepBatch, mx: Callable[[Any, Any], Any], *, decode: bool
 ) -> Any:
     """Attention of the decoding sequences or of the prompts, by the roofline."""
-    k = s.mtp_tokens
+    k = s.num_draft_tokens
     if decode:
         core = s.attn_decode_coeff * b.decode_attended * (k + 1) / s.dp
         index = s.indexer_coeff * b.decode_context * (k + 1) / s.dp
@@ -566,7 +561,7 @@ def _roofline_step(s: _Shape, p: StepParams, b: StepBatch, mx: Callable[[Any, An
     prefill_attended, prefill_context = b.prefill_attended, b.prefill_context
     prefill_logits, decode_seqs = b.prefill_logits, b.decode_seqs
     decode_attended, decode_context = b.decode_attended, b.decode_context
-    k = s.mtp_tokens
+    k = s.num_draft_tokens
     verify = decode_seqs * (k + 1)
     tokens = prefill_tokens + verify
     rank_tokens = tokens / s.dp

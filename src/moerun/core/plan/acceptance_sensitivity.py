@@ -4,7 +4,7 @@ model (random benchmark prompts to real text)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from moerun.core.load.metrics import Slo
 from moerun.core.perf.step_time import StepModel
@@ -33,13 +33,14 @@ def acceptance_sensitivity(
     """The colocated option re-screened at each (label, acceptance); () without MTP or for a
     disaggregated one (its capacity mixes two instance kinds)."""
     dep = screened.dep
-    if not dep.mtp_tokens or screened.disaggregation:
+    if not dep.mtp.enabled or screened.disaggregation:
         return ()
     cal = screened.calibration
     limits = ReplicaLimits.of(dep, screened.fit, cal.kv_capacity_factor)
     out = []
     for label, a in points:
-        cap = colocated_capacity(StepModel(dep, cal.params, mtp_acceptance=a), limits, stats, slo)
+        model = StepModel(replace(dep, mtp=dep.mtp.with_acceptance(a)), cal.params)
+        cap = colocated_capacity(model, limits, stats, slo)
         best = cap.best
         rate = best.req_per_s if best else 0.0
         out.append(

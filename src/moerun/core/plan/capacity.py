@@ -27,6 +27,7 @@ import numpy as np
 
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.memory_fit import MemoryFit
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.load.metrics import Slo
 from moerun.core.perf.step_time import StepBatch, StepModel, step_time
 from moerun.core.plan.demand import WorkloadStats
@@ -85,13 +86,13 @@ class Capacity:
         return self.best.req_per_s if self.best else 0.0
 
 
-def with_mtp(model: StepModel, mtp_tokens: int, acceptance: float) -> StepModel:
-    """The same replica with `mtp_tokens` MTP drafts, without re-walking the tensors.
+def with_mtp(model: StepModel, mtp: Mtp) -> StepModel:
+    """The same replica drafting as `mtp` says, without re-walking the tensors.
 
-    Equal to StepModel(replace(dep, mtp_tokens=k), ...): the MTP layer's weights are not in
-    the shape (only its pass count is), so only `mtp_tokens` and the emitted tokens change.
+    Equal to StepModel(replace(dep, mtp=mtp), ...): the MTP layer's weights are not in the
+    shape (only its pass count is), so only the draft count and the emitted tokens change.
     """
-    return model.with_deployment(replace(model.dep, mtp_tokens=mtp_tokens), acceptance)
+    return model.with_deployment(replace(model.dep, mtp=mtp))
 
 
 def _times(
@@ -143,7 +144,7 @@ def colocated_capacity(
     vLLM mixes prompt chunks into decode steps; SGLang runs prefill-first steps that carry no
     decodes, so its decoders wait through them (both as the simulator schedules them).
     """
-    k, tau = model.shape.mtp_tokens, model.tokens_per_decode_step
+    k, tau = model.dep.mtp.num_draft_tokens, model.tokens_per_decode_step
     mixed = ENGINE_POLICY[model.dep.engine.name] == "mixed"
     o, p = max(st.mean_output_tokens, 1.0), max(st.mean_new_tokens, 1.0)
     b = _batch_grid(limits.max_num_seqs)

@@ -92,6 +92,6 @@ def _point(s: Screened, tpot_ms: float, tok_per_s: float) -> ParetoPoint:
     pd = f" {s.disaggregation[0]}P{s.disaggregation[1]}D" if s.disaggregation else ""
     label = (
         f"{d.num_gpus}x {d.gpu.id} {d.weights} {d.parallel.describe()} {d.engine.name} "
-        f"MTP{d.mtp_tokens}{pd}"
+        f"MTP{d.mtp.num_draft_tokens}{pd}"
     )
     return ParetoPoint(tpot_ms, tok_per_s / s.gpus_per_unit, label, s.calibration.status)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from moerun.core.calibrate.calibration import Calibration
 from moerun.core.deploy.engine import EngineMemory, ReserveModel
 from moerun.core.deploy.hardware import GPU
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.deploy.support import SupportMatrix
 from moerun.core.load.metrics import Slo
 from moerun.core.market.offers import CloudOffer
@@ -56,9 +57,11 @@ class PlanRequest:
     # rank combinations no source verifies (marked); known-unsupported ones never are
     allow_unverified: bool = False
 
-    def acceptance(self, mtp_tokens: int) -> float:
-        """Per-token acceptance to price `mtp_tokens` drafts with."""
-        return dict(self.mtp_acceptance_by_tokens).get(mtp_tokens, self.mtp_acceptance)
+    def mtp(self, num_draft_tokens: int) -> Mtp:
+        """`num_draft_tokens` drafts at the acceptance to price them with: the measured one
+        for that draft count, else the single value (MTP off without drafts)."""
+        by_tokens = dict(self.mtp_acceptance_by_tokens)
+        return Mtp.drafting(num_draft_tokens, by_tokens.get(num_draft_tokens, self.mtp_acceptance))
 
     def check(self) -> None:
         """UsageError for a contradictory or empty request (one line saying which)."""

@@ -112,9 +112,9 @@ def plan(
             node_counts=request.node_counts,
             weights=request.weights,
             engines=tuple(catalog.engines[e] for e in request.engines),
-            mtp_options=request.mtp_options if spec.num_mtp_layers else (0,),
-            mtp_acceptance=request.mtp_acceptance,
-            mtp_acceptance_by_tokens=request.mtp_acceptance_by_tokens,
+            mtp_choices=tuple(
+                request.mtp(k) for k in (request.mtp_options if spec.arch.num_mtp_layers else (0,))
+            ),
             disaggregation=request.disaggregation,
         )
         screen_progress = None if progress is None else (lambda d, t: progress("screen", d, t))
@@ -181,13 +181,17 @@ def _sensitivity(
 ) -> tuple[AcceptancePoint, ...]:
     """The first self-hosted option with MTP, at the acceptance range the catalog spans."""
     sh = next(
-        (o.self_hosted for o in options if o.self_hosted and o.self_hosted.screened.dep.mtp_tokens),
+        (
+            o.self_hosted
+            for o in options
+            if o.self_hosted and o.self_hosted.screened.dep.mtp.enabled
+        ),
         None,
     )
     if sh is None or request.mtp_acceptance_range is None:
         return ()
     low, high = request.mtp_acceptance_range
-    assumed = request.acceptance(sh.screened.dep.mtp_tokens)
+    assumed = sh.screened.dep.mtp.acceptance
     points = (("low", low), ("assumed", assumed), ("high", high))
     return acceptance_sensitivity(sh.screened, stats, request.slo, points)
 
@@ -196,7 +200,7 @@ def sample_stats(preset: WorkloadPreset, spec: ModelSpec, seed: int) -> Workload
     """The per-request means of a sampled workload of the preset (same seed, same means)."""
     rng = random.Random(seed)
     sample = preset.workload(STATS_SAMPLE_REQUESTS, Arrival("poisson", rate_per_s=1.0), rng)
-    return workload_stats(sample, spec.indexer.topk if spec.indexer else None)
+    return workload_stats(sample, spec.arch.indexer.topk if spec.arch.indexer else None)
 
 
 def clouds_total(catalog: PlanCatalog, gpu_ids: list[str]) -> list[CloudOffer]:
@@ -296,8 +300,7 @@ def _verified(
 def _verify_one(sh: SelfHosted, request: PlanRequest, stats: WorkloadStats) -> SelfHosted:
     peak = request.volume.peak_req_per_s
     rate = min(sh.perf.capacity_req_per_s, peak / sh.cost.peak_replicas)
-    acceptance = request.acceptance(sh.screened.dep.mtp_tokens)
-    v = verify(sh.screened, request.preset, request.slo, acceptance, rate, request.seed)
+    v = verify(sh.screened, request.preset, request.slo, rate, request.seed)
     capacity = sh.perf.capacity_req_per_s
     if not v.passed:
         capacity = 0.0
@@ -347,7 +350,7 @@ def _closest(result: SearchResult, exclusions: list[Exclusion], order: list[str]
     pd = f" {s.disaggregation[0]}P{s.disaggregation[1]}D" if s.disaggregation else ""
     return (
         f"{d.num_gpus}x {d.gpu.id} {d.weights} {d.parallel.describe()} {d.engine.name} "
-        f"MTP{d.mtp_tokens}{pd} reaches p99 TPOT {c.tpot_p99_ms:.0f} ms and p99 TTFT "
+        f"MTP{d.mtp.num_draft_tokens}{pd} reaches p99 TPOT {c.tpot_p99_ms:.0f} ms and p99 TTFT "
         f"{c.ttft_p99_ms:.0f} ms at {c.batch_size:.0f} sequence(s) in flight (analytic)"
     )
 

@@ -61,7 +61,7 @@ class SelfHosted:
         d = self.screened.dep
         text = (
             f"{d.num_gpus}x {d.gpu.id} {d.weights} {d.parallel.describe()} "
-            f"{d.engine.name} MTP{d.mtp_tokens}"
+            f"{d.engine.name} MTP{d.mtp.num_draft_tokens}"
         )
         if self.screened.disaggregation:
             x, y = self.screened.disaggregation

@@ -20,6 +20,7 @@ from moerun.core.deploy.deployment import Deployment, hardware_problems
 from moerun.core.deploy.engine import EngineMemory
 from moerun.core.deploy.hardware import GPU
 from moerun.core.deploy.memory_fit import MemoryFit, memory_fit
+from moerun.core.deploy.mtp import MTP_OFF, Mtp
 from moerun.core.deploy.parallel import candidate_layouts
 from moerun.core.load.metrics import Slo
 from moerun.core.model.kv_cache import kv_bytes_per_token
@@ -40,20 +41,15 @@ Progress = Callable[[int, int], None]
 
 @dataclass(frozen=True, slots=True)
 class SearchSpace:
-    """What to combine, and the MTP acceptance rate to assume."""
+    """What to combine: GPUs, node counts, formats, engines and MTP settings (each MTP
+    setting with the acceptance to assume for it)."""
 
     gpus: tuple[GPU, ...]
     node_counts: tuple[int, ...]
     weights: tuple[str, ...]
     engines: tuple[EngineMemory, ...]
-    mtp_options: tuple[int, ...]
-    mtp_acceptance: float
+    mtp_choices: tuple[Mtp, ...]
     disaggregation: bool = True
-    mtp_acceptance_by_tokens: tuple[tuple[int, float], ...] = ()
-
-    def acceptance(self, mtp_tokens: int) -> float:
-        """Per-token acceptance for `mtp_tokens` drafts (the table's, else the one value)."""
-        return dict(self.mtp_acceptance_by_tokens).get(mtp_tokens, self.mtp_acceptance)
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,8 +146,8 @@ def _screen_group(
             continue
         for engine in space.engines:
             cal = calibration(base.gpu.id, engine.name)
-            for mtp in space.mtp_options:
-                dep = replace(base, parallel=par, engine=engine, mtp_tokens=mtp)
+            for mtp in space.mtp_choices:
+                dep = replace(base, parallel=par, engine=engine, mtp=mtp)
                 result.num_deployments += 1
                 fit = memory_fit(dep)
                 if not fit.fits:
@@ -161,13 +157,8 @@ def _screen_group(
                 result.num_fitting += 1
                 key = (par, dep.kv_layout)
                 if key not in models:
-                    models[key] = StepModel(
-                        replace(dep, mtp_tokens=0),
-                        cal.params,
-                    )
-                model = (
-                    models[key].with_params(cal.params).with_deployment(dep, space.acceptance(mtp))
-                )
+                    models[key] = StepModel(replace(dep, mtp=MTP_OFF), cal.params)
+                model = models[key].with_params(cal.params).with_deployment(dep)
                 limits = ReplicaLimits.of(dep, fit, cal.kv_capacity_factor)
                 cap = colocated_capacity(model, limits, stats, slo)
                 result.num_screened += 1
@@ -192,11 +183,7 @@ def _screen_disaggregated(
             continue
         done += 1
         dep = s.dep
-        model = StepModel(
-            dep,
-            s.calibration.params,
-            mtp_acceptance=space.acceptance(dep.mtp_tokens),
-        )
+        model = StepModel(dep, s.calibration.params)
         limits = ReplicaLimits.of(dep, s.fit, s.calibration.kv_capacity_factor)
         bw = dep.gpu.network_bw_bytes_per_s
         transfer_s = (

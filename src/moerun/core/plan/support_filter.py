@@ -38,7 +38,7 @@ def screened_label(s: Screened) -> str:
     pd = f" {s.disaggregation[0]}P{s.disaggregation[1]}D" if s.disaggregation else ""
     return (
         f"{d.num_gpus}x {d.gpu.id} {d.weights} {d.parallel.describe()} {d.engine.name} "
-        f"MTP{d.mtp_tokens}{pd}"
+        f"MTP{d.mtp.num_draft_tokens}{pd}"
     )
 
 

@@ -42,7 +42,6 @@ def verify(
     screened: Screened,
     preset: WorkloadPreset,
     slo: Slo,
-    mtp_acceptance: float,
     rate: float,
     seed: int = 0,
 ) -> Verified:
@@ -52,7 +51,7 @@ def verify(
     last: dict[str, object] = {}
     warmed = True
     for factor in LOAD_STEPS:
-        summary, warmed = simulate_at(screened, preset, rate * factor, mtp_acceptance, seed)
+        summary, warmed = simulate_at(screened, preset, rate * factor, seed)
         last = summary
         if meets(summary, slo):
             return Verified(rate * factor, summary, True, warmed)
@@ -63,7 +62,6 @@ def simulate_at(
     screened: Screened,
     preset: WorkloadPreset,
     rate: float,
-    mtp_acceptance: float,
     seed: int,
 ) -> tuple[dict[str, object], bool]:
     """Steady-state metrics of the replica (or xPyD unit) at `rate` requests/s, and whether
@@ -87,7 +85,6 @@ def simulate_at(
     x, y = screened.disaggregation or (0, 0)
     options = SimOptions(
         num_replicas=1,
-        mtp_acceptance=dep.mtp_acceptance(mtp_acceptance),
         params=screened.calibration.params,
         kv_capacity_factor=screened.calibration.kv_capacity_factor,
         num_prefill=x,

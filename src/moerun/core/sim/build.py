@@ -19,11 +19,11 @@ ENGINE_POLICY = {"vllm": "mixed", "sglang": "prefill_first"}
 
 @dataclass(frozen=True, slots=True)
 class SimOptions:
-    """How to simulate: replicas, routing, scheduler switches, MTP acceptance, efficiencies."""
+    """How to simulate: replicas, routing, scheduler switches, efficiencies (MTP drafts and
+    their acceptance come with the deployment)."""
 
     num_replicas: int = 1
     routing: str = "round-robin"
-    mtp_acceptance: float = 0.0
     chunked_prefill: bool = True
     prefix_caching: bool = True
     max_num_seqs: int | None = None
@@ -41,8 +41,6 @@ class SimOptions:
             raise ValueError("at least one replica")
         if self.routing not in ROUTINGS:
             raise ValueError(f"routing must be one of {ROUTINGS}")
-        if not 0.0 <= self.mtp_acceptance < 1.0:
-            raise ValueError("the MTP acceptance rate must be in [0, 1)")
         if not 0.1 <= self.kv_capacity_factor <= 2.0:
             raise ValueError("the KV capacity factor must be in [0.1, 2]")
         if (self.num_prefill > 0) != (self.num_decode > 0):
@@ -61,11 +59,7 @@ def build_replica(
     fit = memory_fit(dep)
     if not fit.fits:
         raise LayoutError("the deployment cannot run: " + "; ".join(fit.reasons))
-    model = StepModel(
-        dep,
-        params or opts.params,
-        mtp_acceptance=opts.mtp_acceptance,
-    )
+    model = StepModel(dep, params or opts.params)
     ranks = fit.num_kv_ranks
     budget = dep.batched_tokens * ranks
     if not opts.chunked_prefill:

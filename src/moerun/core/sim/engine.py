@@ -138,10 +138,11 @@ class EngineReplica:
         self.kv = KVPool(
             config.kv_capacity_tokens, config.page_tokens, prefix_caching=config.prefix_caching
         )
-        self.k = model.dep.mtp_tokens
-        self.e = model.tokens_per_decode_step
-        self._step_var = _tokens_per_step_variance(self.k, model.mtp_acceptance)
-        indexer = model.dep.model.indexer
+        mtp = model.dep.mtp
+        self.max_step_tokens = mtp.max_tokens_per_step
+        self.e = mtp.tokens_per_step
+        self._step_var = mtp.tokens_per_step_variance
+        indexer = model.dep.model.arch.indexer
         self.topk: int | None = indexer.topk if indexer is not None else None
         self.sglang = config.policy == "prefill_first"
         if self.sglang:
@@ -149,7 +150,7 @@ class EngineReplica:
             self.max_seqs = max(1, config.max_num_seqs)
         else:
             self.max_seqs = max(
-                1, min(config.max_num_seqs, config.max_num_batched_tokens // (self.k + 1))
+                1, min(config.max_num_seqs, config.max_num_batched_tokens // self.max_step_tokens)
             )
         self.admission = config.admission
         self.new_token_ratio = config.admission.init if config.admission else 1.0
@@ -276,7 +277,7 @@ class EngineReplica:
             return max(1, math.ceil(nominal))
         sd = math.sqrt(remaining * self._step_var / self.e**3)
         z = random.Random(rid * 1_000_003 + remaining).gauss(0.0, 1.0)
-        fewest = math.ceil(remaining / (self.k + 1))
+        fewest = math.ceil(remaining / self.max_step_tokens)
         return min(max(math.ceil(nominal + z * sd), fewest, 1), remaining)
 
     def _leave_decode(self, r: _Req, finished: bool = False) -> None:
@@ -332,7 +333,7 @@ class EngineReplica:
         budget = self.config.max_num_batched_tokens
         if self.decoding:
             preempted = self._make_room_for_decode()
-            budget -= len(self.decoding) * (self.k + 1)
+            budget -= len(self.decoding) * self.max_step_tokens
         return self._schedule_prefill(budget), bool(self.decoding), preempted
 
     def _schedule_sglang(self) -> tuple[list[tuple[_Req, int]], bool, list[int]]:
@@ -358,7 +359,7 @@ class EngineReplica:
         preempted = []
         while self.decoding:
             self.kv.external_tokens = self._growth()
-            if self.kv.can_allocate(len(self.decoding) * (self.k + 1)):
+            if self.kv.can_allocate(len(self.decoding) * self.max_step_tokens):
                 break
             victim_id = next(reversed(self.running))
             victim = self.decoding.get(victim_id)
@@ -501,7 +502,7 @@ class EngineReplica:
         """SGLang's retract_decode: when the next decode step does not fit, retract at least
         one request (fewest output tokens, then longest prompt) until it does; the survivors
         re-estimate the ratio as (decoded + retract steps x requests) / (max new + 1)."""
-        need = len(self.decoding) * (self.k + 1)
+        need = len(self.decoding) * self.max_step_tokens
         kv = self.kv
         kv.external_tokens = self._growth()
         if kv.free_tokens >= need or kv.can_allocate(need):
@@ -524,7 +525,7 @@ class EngineReplica:
             preempted.append(victim.req.request_id)
             self.num_preemptions += 1
             self.kv.external_tokens = self._growth()
-            if self.kv.can_allocate(len(self.decoding) * (self.k + 1)):
+            if self.kv.can_allocate(len(self.decoding) * self.max_step_tokens):
                 break
         survivors = list(self.decoding.values())
         decoded = sum(generated(r) for r in survivors)
@@ -624,13 +625,3 @@ class EngineReplica:
             self.kv.add_leaf(r.path, r.req.output_key, r.req.output_tokens)
         self._release(r)
         return r.req.request_id, r.cached or 0, r.generated
-
-
-def _tokens_per_step_variance(k: int, acceptance: float) -> float:
-    """Variance of the tokens one decode step emits per sequence with k chained drafts, each
-    accepted with probability `acceptance` until the first rejection (0 without MTP)."""
-    if k <= 0 or not 0.0 < acceptance < 1.0:
-        return 0.0
-    probs = [acceptance**j * (1 - acceptance) for j in range(k)] + [acceptance**k]
-    mean = sum(p * (j + 1) for j, p in enumerate(probs))
-    return sum(p * (j + 1) ** 2 for j, p in enumerate(probs)) - mean**2

@@ -232,7 +232,7 @@ def build_emulator(
         max_context=dep.effective_max_context,
         block_tokens=dep.page_size_tokens,
         default_output_tokens=default_output_tokens,
-        thinking_model=dep.model.model_type.startswith("glm"),
+        thinking_model=dep.model.arch.model_type.startswith("glm"),
     )
     settings = EmulatorSettings(served_model, limits, faults or Faults())
     engine = EmulatedEngine(replica, clock or ScaledClock(time_scale))
