@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from moerun.core.deploy.mtp import MTP_OFF
 from moerun.core.load.synthetic_text import (
     count_tokens,
     output_words,
@@ -132,7 +133,7 @@ def test_metrics_exposition_parses() -> None:
 
 
 def test_the_request_overhead_delays_what_the_client_receives() -> None:
-    dep = make_deployment("glm-5.1-fp8", mtp_tokens=0, max_context=8192)
+    dep = make_deployment("glm-5.1-fp8", mtp=MTP_OFF, max_context=8192)
     params = StepParams(step_overhead_s=0.01)
 
     async def first_and_last(overhead_s: float) -> tuple[float, float]:

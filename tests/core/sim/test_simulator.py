@@ -199,7 +199,7 @@ def test_kv_capacity_factor_scales_the_pool(dep: Deployment) -> None:
 
 
 def _sglang(dep: Deployment) -> Deployment:
-    return replace(dep, engine=make_deployment(engine="sglang").engine, mtp_tokens=0)
+    return replace(dep, engine=make_deployment(engine="sglang").engine, mtp=MTP_OFF)
 
 
 def _fixed_closed(isl: int, osl: int, conc: int, n: int, staggered: bool) -> Workload:
@@ -258,9 +258,7 @@ def test_staggered_clients_do_not_wait_in_prefill_waves(dep: Deployment) -> None
 def test_request_overhead_delays_every_token_not_the_schedule(dep: Deployment) -> None:
     wl = fixed(24, 2000, 100, Arrival("closed", concurrency=8))
     base = simulate_deployment(dep, wl, opts())
-    late = simulate_deployment(
-        dep, wl, SimOptions(mtp_acceptance=0.8, params=replace(PARAMS, request_overhead_s=0.25))
-    )
+    late = simulate_deployment(dep, wl, SimOptions(params=replace(PARAMS, request_overhead_s=0.25)))
     assert base.num_steps == late.num_steps
     for a, b in zip(base.results, late.results, strict=True):
         assert a.first_token_s is not None and b.first_token_s is not None
