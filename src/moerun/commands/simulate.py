@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from moerun.catalog.engines import sgl_router_balance
 from moerun.catalog.perf.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
 from moerun.catalog.perf.mtp import acceptance_for
 from moerun.commands.arg_types import acceptance as _acceptance
@@ -90,6 +91,7 @@ def sim_options_from_args(
     return SimOptions(
         num_replicas=args.replicas,
         routing=args.routing,
+        balance=sgl_router_balance(),
         mtp_acceptance=dep.mtp_acceptance(acceptance),
         chunked_prefill=not args.no_chunked_prefill,
         prefix_caching=not args.no_prefix_caching,
