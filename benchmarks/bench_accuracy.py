@@ -9,8 +9,9 @@ Run: .venv/bin/python benchmarks/bench_accuracy.py [--quick]
 2. NVIDIA's silicon points from aiconfigurator-core (`catalog/data/validation/`), never fitted:
    per (GPU, engine, model) median TTFT and TPOT error and the share of TPOT predictions within
    20%, predicted with the calibration moerun would use (its kernel tables plus the profile for
-   that GPU and engine, or the one it extrapolates from). The file carries measurements only,
-   not AIConfigurator's predictions, so no AIConfigurator column is printed.
+   that GPU and engine, or the one it extrapolates from); beside it the same for
+   AIConfigurator's own predictions of those points (`aic_predictions.csv`, computed with its
+   estimation API by scripts/aic_predictions.py; "-" where the catalog has none).
 3. AIConfigurator's question: GLM-5-FP8 on 8x H200 with SGLang, 4000 in / 1000 out, TTFT <= 2 s
    and TPOT <= 50 ms (medians): the best output tok/s per GPU over closed-loop concurrencies.
 """
@@ -24,6 +25,7 @@ from dataclasses import replace
 
 import numpy as np
 
+from moerun.catalog.perf.aic_predictions import aic_predictions, aic_predictions_source
 from moerun.catalog.perf.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
 from moerun.catalog.perf.kernels import silicon_runs
 from moerun.catalog.perf.measurements import MeasuredRun, builtin_measurements
@@ -82,11 +84,17 @@ def fitted_groups() -> None:
 
 
 def silicon(quick: bool) -> None:
-    """Error on NVIDIA's silicon points (validation only)."""
+    """Error on NVIDIA's silicon points (validation only), moerun's beside AIConfigurator's."""
     print("\n2. aiconfigurator-core 0.12.0 silicon points (validation, never fitted)")
+    print(f"   AIConfigurator's predictions: {aic_predictions_source()}")
     print(
-        f"  {'gpu':9} {'engine':7} {'model':24} {'pts':>3}  {'TTFT':>7} {'TPOT':>7} "
-        f"{'TPOT<=20%':>9}  {'coverage':>8}  calibration"
+        f"  {'':9} {'':7} {'':24} {'':>3}  {'---------- moerun ----------':25}  "
+        f"{'------ AIConfigurator ------':25}"
+    )
+    print(
+        f"  {'gpu':9} {'engine':7} {'model':24} {'pts':>3}  "
+        + f"{'TTFT':>7} {'TPOT':>7} {'TPOT<=20%':>9}  " * 2
+        + f"{'coverage':>8}  calibration"
     )
     groups: dict[tuple[str, str, str], list[MeasuredRun]] = defaultdict(list)
     seen = set()
@@ -96,6 +104,7 @@ def silicon(quick: bool) -> None:
         if key in SILICON_GROUPS and point not in seen:
             seen.add(point)
             groups[key].append(r)
+    aic = aic_predictions()
     for key in SILICON_GROUPS:
         runs = groups.get(key, [])
         if quick:
@@ -104,6 +113,7 @@ def silicon(quick: bool) -> None:
             continue
         cal = calibration_for(key[0], key[1])
         tpot, ttft, cover = [], [], []
+        aic_tpot, aic_ttft = [], []
         for r in runs:
             opts = SimOptions(params=cal.params, kv_capacity_factor=cal.kv_capacity_factor)
             p = point_for(r, opts, 0.0)
@@ -111,11 +121,28 @@ def silicon(quick: bool) -> None:
             tpot.append(ape(pred["tpot_p50_ms"], r.measured["tpot_p50_ms"]))
             ttft.append(ape(pred["ttft_p50_ms"], r.measured["ttft_p50_ms"]))
             cover.append(p.model.kernel_coverage(_decode_batch(r)))
-        within = float(np.mean(np.array(tpot) <= 20)) * 100
+            a = aic.get(r.id)
+            if a is not None and a.ttft_ms is not None and a.tpot_ms is not None:
+                aic_tpot.append(ape(a.tpot_ms, r.measured["tpot_p50_ms"]))
+                aic_ttft.append(ape(a.ttft_ms, r.measured["ttft_p50_ms"]))
         print(
-            f"  {key[0]:9} {key[1]:7} {key[2]:24} {len(runs):>3}  {np.median(ttft):6.1f}% "
-            f"{np.median(tpot):6.1f}% {within:8.0f}%  {np.mean(cover):7.0%}  {cal.note}"
+            f"  {key[0]:9} {key[1]:7} {key[2]:24} {len(runs):>3}  "
+            f"{_errors(ttft, tpot)}  {_errors(aic_ttft, aic_tpot)}"
+            f"{'' if len(aic_tpot) in (0, len(runs)) else f' ({len(aic_tpot)} pts)'}"
+            f"  {np.mean(cover):8.0%}  {cal.note}"
         )
+    print(
+        "  AIConfigurator: cli_estimate agg, SILICON database, its current engine data, each "
+        "point's batch / layout / quantisation, KV dtype inferred (aic_predictions.SOURCE.yaml)"
+    )
+
+
+def _errors(ttft: list[float], tpot: list[float]) -> str:
+    """Median TTFT and TPOT APE and the share of TPOT within 20% ("-" without points)."""
+    if not tpot:
+        return f"{'-':>7} {'-':>7} {'-':>9}"
+    within = float(np.mean(np.array(tpot) <= 20)) * 100
+    return f"{np.median(ttft):6.1f}% {np.median(tpot):6.1f}% {within:8.0f}%"
 
 
 def _decode_batch(r: MeasuredRun) -> object:

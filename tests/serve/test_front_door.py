@@ -15,6 +15,7 @@ import httpx
 import pytest
 import yaml
 
+from moerun.catalog.engines import sgl_router_balance
 from moerun.core.traffic.routing import RoutingConfig, SessionTable
 from moerun.serve.gateway.schema import RoutingEntry, ServerEntry
 from tests.fixtures.processes import GatewayProcess
@@ -207,7 +208,9 @@ def test_session_ids_bounded_and_connections_capped(tmp_path: Path) -> None:
 
 def test_session_table_bounded_in_entries_and_bytes() -> None:
     assert RoutingEntry().max_session_id_bytes == 256
-    table = SessionTable(RoutingConfig(max_sessions=1000, max_session_bytes=100_000))
+    table = SessionTable(
+        RoutingConfig(balance=sgl_router_balance(), max_sessions=1000, max_session_bytes=100_000)
+    )
     for i in range(5000):
         table.bind(f"{i:0256d}", "a", 0.0)
     # 256-byte ids plus the per-entry cost: well under 1000 entries fit in 100 kB.
@@ -215,7 +218,7 @@ def test_session_table_bounded_in_entries_and_bytes() -> None:
     assert table.num_bytes <= 100_000
     assert table.get(f"{4999:0256d}", 1.0) == "a"  # the newest survives
     assert table.get(f"{0:0256d}", 1.0) is None  # the oldest was evicted
-    small = SessionTable(RoutingConfig(max_sessions=10))
+    small = SessionTable(RoutingConfig(balance=sgl_router_balance(), max_sessions=10))
     for i in range(50):
         small.bind(str(i), "a", 0.0)
     assert len(small) == 10

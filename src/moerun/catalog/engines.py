@@ -1,4 +1,5 @@
-"""Engine memory behaviour and reserve assumptions from catalog/data/engines.yaml."""
+"""Engine memory behaviour, reserve assumptions and sgl-router's balance rule from
+catalog/data/engines.yaml."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from moerun.core.deploy.engine import (
     ReserveModel,
     RunningRequestsRule,
 )
+from moerun.core.traffic.balance import BalanceRule
 from moerun.errors import CatalogError
 
 
@@ -87,3 +89,16 @@ def get_reserve() -> ReserveModel:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CatalogError(f"engines.yaml: reserve: bad or missing field {exc}") from exc
+
+
+@cache
+def sgl_router_balance() -> BalanceRule:
+    """sgl-router's load-imbalance thresholds (its defaults, from engines.yaml `sgl_router`)."""
+    r = _raw().get("sgl_router") or {}
+    try:
+        return BalanceRule(
+            abs_threshold=float(r["balance_abs_threshold"]),
+            rel_threshold=float(r["balance_rel_threshold"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise CatalogError(f"engines.yaml: sgl_router: bad or missing field {exc}") from exc

@@ -11,6 +11,7 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from moerun.catalog.engines import sgl_router_balance
 from moerun.catalog.perf.calibration import calibration_for
 from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.deployment_args import (
@@ -70,6 +71,7 @@ def sim_options_from_args(args: argparse.Namespace, calibration: Calibration) ->
     return SimOptions(
         num_replicas=args.replicas,
         routing=args.routing,
+        balance=sgl_router_balance(),
         chunked_prefill=not args.no_chunked_prefill,
         prefix_caching=not args.no_prefix_caching,
         params=calibration.params,

@@ -16,6 +16,7 @@ from moerun.core.load.workload import AgenticShape, Arrival, LengthDist, Workloa
 from moerun.core.perf.step_time import StepBatch, StepParams
 from moerun.core.sim.build import SimOptions, build_replica, simulate_deployment
 from moerun.core.sim.engine import SimRequest
+from moerun.core.traffic.balance import BalanceRule
 from moerun.errors import LayoutError
 from tests.conftest import make_deployment
 
@@ -54,8 +55,12 @@ def agentic(n: int, conc: int, seed: int = 0) -> Workload:
     )
 
 
+# sglang-router 0.3.2's defaults (router_args.py: balance_abs_threshold 64, rel 1.5)
+SGL_ROUTER = BalanceRule(abs_threshold=64, rel_threshold=1.5)
+
+
 def opts(**kw: object) -> SimOptions:
-    return SimOptions(params=PARAMS, **kw)  # type: ignore[arg-type]
+    return SimOptions(params=PARAMS, balance=SGL_ROUTER, **kw)  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from moerun.core.market.policy import Policy
+from moerun.core.traffic.balance import BalanceRule
 from moerun.core.traffic.circuit import (
     CLIENT_ERROR,
     CLOSED,
@@ -37,7 +38,10 @@ from moerun.core.traffic.routing import (
     prompt_blocks,
 )
 
-CFG = RoutingConfig(block_chars=8)
+# sglang-router 0.3.2's defaults (sglang_router/router_args.py: balance_abs_threshold 64,
+# balance_rel_threshold 1.5)
+SGL_ROUTER = BalanceRule(abs_threshold=64, rel_threshold=1.5)
+CFG = RoutingConfig(block_chars=8, balance=SGL_ROUTER)
 SYSTEM = b"You are a careful assistant. " * 8
 
 
@@ -83,14 +87,37 @@ def test_prefix_affinity_goes_to_the_replica_holding_the_prefix() -> None:
 
 
 def test_load_guard_stops_a_hot_prefix_pinning_one_replica() -> None:
+    # sgl-router (cache_aware.rs): imbalanced when max - min > 64 AND max > 1.5 x min; then
+    # the least-loaded worker, else the longest cached prefix ("a" holds the prompt)
     index = PrefixIndex(CFG)
     index.insert("a", prompt_blocks(SYSTEM, CFG))
-    assert order([replica("a", 3), replica("b", 0)], SYSTEM, index)[0] == "a"  # within slack
-    assert order([replica("a", 12), replica("b", 2)], SYSTEM, index)[0] == "b"  # overloaded
+    for a_load, b_load, first in [
+        (3, 0, "a"),
+        (64, 0, "a"),  # spread 64 is not more than 64
+        (65, 0, "b"),
+        (66, 2, "a"),  # spread 64 again
+        (67, 2, "b"),
+        (200, 134, "a"),  # spread 66, but 200 is not more than 1.5 x 134 = 201
+        (202, 134, "b"),
+        (2, 67, "a"),  # imbalanced, and the prefix holder is the least loaded
+    ]:
+        cands = [replica("a", a_load), replica("b", b_load)]
+        assert order(cands, SYSTEM, index)[0] == first, (a_load, b_load)
+
+
+def test_imbalance_is_judged_over_every_replica() -> None:
+    # max and min over all workers, as sgl-router computes them: a third, busy replica makes
+    # the fleet imbalanced, and the request goes to the least loaded even though the prefix
+    # holder "a" is not the busiest.
+    index = PrefixIndex(CFG)
+    index.insert("a", prompt_blocks(SYSTEM, CFG))
+    assert order([replica("a", 10), replica("b", 5)], SYSTEM, index)[0] == "a"
+    busy = [replica("a", 10), replica("b", 5), replica("c", 70)]
+    assert order(busy, SYSTEM, index)[0] == "b"
 
 
 def test_prefix_index_evicts_oldest_blocks() -> None:
-    config = RoutingConfig(block_chars=8, blocks_per_replica=4)
+    config = RoutingConfig(balance=SGL_ROUTER, block_chars=8, blocks_per_replica=4)
     index = PrefixIndex(config)
     index.insert("a", prompt_blocks(b"1" * 8 * 3, config))
     index.insert("a", prompt_blocks(b"2" * 8 * 3, config))
@@ -103,7 +130,8 @@ def test_session_binding_wins_unless_overloaded() -> None:
     sessions.bind("agent-1", "b", now_s=0.0)
     bound = sessions.get("agent-1", now_s=10.0)
     assert order([replica("a"), replica("b", 2)], b"x" * 40, session=bound)[0] == "b"
-    assert order([replica("a"), replica("b", 20)], b"x" * 40, session=bound)[0] == "a"
+    assert order([replica("a"), replica("b", 64)], b"x" * 40, session=bound)[0] == "b"
+    assert order([replica("a"), replica("b", 65)], b"x" * 40, session=bound)[0] == "a"
     assert sessions.get("agent-1", now_s=CFG.session_ttl_s + 1) is None
 
 
@@ -111,12 +139,14 @@ def test_managed_ranked_by_cost_and_latency() -> None:
     cheap_slow = managed("cheap", 0.5, ttft=2.0)
     dear_fast = managed("dear", 2.0, ttft=0.2)
     assert order([cheap_slow, dear_fast])[0] == "dear"  # 0.25 + 1.0 vs 1.0 + 0.1
-    cost_only = RoutingConfig(block_chars=8, latency_weight=0.0)
+    cost_only = RoutingConfig(balance=SGL_ROUTER, block_chars=8, latency_weight=0.0)
     assert order([cheap_slow, dear_fast], config=cost_only)[0] == "cheap"
 
 
 def test_overflow_spills_to_managed_and_comes_back() -> None:
-    config = RoutingConfig(block_chars=8, overflow_in_flight=4, overflow_ttft_s=1.0)
+    config = RoutingConfig(
+        balance=SGL_ROUTER, block_chars=8, overflow_in_flight=4, overflow_ttft_s=1.0
+    )
     busy = [replica("a", 4), replica("b", 5), managed("m", 1.0)]
     assert order(busy, config=config) == ["m", "a", "b"]
     slow = [replica("a", 0, ttft_p50_s=1.5), managed("m", 1.0)]
@@ -150,7 +180,9 @@ def test_order_is_a_permutation_of_the_candidates(
         Candidate(f"c{i}", kind, in_flight=n, available=up, ttft_p50_s=ttft, input_usd_per_mtok=i)
         for i, (kind, n, up, ttft) in enumerate(specs)
     ]
-    config = RoutingConfig(block_chars=8, overflow_in_flight=10, overflow_ttft_s=1.0)
+    config = RoutingConfig(
+        balance=SGL_ROUTER, block_chars=8, overflow_in_flight=10, overflow_ttft_s=1.0
+    )
     result = order(cands, text, config=config)
     assert sorted(result) == sorted(c.name for c in cands)
 
@@ -224,7 +256,7 @@ def test_sessions_behind_a_long_shared_system_prompt_keep_their_replicas() -> No
     # session's history lives on one replica; its next turn must go back there even when
     # that replica is the busier one (within the guard), not to an idle replica that holds
     # only the system prompt.
-    config = RoutingConfig()
+    config = RoutingConfig(balance=SGL_ROUTER)
     system = b"You are a coding agent with tools. " * 1300  # 45,500 bytes
     history = {name: system + f" session {name}: ".encode() * 400 for name in ("a", "b")}
     index = PrefixIndex(config)
@@ -240,7 +272,7 @@ def test_sessions_behind_a_long_shared_system_prompt_keep_their_replicas() -> No
 
 
 def test_round_robin_and_least_load_policies() -> None:
-    rr = RoutingConfig(block_chars=8, policy="round-robin")
+    rr = RoutingConfig(balance=SGL_ROUTER, block_chars=8, policy="round-robin")
     index = PrefixIndex(rr)
     index.insert("b", prompt_blocks(SYSTEM, rr))
     cands = [replica("a", 9), replica("b"), replica("c")]
@@ -249,6 +281,6 @@ def test_round_robin_and_least_load_policies() -> None:
         for t in range(6)
     ]
     assert firsts == ["a", "b", "c", "a", "b", "c"]  # blind to the prefix on b and a's load
-    ll = RoutingConfig(block_chars=8, policy="least-load")
+    ll = RoutingConfig(balance=SGL_ROUTER, block_chars=8, policy="least-load")
     assert order(cands, SYSTEM, index, config=ll)[0] in ("b", "c")
     assert order([replica("a", 3), replica("b", 1)], SYSTEM, index, config=ll) == ["b", "a"]

@@ -12,6 +12,7 @@ from moerun.core.perf.step_time import StepModel, StepParams
 from moerun.core.sim.engine import EngineConfig, EngineReplica
 from moerun.core.sim.router import ROUTINGS
 from moerun.core.sim.simulator import Disaggregation, SimResult, simulate
+from moerun.core.traffic.balance import BalanceRule
 from moerun.errors import LayoutError
 
 ENGINE_POLICY = {"vllm": "mixed", "sglang": "prefill_first"}
@@ -24,6 +25,8 @@ class SimOptions:
 
     num_replicas: int = 1
     routing: str = "round-robin"
+    # sgl-router's imbalance rule, which prefix-affinity routing needs (catalog's thresholds)
+    balance: BalanceRule | None = None
     chunked_prefill: bool = True
     prefix_caching: bool = True
     max_num_seqs: int | None = None
@@ -41,6 +44,8 @@ class SimOptions:
             raise ValueError("at least one replica")
         if self.routing not in ROUTINGS:
             raise ValueError(f"routing must be one of {ROUTINGS}")
+        if self.routing == "prefix-affinity" and self.balance is None:
+            raise ValueError("prefix-affinity routing needs sgl-router's balance rule")
         if not 0.1 <= self.kv_capacity_factor <= 2.0:
             raise ValueError("the KV capacity factor must be in [0.1, 2]")
         if (self.num_prefill > 0) != (self.num_decode > 0):
@@ -109,6 +114,7 @@ def simulate_deployment(
             prefill,
             workload,
             routing=opts.routing,
+            balance=opts.balance,
             num_gpus=gpus,
             decode_replicas=decoders,
             disaggregation=dis,
@@ -118,6 +124,7 @@ def simulate_deployment(
         replicas,
         workload,
         routing=opts.routing,
+        balance=opts.balance,
         num_gpus=dep.num_gpus * opts.num_replicas,
         record=record,
     )

@@ -1,27 +1,32 @@
 """Routing requests across replicas: round robin, least load, or prefix affinity.
 
 Prefix affinity sends a request to the replica whose prefix cache holds the longest prefix of
-its prompt (as SGLang's cache-aware router does), unless that replica's load exceeds the
-least-loaded replica's by more than the guard (`1.5 x min + 8` requests), so a hot prefix
-cannot pin one replica while others idle. Ties go to the least-loaded replica.
+its prompt (as SGLang's cache-aware router does), unless the replicas' loads are imbalanced by
+sgl-router's rule (`BalanceRule`, thresholds from the catalog), when the least-loaded replica
+takes it, so a hot prefix cannot pin one replica while others idle. Ties go to the
+least-loaded replica.
 """
 
 from __future__ import annotations
 
 from moerun.core.sim.engine import EngineReplica, SimRequest
+from moerun.core.traffic.balance import BalanceRule
 
 ROUTINGS = ("round-robin", "least-load", "prefix-affinity")
-GUARD_FACTOR = 1.5
-GUARD_SLACK = 8
 
 
 class Router:
     """Chooses a replica index for each request."""
 
-    def __init__(self, policy: str, replicas: list[EngineReplica]) -> None:
+    def __init__(
+        self, policy: str, replicas: list[EngineReplica], balance: BalanceRule | None = None
+    ) -> None:
         if policy not in ROUTINGS:
             raise ValueError(f"routing must be one of {ROUTINGS}, not {policy!r}")
+        if policy == "prefix-affinity" and balance is None:
+            raise ValueError("prefix-affinity routing needs sgl-router's balance rule")
         self.policy = policy
+        self.balance = balance
         self.replicas = replicas
         self._next = 0
 
@@ -40,6 +45,7 @@ class Router:
             return least
         hits = [r.kv.peek(req.segments) for r in self.replicas]
         best = max(range(n), key=lambda j: (hits[j], -loads[j]))
-        if hits[best] == 0 or loads[best] > GUARD_FACTOR * loads[least] + GUARD_SLACK:
+        assert self.balance is not None
+        if hits[best] == 0 or self.balance.imbalanced(loads):
             return least
         return best

@@ -30,6 +30,7 @@ from moerun.core.load.workload import Workload
 from moerun.core.perf.step_time import StepBatch, StepModel
 from moerun.core.sim.engine import EngineReplica, SimRequest, StepReport
 from moerun.core.sim.router import Router
+from moerun.core.traffic.balance import BalanceRule
 
 _ARRIVE, _STEP_END, _HANDOFF = 0, 1, 2
 
@@ -126,14 +127,19 @@ def simulate(
     workload: Workload,
     *,
     routing: str = "round-robin",
+    balance: BalanceRule | None = None,
     num_gpus: int,
     decode_replicas: list[EngineReplica] | None = None,
     disaggregation: Disaggregation | None = None,
     record: bool = False,
 ) -> SimResult:
     """Run `workload` through the replicas (prefill instances first when disaggregated)."""
-    front = _Pool(pool_replicas, Router(routing, pool_replicas))
-    back = _Pool(decode_replicas, Router(routing, decode_replicas)) if decode_replicas else None
+    front = _Pool(pool_replicas, Router(routing, pool_replicas, balance))
+    back = (
+        _Pool(decode_replicas, Router(routing, decode_replicas, balance))
+        if decode_replicas
+        else None
+    )
     assert (back is None) == (disaggregation is None)
     sessions = workload.sessions
     events: list[tuple[float, int, int]] = []

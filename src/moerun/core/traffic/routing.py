@@ -11,7 +11,9 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from moerun.core.traffic.balance import BalanceRule
 
 SELF_HOSTED, MANAGED = "self-hosted", "managed"
 
@@ -40,10 +42,6 @@ class RoutingConfig:
     # llm-d chart weights: prefix 3, queue 2.
     prefix_weight: float = 3.0
     load_weight: float = 2.0
-    # A replica is overloaded when its load exceeds the least loaded one by more than
-    # balance_abs AND by a factor balance_rel (sgl-router's imbalance rule).
-    balance_abs: float = 4.0
-    balance_rel: float = 1.5
     session_ttl_s: float = 1800.0
     max_sessions: int = 100_000
     max_session_bytes: int = 32 * 1024 * 1024  # session ids plus a fixed cost per entry
@@ -52,6 +50,9 @@ class RoutingConfig:
     overflow_ttft_s: float | None = None
     cost_weight: float = 1.0
     latency_weight: float = 1.0
+    # While the replicas' loads are imbalanced by sgl-router's rule, the least loaded come
+    # first, ahead of sessions and prefixes (the thresholds come from the catalog).
+    balance: BalanceRule = field(kw_only=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,11 +155,6 @@ class SessionTable:
             self.num_bytes -= len(old) + SESSION_ENTRY_BYTES
 
 
-def overloaded(load: float, min_load: float, config: RoutingConfig) -> bool:
-    """Whether a replica's load is too far above the least loaded one to keep its affinity."""
-    return load - min_load > config.balance_abs and load > config.balance_rel * min_load
-
-
 def keeps_up(c: Candidate, config: RoutingConfig) -> bool:
     """Whether a self-hosted replica is under the overflow limits (queue and measured TTFT)."""
     if not c.available:
@@ -184,7 +180,8 @@ def rank_self_hosted(
     turn: int = 0,
 ) -> list[Candidate]:
     """Replicas best first: the session's replica, then the longest cached prefix, then
-    prefix share + load, overloaded last."""
+    prefix share + load; while the loads are imbalanced (sgl-router's rule), the least loaded
+    replicas before all of those."""
     if not replicas:
         return []
     if config.policy == "round-robin":  # the `turn`-th replica first, then the next ones
@@ -195,6 +192,7 @@ def rank_self_hosted(
     min_load = min(c.load for c in replicas)
     max_load = max(c.load for c in replicas)
     spread = max_load - min_load
+    imbalanced = config.balance.imbalanced([c.load for c in replicas])
     total = len(blocks)
 
     def score(c: Candidate) -> float:
@@ -202,18 +200,18 @@ def rank_self_hosted(
         queue = (max_load - c.load) / spread if spread > 0 else 1.0  # llm-d queue-scorer
         return config.prefix_weight * prefix + config.load_weight * queue
 
-    # Sort key: not overloaded, session binding, the longest cached prefix (sgl-router's
-    # cache-aware rule, which the simulator's prefix-affinity router models), the weighted
-    # score, lower load, then the replica that remembers fewest blocks (sgl-router's
-    # "smallest tree"), so cold prompts spread out instead of all landing on the first
-    # replica at low concurrency (sglang#32983). The longest prefix comes before the score:
-    # with the score first, a session's turn whose shared system prompt is most of its
-    # prompt went to a less loaded replica that held only the system prompt, and lost its
-    # history's cache (issue 15: 0.67 measured against 0.92 planned).
+    # Sort key: the least loaded while imbalanced, session binding, the longest cached
+    # prefix (sgl-router's cache-aware rule, which the simulator's prefix-affinity router
+    # models), the weighted score, lower load, then the replica that remembers fewest blocks
+    # (sgl-router's "smallest tree"), so cold prompts spread out instead of all landing on
+    # the first replica at low concurrency (sglang#32983). The longest prefix comes before
+    # the score: with the score first, a session's turn whose shared system prompt is most
+    # of its prompt went to a less loaded replica that held only the system prompt, and lost
+    # its history's cache (issue 15: 0.67 measured against 0.92 planned).
     ranked = sorted(
         replicas,
         key=lambda c: (
-            overloaded(c.load, min_load, config),
+            imbalanced and c.load > min_load,
             c.name != session_replica,
             -index.num_matched(c.name, blocks),
             -score(c),

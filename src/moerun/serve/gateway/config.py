@@ -14,10 +14,12 @@ from urllib.parse import urlsplit
 import yaml
 from pydantic import ValidationError
 
+from moerun.catalog.engines import sgl_router_balance
 from moerun.catalog.files import field_path, load_yaml
 from moerun.catalog.loader import load_providers
 from moerun.core.market.policy import EndpointFacts, Policy, check_certification, check_jurisdiction
 from moerun.core.market.providers import Provider
+from moerun.core.traffic.balance import BalanceRule
 from moerun.core.traffic.circuit import BreakerConfig
 from moerun.core.traffic.metering import Prices
 from moerun.core.traffic.routing import SELF_HOSTED, RoutingConfig
@@ -133,13 +135,16 @@ def _resolve(data: GatewayFile, env: Mapping[str, str]) -> GatewayConfig:
         models[public] = tuple(dict.fromkeys(names))
     keys = None if data.keys is None else tuple(_keys(data.keys, models))
     r, o = data.routing, data.overflow
+    default = sgl_router_balance()
     routing = RoutingConfig(
         policy=r.policy,
         block_chars=r.block_chars,
         prefix_weight=r.prefix_weight,
         load_weight=r.load_weight,
-        balance_abs=r.balance_abs,
-        balance_rel=r.balance_rel,
+        balance=BalanceRule(
+            abs_threshold=default.abs_threshold if r.balance_abs is None else r.balance_abs,
+            rel_threshold=default.rel_threshold if r.balance_rel is None else r.balance_rel,
+        ),
         session_ttl_s=r.session_ttl_s,
         max_sessions=r.max_sessions,
         max_session_bytes=r.max_session_table_bytes,

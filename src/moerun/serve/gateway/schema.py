@@ -111,8 +111,9 @@ class RoutingEntry(_Strict):
     session_header: str = "x-session-id"
     policy: Literal["prefix-affinity", "round-robin", "least-load"] = "prefix-affinity"
     block_chars: int = Field(default=64, gt=0)
-    balance_abs: float = Field(default=4.0, ge=0)
-    balance_rel: float = Field(default=1.5, ge=1)
+    # sgl-router's load-imbalance thresholds; None: its defaults from the catalog
+    balance_abs: float | None = Field(default=None, ge=0)
+    balance_rel: float | None = Field(default=None, ge=1)
     prefix_weight: float = Field(default=3.0, ge=0)
     load_weight: float = Field(default=2.0, ge=0)
     cost_weight: float = Field(default=1.0, ge=0)
