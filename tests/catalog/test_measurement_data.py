@@ -24,7 +24,11 @@ INFERENCEX_FILES = (
     "deepseek-r1-fp8-b200-sglang-inferencex.csv",
     "deepseek-r1-fp8-8xh200-sglang-inferencex-issue870.csv",
 )
-NEW_FILES = (*INFERENCEX_FILES, "glm52-fp8-8xh200-sglang.csv")
+NEW_FILES = (
+    *INFERENCEX_FILES,
+    "glm52-fp8-8xh200-sglang.csv",
+    "glm52-fp8-8xb200-sglang-cookbook.csv",
+)
 # A citation: a URL, a repository (at a commit) and a path in it, or a pull request / issue.
 CITATION = re.compile(r"https?://|[\w.-]+/[\w.-]+(@[0-9a-f]{7,})? [\w.-]+/|(PR|issue) #\d+")
 
