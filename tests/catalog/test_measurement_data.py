@@ -1,0 +1,106 @@
+"""The published measurement files themselves: every row sourced and dated, every file
+described in the README, columns as the loader expects, and each run's numbers consistent
+with one another (a closed loop of C clients obeys Little's law)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from importlib import resources
+
+import pytest
+
+from moerun.catalog.perf.measurements import catalog_measurements
+
+ROOT = resources.files("moerun.catalog").joinpath("data/measurements")
+FILES = sorted(p.name for p in ROOT.iterdir() if p.name.endswith(".csv"))
+README = ROOT.joinpath("README.md").read_text("utf-8")
+# What a source reports when it prints no median (InferenceX publishes run means).
+MEAN_COLUMNS = ["ttft_mean_ms", "tpot_mean_ms"]
+INFERENCEX_FILES = (
+    "deepseek-r1-fp8-8xh200-sglang-inferencex.csv",
+    "deepseek-r1-fp8-b200-sglang-inferencex.csv",
+    "deepseek-r1-fp8-8xh200-sglang-inferencex-issue870.csv",
+)
+NEW_FILES = (
+    *INFERENCEX_FILES,
+    "glm52-fp8-8xh200-sglang.csv",
+    "glm52-fp8-8xb200-sglang-cookbook.csv",
+)
+# A citation: a URL, a repository (at a commit) and a path in it, or a pull request / issue.
+CITATION = re.compile(r"https?://|[\w.-]+/[\w.-]+(@[0-9a-f]{7,})? [\w.-]+/|(PR|issue) #\d+")
+
+
+def rows(name: str) -> list[dict[str, str]]:
+    return list(csv.DictReader(io.StringIO(ROOT.joinpath(name).read_text("utf-8"))))
+
+
+def header(name: str) -> list[str]:
+    return ROOT.joinpath(name).read_text("utf-8").splitlines()[0].split(",")
+
+
+# The columns of the SGLang cookbook files, in order; the files added since carry them exactly.
+COLUMNS = header("glm5-fp8-8xh200-sglang.csv")
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_every_row_cites_a_source_and_a_calendar_day(name: str) -> None:
+    for row in rows(name):
+        assert CITATION.search(row["source"]), (name, row["id"], row["source"])
+        day = dt.date.fromisoformat(row["as_of"])
+        assert dt.date(2025, 1, 1) <= day <= dt.date(2026, 12, 4), (name, row["id"])
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_the_readme_describes_every_file(name: str) -> None:
+    assert f"`{name}`" in README
+
+
+@pytest.mark.parametrize("name", NEW_FILES)
+def test_added_files_keep_the_columns_and_load(name: str) -> None:
+    assert header("deepseek-r1-fp8-8xb200-sglang.csv") == COLUMNS and len(COLUMNS) == 32
+    cols = header(name)
+    assert cols[: len(COLUMNS)] == COLUMNS
+    assert cols[len(COLUMNS) :] in ([], MEAN_COLUMNS)
+    runs = catalog_measurements((name,))
+    assert len(runs) == len(rows(name)) and len({r.id for r in runs}) == len(runs)
+
+
+@pytest.mark.parametrize("name", INFERENCEX_FILES)
+def test_inferencex_rows_follow_the_official_client(name: str) -> None:
+    # benchmark-tmpl.yml: RANDOM_RANGE_RATIO 0.8; the launch scripts: --num-prompts CONC * 10;
+    # benchmark_serving.py: random token ids. The site publishes means, not medians.
+    for row in rows(name):
+        assert float(row["random_range_ratio"]) == 0.8 and row["prompts"] == "random"
+        assert int(row["num_prompts"]) == 10 * int(row["max_concurrency"])
+        assert row["ttft_mean_ms"] and row["tpot_mean_ms"]
+        assert not row["ttft_median_ms"] and not row["tpot_median_ms"]
+
+
+def test_h200_inferencex_set_holds_out_the_long_input() -> None:
+    data = rows("deepseek-r1-fp8-8xh200-sglang-inferencex.csv")
+    fit = {(r["isl"], r["max_concurrency"]) for r in data if r["split"] == "fit"}
+    held = {(r["isl"], r["max_concurrency"]) for r in data if r["split"] == "holdout"}
+    levels = {"4", "8", "16", "32", "64"}
+    assert fit == {("1024", c) for c in levels} and held == {("8192", c) for c in levels}
+
+
+@pytest.mark.parametrize("name", FILES)
+def test_closed_loop_rows_obey_littles_law(name: str) -> None:
+    """C clients, each waiting TTFT + TPOT x (n - 1) for n tokens, produce C n / that per
+    second: within 5% with run means, 15% with medians (their skew at saturation)."""
+    for row in rows(name):
+        if not row["max_concurrency"].isdigit() or not row.get("output_tok_per_s"):
+            continue
+        ttft = row.get("ttft_mean_ms") or row.get("ttft_median_ms")
+        tpot = row.get("tpot_mean_ms") or row.get("tpot_median_ms")
+        if not (ttft and tpot):
+            continue
+        ratio = float(row.get("random_range_ratio") or 1.0)
+        n = float(row.get("mean_output_len") or int(row["osl"]) * (1 + ratio) / 2)
+        per_request_s = (float(ttft) + float(tpot) * (n - 1)) / 1000
+        expected = int(row["max_concurrency"]) * n / per_request_s
+        tolerance = 0.05 if row.get("tpot_mean_ms") else 0.15
+        assert float(row["output_tok_per_s"]) == pytest.approx(expected, rel=tolerance), row["id"]
