@@ -53,6 +53,8 @@ def measured(isl: int, conc: int, params: StepParams) -> dict[str, float]:
         "ttft_p99_ms": s["ttft_ms"]["p99"],  # type: ignore[index]
         "tpot_p50_ms": s["tpot_ms"]["p50"],
         "output_tok_per_s": s["output_tok_per_s"],
+        "ttft_mean_ms": s["ttft_ms"]["mean"],  # type: ignore[index]
+        "tpot_mean_ms": s["tpot_ms"]["mean"],  # type: ignore[index]
     }  # type: ignore[index]
 
 

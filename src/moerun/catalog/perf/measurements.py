@@ -30,6 +30,9 @@ _CSV_METRICS = {
     "tpot_median_ms": "tpot_p50_ms",
     "tpot_p99_ms": "tpot_p99_ms",
     "output_tok_per_s": "output_tok_per_s",
+    # sources that publish run means instead of medians (InferenceX)
+    "ttft_mean_ms": "ttft_mean_ms",
+    "tpot_mean_ms": "tpot_mean_ms",
 }
 
 

@@ -21,12 +21,22 @@ from scipy.optimize import least_squares
 from moerun.core.perf.step_time import StepBatch, StepModel, StepParams, step_time, with_values
 from moerun.core.sim.simulator import StepTrace
 
-FIT_METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tok_per_s")
+FIT_METRICS = (
+    "ttft_p50_ms",
+    "ttft_p99_ms",
+    "tpot_p50_ms",
+    "output_tok_per_s",
+    "ttft_mean_ms",
+    "tpot_mean_ms",
+)
+# the means stand in for the medians where a source publishes only means (InferenceX)
 METRIC_WEIGHTS = {
     "ttft_p50_ms": 1.0,
     "ttft_p99_ms": 0.5,
     "tpot_p50_ms": 1.5,
     "output_tok_per_s": 1.5,
+    "ttft_mean_ms": 1.0,
+    "tpot_mean_ms": 1.5,
 }
 # name -> (lower, upper) bounds of each fitted parameter
 FIT_BOUNDS = {
@@ -116,8 +126,10 @@ def predict(point: Point, params: StepParams) -> dict[str, float]:
     return {
         "ttft_p50_ms": float(np.median(ttft)),
         "ttft_p99_ms": float(np.percentile(ttft, 99)),
+        "ttft_mean_ms": float(np.mean(ttft)),
         "tpot_p50_ms": float(np.median(tpot)) if tpot.size else 0.0,
         "tpot_p99_ms": float(np.percentile(tpot, 99)) if tpot.size else 0.0,
+        "tpot_mean_ms": float(np.mean(tpot)) if tpot.size else 0.0,
         "output_tok_per_s": float(point.output_tokens.sum() / span) if span > 0 else 0.0,
         "req_per_s": float(point.output_tokens.size / span) if span > 0 else 0.0,
     }
