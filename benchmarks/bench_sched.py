@@ -25,7 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 CASE = r"""
 import json, random, time
-from moerun.catalog.perf.calibration import calibration_for
+try:  # the catalog's performance data moved to catalog/perf after the baseline
+    from moerun.catalog.perf.calibration import calibration_for
+except ImportError:
+    from moerun.catalog.calibration import calibration_for
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec
