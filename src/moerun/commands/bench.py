@@ -30,6 +30,7 @@ from moerun.bench.table import print_runs
 from moerun.commands.arg_types import positive_float as _positive_float
 from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
 from moerun.commands.workload_args import add_workload_args, workload_from_args
+from moerun.core.deploy.default_layout import resolve_layout
 from moerun.core.deploy.deployment import Deployment
 from moerun.errors import UsageError
 
@@ -121,7 +122,15 @@ def _deployment(args: argparse.Namespace) -> Deployment | None:
                 "--num-gpus --engine (and its layout flags)"
             )
         return None
-    return deployment_from_args(args)[0]
+    # the layout the flags give, else the default rule's: the one `emulate` and `simulate` run
+    return resolve_layout(*deployment_from_args(args)).deployment
+
+
+def _recorded(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
+    """The deployment flags for the results file, with the layout that was settled."""
+    flags = {k: getattr(args, k) for k in flag_names(_deployment_flags)}
+    par = dep.parallel
+    return {**flags, "tp": par.tp, "dp": par.dp, "ep": par.ep, "pp": par.pp}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -170,9 +179,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
         served_model=model,
         token_rule="tokenizer" if prompts.exact else "words",
         prompt_salt=salt,
-        deployment=None
-        if dep is None
-        else {k: getattr(args, k) for k in flag_names(_deployment_flags)},
+        deployment=None if dep is None else _recorded(args, dep),
         mtp_acceptance=args.mtp_acceptance,
         runs=tuple(runs),
     )
