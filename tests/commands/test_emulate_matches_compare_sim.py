@@ -18,35 +18,23 @@ from moerun.bench.asgi import AsgiTransport
 from moerun.bench.prompts import PromptText
 from moerun.bench.records import summarize_records
 from moerun.bench.runner import BenchConfig, LoadGenerator
-from moerun.cli import main
+from moerun.cli import build_parser, main
 from moerun.commands.calibration_inputs import load_runs
+from moerun.commands.emulate import emulator_from_args
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.load.workload import Arrival, LengthDist, Workload
-from moerun.serve.emulator import app as emulator_app
-from moerun.serve.emulator import server as emulator_server
 from moerun.serve.emulator.clock import ScaledClock, run_virtual
 
 DEP = ["--model", "glm-5.1", "--gpu", "h200_sxm", "--num-gpus", "8"]
 ISL, OSL, NUM_REQUESTS = 512, 64, 32
 
 
-def emulate_as_launched(monkeypatch: pytest.MonkeyPatch, flags: list[str]) -> dict[str, Any]:
-    """What `moerun emulate FLAGS` builds its emulator from (nothing is served)."""
-    built: dict[str, Any] = {}
-    real = emulator_app.build_emulator
-
-    def capture(dep: Any, **kwargs: Any) -> Any:
-        built.update(dep=dep, **kwargs)
-        return real(dep, **kwargs)
-
-    monkeypatch.setattr(emulator_app, "build_emulator", capture)
-    monkeypatch.setattr(emulator_server, "bind_listener", lambda *a, **k: None)
-    monkeypatch.setattr(emulator_server, "serve", lambda *a, **k: None)
-    assert main(["emulate", *flags, "--port", "8123"]) == 0
-    return built
+def emulate(flags: list[str], clock: ScaledClock | None = None) -> tuple[Any, Any]:
+    """What `moerun emulate FLAGS` serves (on `clock`), and its layout."""
+    return emulator_from_args(build_parser().parse_args(["emulate", *flags]), clock)
 
 
-def measure(built: dict[str, Any], concurrency: int) -> dict[str, Any]:
+def measure(flags: list[str], concurrency: int) -> dict[str, Any]:
     """A closed loop of fixed lengths against that emulator, on virtual time (exact timing)."""
     wl = Workload.single_turn(
         input_len=LengthDist.fixed(ISL),
@@ -57,10 +45,7 @@ def measure(built: dict[str, Any], concurrency: int) -> dict[str, Any]:
     )
 
     async def run() -> dict[str, Any]:
-        clock = ScaledClock(1.0, source=asyncio.get_running_loop().time)
-        app = emulator_app.build_emulator(
-            built["dep"], served_model="glm-5.1", options=built["options"], clock=clock
-        )
+        app, _ = emulate(flags, ScaledClock(1.0, source=asyncio.get_running_loop().time))
         t = AsgiTransport(app)
         out = await LoadGenerator(t, BenchConfig("glm-5.1"), PromptText(), now=t.now).run(wl)
         app.stop()
@@ -89,12 +74,10 @@ def vllm_result(concurrency: int) -> dict[str, Any]:
 def test_compare_sim_predicts_what_the_emulator_measures(
     layout: list[str],
     tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    built = emulate_as_launched(monkeypatch, [*DEP, *layout])
     concurrency = 16
-    measured = measure(built, concurrency)
+    measured = measure([*DEP, *layout], concurrency)
     path = tmp_path / "vllm.json"
     path.write_text(json.dumps(vllm_result(concurrency)))
     capsys.readouterr()
@@ -119,11 +102,8 @@ def test_the_layouts_differ_enough_to_tell(capsys: pytest.CaptureFixture[str]) -
     assert ttft["tp8"] > 1.5 * ttft["default"]
 
 
-def test_calibrate_prices_an_import_on_the_emulators_layout(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    built = emulate_as_launched(monkeypatch, DEP)
-    served = built["dep"].parallel
+def test_calibrate_prices_an_import_on_the_emulators_layout(tmp_path: Path) -> None:
+    served = emulate(DEP)[1].deployment.parallel
     assert served == Parallel(tp=1, dp=8, ep=8)  # the default rule's layout for GLM-5.1 here
     path = tmp_path / "vllm.json"
     path.write_text(json.dumps(vllm_result(4)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moerun.commands.arg_types import nonneg_float as _seconds
 from moerun.commands.arg_types import positive_float as _positive
@@ -12,23 +12,28 @@ from moerun.commands.arg_types import probability as _rate
 from moerun.commands.deployment_args import add_deployment_args, deployment_from_args
 from moerun.errors import UsageError
 
+if TYPE_CHECKING:
+    from moerun.core.deploy.default_layout import ResolvedLayout
+    from moerun.serve.emulator.app import EmulatorApp
+    from moerun.serve.emulator.clock import Clock
 
-def cmd_emulate(args: argparse.Namespace) -> int:
-    """Build the emulated deployment and serve it."""
+
+def emulator_from_args(
+    args: argparse.Namespace, clock: Clock | None = None
+) -> tuple[EmulatorApp, ResolvedLayout]:
+    """The emulator app the flags describe (on `clock`, else real time at --time-scale), and
+    its resolved layout; UsageError for flags it cannot serve."""
     from moerun.catalog.perf.calibration import calibration_for
     from moerun.commands.simulate import mtp_acceptance_for, sim_options_from_args
     from moerun.core.deploy.default_layout import resolve_layout
     from moerun.serve.emulator.app import build_emulator
     from moerun.serve.emulator.faults import Faults
-    from moerun.serve.emulator.server import bind_listener, serve
 
     if args.replicas != 1 or args.disaggregate:
         raise UsageError(
             "the emulator runs one replica: start one `moerun emulate` per replica and put "
             "`moerun gateway` in front"
         )
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
     resolved = resolve_layout(*deployment_from_args(args))
     dep = resolved.deployment
     calibration = calibration_for(dep.gpu.id, dep.engine.name)
@@ -47,15 +52,27 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    served = args.served_model_name or dep.model.name
     app = build_emulator(
         dep,
-        served_model=served,
+        served_model=args.served_model_name or dep.model.name,
         options=options,
+        clock=clock,
         time_scale=args.time_scale,
         faults=faults,
         default_output_tokens=args.default_output_tokens,
     )
+    return app, resolved
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    """Build the emulated deployment and serve it."""
+    from moerun.serve.emulator.server import bind_listener, serve
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
+    app, resolved = emulator_from_args(args)
+    dep = resolved.deployment
+    served = args.served_model_name or dep.model.name
     try:
         sock = bind_listener(args.host, args.port)
     except OSError as exc:
