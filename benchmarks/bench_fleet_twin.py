@@ -4,6 +4,7 @@ same sessions.
 
 Run: .venv/bin/python benchmarks/bench_fleet_twin.py [--replicas 4] [--time-scale 8]
      [--num-sessions 40] [--request-rate 0.5] [--seed 1] [--routing prefix-affinity round-robin]
+     [--virtual]
 
 GLM-5.1 FP8 on 8x H200 (vLLM) per replica, fresh emulators per routing. The gateway routes
 with `routing.policy` (`moerun.core.traffic.routing`: prefix affinity under a load guard, or
@@ -14,11 +15,21 @@ rate, TTFT and TPOT p50/p99, measured and simulated, and their ratios (issue 15 
 rates within 5 points, p50 within 10%, p99 within 20%). Python clients, gateway and
 emulators share the machine's cores: on a small or busy machine a high time scale makes
 every measured latency CPU-bound (keep it low there: 1-2).
+
+`--virtual` runs the same fleet in one process on virtual time (`moerun.serve.emulator.clock`):
+the emulators as `moerun emulate` builds them, served by uvicorn on 127.0.0.1; the gateway's
+own app, with its real HTTP client to them; `moerun bench`'s load generator in front. Time
+moves only when every task waits, so no CPU cost shows as latency: it checks the routing and
+the engines against the simulator apart from the host. Measured in real time, each real
+millisecond the Python processes spend on a request (parsing a 40k-token agentic prompt in the
+gateway and in the emulator, hashing its blocks) reads as `--time-scale` emulated ones, so on
+a busy machine TTFT reads high while TPOT, now kept on the emulated schedule, does not.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import re
 import socket
@@ -87,16 +98,7 @@ def measure(args: argparse.Namespace, tmp: Path, routing: str) -> dict[str, Any]
         for p, proc in zip(ports, procs, strict=True):
             wait_port(p, proc)
         gw_port = free_port()
-        config = {
-            "backends": [{"name": f"r{i}", "kind": "self-hosted",
-                          "base_url": f"http://127.0.0.1:{p}/v1", "model": "glm-5.1"}
-                         for i, p in enumerate(ports)],
-            "models": {"glm-5.1": [f"r{i}" for i in range(len(ports))]},
-            "database_url": f"sqlite:///{tmp / 'usage.db'}",
-            "server": {"access_log": False},
-            "routing": {"policy": routing},
-        }  # fmt: skip
-        (tmp / "gw.yaml").write_text(yaml.safe_dump(config))
+        (tmp / "gw.yaml").write_text(yaml.safe_dump(gateway_config(ports, tmp, routing)))
         gw = subprocess.Popen(
             [str(MOERUN), "gateway", "--config", str(tmp / "gw.yaml"), "--port", str(gw_port)],
             stdout=subprocess.DEVNULL,
@@ -118,6 +120,78 @@ def measure(args: argparse.Namespace, tmp: Path, routing: str) -> dict[str, Any]
             proc.terminate()
         for proc in procs:
             proc.wait(10)
+
+
+def gateway_config(ports: list[int], tmp: Path, routing: str) -> dict[str, Any]:
+    return {
+        "backends": [{"name": f"r{i}", "kind": "self-hosted",
+                      "base_url": f"http://127.0.0.1:{p}/v1", "model": "glm-5.1"}
+                     for i, p in enumerate(ports)],
+        "models": {"glm-5.1": [f"r{i}" for i in range(len(ports))]},
+        "database_url": f"sqlite:///{tmp / 'usage.db'}",
+        "server": {"access_log": False},
+        "routing": {"policy": routing},
+    }  # fmt: skip
+
+
+def measure_virtual(args: argparse.Namespace, tmp: Path, routing: str) -> dict[str, Any]:
+    """The fleet in this process on virtual time (see the module docstring)."""
+    import uvicorn
+
+    from moerun.bench.asgi import AsgiTransport
+    from moerun.bench.prompts import PromptText
+    from moerun.bench.records import summarize_records
+    from moerun.bench.runner import BenchConfig, LoadGenerator
+    from moerun.cli import build_parser
+    from moerun.commands.emulate import emulator_from_args
+    from moerun.commands.workload_args import workload_from_args
+    from moerun.serve.emulator.clock import ScaledClock, VirtualTimeLoop
+    from moerun.serve.gateway.app import GatewayApp
+    from moerun.serve.gateway.config import parse_config
+
+    parser = build_parser()
+    emulate_args = parser.parse_args(["emulate", *DEPLOYMENT])
+    workload, _ = workload_from_args(parser.parse_args(["simulate", *workload_flags(args)]))
+
+    async def main() -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        apps = [emulator_from_args(emulate_args, ScaledClock(1.0, source=loop.time))[0]
+                for _ in range(args.replicas)]  # fmt: skip
+        ports = [free_port() for _ in apps]
+        servers = []
+        for app, port in zip(apps, ports, strict=True):
+            config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
+                                    log_level="warning", access_log=False)  # fmt: skip
+            server = uvicorn.Server(config)
+            servers.append(server)
+        serving = [asyncio.ensure_future(s.serve()) for s in servers]
+        while not all(s.started for s in servers):
+            await asyncio.sleep(0.01)
+        text = yaml.safe_dump(gateway_config(ports, tmp, routing))
+        gateway = GatewayApp(parse_config(text, {}), clock=loop.time)
+        await gateway.startup()
+        t = AsgiTransport(gateway)
+        out = await LoadGenerator(t, BenchConfig("glm-5.1"), PromptText(), now=t.now).run(workload)
+        if not all(r.ok for r in out.records):
+            raise RuntimeError(f"{sum(not r.ok for r in out.records)} requests failed")
+        summary: dict[str, Any] = summarize_records(out.records, num_gpus=8 * len(apps))
+        summary["replicas"] = [
+            (a.engine.replica.kv.hit_tokens / max(1, a.engine.replica.kv.query_tokens),
+             float(a.engine.num_finished))
+            for a in apps
+        ]  # fmt: skip
+        for s in servers:
+            s.should_exit = True
+        await asyncio.gather(*serving)
+        return summary
+
+    loop = VirtualTimeLoop()
+    try:
+        return loop.run_until_complete(main())
+    finally:
+        # not loop.close(): the gateway's start-up threads would make virtual time wait on
+        # them with no timer set
+        asyncio.set_event_loop(None)
 
 
 def simulate(args: argparse.Namespace, routing: str) -> dict[str, Any]:
@@ -148,12 +222,15 @@ def main() -> None:
     ap.add_argument(
         "--routing", nargs="+", default=["prefix-affinity", "round-robin"], choices=ROUTINGS
     )
+    ap.add_argument("--virtual", action="store_true", help="one process on virtual time")
     args = ap.parse_args()
     for routing in args.routing:
         with tempfile.TemporaryDirectory() as tmp:
-            measured = measure(args, Path(tmp), routing)
+            measured = (measure_virtual if args.virtual else measure)(args, Path(tmp), routing)
         predicted = simulate(args, routing)
-        print(f"{args.replicas} replicas, {routing}: measured through the gateway vs simulated")
+        how = "on virtual time" if args.virtual else f"at time scale {args.time_scale:g}"
+        print(f"{args.replicas} replicas, {routing}, {how}: measured through the gateway vs "
+              "simulated")  # fmt: skip
         print(f"  {'':24s} {'measured':>10s} {'simulated':>10s}")
         print(row("prefix-cache hit rate", measured["prefix_cache_hit_rate"],
                   predicted["prefix_cache_hit_rate"], 0.05, points=True))  # fmt: skip
