@@ -25,7 +25,9 @@ millisecond the Python processes spend on a request reads as `--time-scale` emul
 40k-token agentic turn costs about 6 ms of CPU in the emulator, 2 ms hashing its blocks and 1
 ms parsing it in the gateway, and the client's share, so at time scale 8 on a loaded 2-core
 machine TTFT p50 read 1.9x the prediction (2026-12-04) while TPOT, kept on the emulated
-schedule, read 1.00x, and on virtual time TTFT read 1.00x.
+schedule, read 1.00x; on virtual time TTFT p50 read 1.00x with prefix affinity and 1.07x with
+round robin, whose turns diverge from the simulator's at the first two turns due at the same
+instant (think times are exact), which the client and the simulator send in different orders.
 """
 
 from __future__ import annotations
