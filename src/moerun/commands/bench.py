@@ -168,15 +168,18 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     num_gpus = dep.num_gpus * args.replicas if dep is not None else 1
     show_bar = not args.no_progress and sys.stderr.isatty()
-    model, runs = run_bench(
+    card, runs = run_bench(
         args.url, config_for, prompts, points,
         served_model=args.served_model, num_gpus=num_gpus, headers=headers,
         progress=_Bar() if show_bar else None,
     )  # fmt: skip
+    if args.mtp_acceptance is None and card.mtp_acceptance is not None:
+        # an emulator drafts at the acceptance its card states: predict with that one
+        args.mtp_acceptance = card.mtp_acceptance
     results = BenchResults(
         url=args.url,
         endpoint=args.endpoint,
-        served_model=model,
+        served_model=card.model,
         token_rule="tokenizer" if prompts.exact else "words",
         prompt_salt=salt,
         deployment=None if dep is None else _recorded(args, dep),
