@@ -33,7 +33,6 @@ instant (think times are exact), which the client and the simulator send in diff
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
 import re
 import socket
@@ -42,13 +41,15 @@ import sys
 import tempfile
 import time
 import urllib.request
-from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from moerun.core.sim.router import ROUTINGS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.fixtures.virtual_fleet import gateway_config, run_fleet
 
 MOERUN = Path(sys.executable).with_name("moerun")
 DEPLOYMENT = ["--model", "glm-5.1", "--gpu", "h200_sxm", "--num-gpus", "8", "--engine", "vllm"]
@@ -103,7 +104,8 @@ def measure(args: argparse.Namespace, tmp: Path, routing: str) -> dict[str, Any]
         for p, proc in zip(ports, procs, strict=True):
             wait_port(p, proc)
         gw_port = free_port()
-        (tmp / "gw.yaml").write_text(yaml.safe_dump(gateway_config(ports, tmp, routing)))
+        config = gateway_config("glm-5.1", ports, tmp, routing)
+        (tmp / "gw.yaml").write_text(yaml.safe_dump(config))
         gw = subprocess.Popen(
             [str(MOERUN), "gateway", "--config", str(tmp / "gw.yaml"), "--port", str(gw_port)],
             stdout=subprocess.DEVNULL,
@@ -127,110 +129,13 @@ def measure(args: argparse.Namespace, tmp: Path, routing: str) -> dict[str, Any]
             proc.wait(10)
 
 
-def gateway_config(ports: list[int], tmp: Path, routing: str) -> dict[str, Any]:
-    return {
-        "backends": [{"name": f"r{i}", "kind": "self-hosted",
-                      "base_url": f"http://127.0.0.1:{p}/v1", "model": "glm-5.1"}
-                     for i, p in enumerate(ports)],
-        "models": {"glm-5.1": [f"r{i}" for i in range(len(ports))]},
-        "database_url": f"sqlite:///{tmp / 'usage.db'}",
-        "server": {"access_log": False},
-        "routing": {"policy": routing},
-    }  # fmt: skip
-
-
 def measure_virtual(args: argparse.Namespace, tmp: Path, routing: str) -> dict[str, Any]:
     """The fleet in this process on virtual time (see the module docstring)."""
-    import uvicorn
-
-    from moerun.bench.asgi import AsgiTransport
-    from moerun.bench.prompts import PromptText
-    from moerun.bench.records import summarize_records
-    from moerun.bench.runner import BenchConfig, LoadGenerator
     from moerun.cli import build_parser
-    from moerun.commands.emulate import emulator_from_args
     from moerun.commands.workload_args import workload_from_args
-    from moerun.serve.emulator.clock import ScaledClock, VirtualTimeLoop
-    from moerun.serve.gateway.app import GatewayApp
-    from moerun.serve.gateway.config import parse_config
 
-    parser = build_parser()
-    emulate_args = parser.parse_args(["emulate", *DEPLOYMENT])
-    workload, _ = workload_from_args(parser.parse_args(["simulate", *workload_flags(args)]))
-
-    async def main() -> dict[str, Any]:
-        loop = asyncio.get_running_loop()
-        apps = [emulator_from_args(emulate_args, ScaledClock(1.0, source=loop.time))[0]
-                for _ in range(args.replicas)]  # fmt: skip
-        ports = [free_port() for _ in apps]
-        servers = []
-        for app, port in zip(apps, ports, strict=True):
-            config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off",
-                                    log_level="warning", access_log=False)  # fmt: skip
-            server = uvicorn.Server(config)
-            servers.append(server)
-        serving = [asyncio.ensure_future(s.serve()) for s in servers]
-        while not all(s.started for s in servers):
-            await asyncio.sleep(0.01)
-        text = yaml.safe_dump(gateway_config(ports, tmp, routing))
-        gateway = GatewayApp(parse_config(text, {}), clock=loop.time)
-        await gateway.startup()
-        assert gateway.ledger is not None
-        real_database = gateway.ledger.database
-        gateway.ledger.database = Unrecorded()  # type: ignore[attr-defined]
-        t = AsgiTransport(gateway)
-        out = await LoadGenerator(t, BenchConfig("glm-5.1"), PromptText(), now=t.now).run(workload)
-        if not all(r.ok for r in out.records):
-            raise RuntimeError(f"{sum(not r.ok for r in out.records)} requests failed")
-        summary: dict[str, Any] = summarize_records(out.records, num_gpus=8 * len(apps))
-        summary["replicas"] = [
-            (a.engine.replica.kv.hit_tokens / max(1, a.engine.replica.kv.query_tokens),
-             float(a.engine.num_finished))
-            for a in apps
-        ]  # fmt: skip
-        gateway.ledger.database = real_database  # type: ignore[attr-defined]
-        await gateway.shutdown()
-        for s in servers:
-            s.should_exit = True
-        await asyncio.gather(*serving)
-        return summary
-
-    loop = VirtualTimeLoop()
-    # the gateway's blocking calls (ledger, keys) run inline: virtual time cannot wait for a
-    # thread, it would jump to the next timer instead
-    loop.set_default_executor(InlineExecutor())
-    try:
-        return loop.run_until_complete(main())
-    finally:
-        loop.close()
-
-
-class Unrecorded:
-    """The usage database on virtual time: every row committed at once, and dropped. The
-    gateway commits a request's usage before its `[DONE]`; the real database's writer thread
-    would make virtual time jump to the next timer, ending turns late (hundreds of ms), which
-    no real commit takes. Usage is not what the twin checks."""
-
-    def submit(self, rows: list[Any], replayed: bool = False) -> list[asyncio.Future[None]]:
-        loop = asyncio.get_running_loop()
-        done = []
-        for _ in rows:
-            future: asyncio.Future[None] = loop.create_future()
-            future.set_result(None)
-            done.append(future)
-        return done
-
-
-class InlineExecutor(ThreadPoolExecutor):
-    """Runs each call at once in the caller's thread (asyncio takes only a thread pool)."""
-
-    def submit(self, fn: Any, /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        try:
-            future.set_result(fn(*args, **kwargs))
-        except BaseException as exc:
-            future.set_exception(exc)
-        return future
+    workload, _ = workload_from_args(build_parser().parse_args(["simulate", *workload_flags(args)]))
+    return run_fleet(DEPLOYMENT, args.replicas, routing, workload, tmp)
 
 
 def simulate(args: argparse.Namespace, routing: str) -> dict[str, Any]:
