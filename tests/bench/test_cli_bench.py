@@ -82,6 +82,10 @@ def test_sweep_and_deployment_flags(fast_server: ThreadServer, tmp_path: Path) -
     assert res.deployment is not None
     assert res.deployment["gpu"] == "h200_sxm" and res.deployment["engine"] == "sglang"
     assert res.deployment["num_gpus"] == 8
+    # no layout flags: the file records the layout the default rule settles (the one `moerun
+    # fit` and `moerun emulate` print for these flags, DP8 x EP8), so calibrate prices that
+    layout = {k: res.deployment[k] for k in ("tp", "dp", "ep", "pp")}
+    assert layout == {"tp": 1, "dp": 8, "ep": 8, "pp": 1}
 
 
 def test_unreachable_url(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -117,23 +117,20 @@ def test_calibrate_needs_the_deployment_for_foreign_files(
     assert "guidellm result" in line and "--gpu" in line
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open defect found at the last merge: these GuideLLM fixtures were recorded from "
-    "the emulator before the kernel-table step model and the most-KV default layout landed; "
-    "regenerated against the merged emulator, `bench --compare-sim` still reads TTFT 0.38x and "
-    "throughput 1.16x at concurrency 16: emulator and simulate disagree here (issues 12, 15)",
-)
 def test_bench_import_beside_simulate(capsys: pytest.CaptureFixture[str]) -> None:
     flags = ["--import", str(FIXTURES / "guidellm-isl512.json"), "--time-scale", str(TIME_SCALE)]
     assert main(["bench", *flags, *DEPLOYMENT, "--compare-sim", "--json"]) == 0
     docs = json.loads(capsys.readouterr().out)
     assert len(docs) == 2
     for doc in docs:
-        assert doc["predicted"]["ttft_ms"]["p50"] > 0
-        # the emulator is the simulator: measured and predicted agree
-        predicted = doc["predicted"]["output_tok_per_s"]
-        assert doc["output_tok_per_s"] == pytest.approx(predicted, rel=0.05)
+        predicted = doc["predicted"]
+        assert predicted["ttft_ms"]["p50"] > 0
+        # the emulator is the simulator (on the same default layout, DP8 x EP8): measured and
+        # predicted agree, to the timing jitter of a real run at time scale 0.1
+        assert doc["output_tok_per_s"] == pytest.approx(predicted["output_tok_per_s"], rel=0.02)
+        for key in ("ttft_ms", "tpot_ms"):
+            for q in ("p50", "p99"):
+                assert doc[key][q] == pytest.approx(predicted[key][q], rel=0.03), (key, q)
 
 
 def test_inference_perf_published_stage() -> None:

@@ -53,12 +53,25 @@ def base_url(url: str) -> str:
     return url[:-3] if url.endswith("/v1") else url
 
 
-async def probe_model(
-    transport: Transport, url: str, served_model: str | None
-) -> tuple[str, float]:
-    """The model id to send (`served_model`, else the first of `GET /v1/models`) and the
-    endpoint's time scale (`moerun_time_scale` in the model card of `moerun emulate`, else 1).
-    UsageError when the server cannot be reached or does not answer as an OpenAI server."""
+@dataclass(frozen=True, slots=True)
+class ServerCard:
+    """What `GET /v1/models` says: the model id to send, and from `moerun emulate` its time
+    scale (`moerun_time_scale`, else 1) and the MTP acceptance it drafts at
+    (`moerun_mtp_acceptance`, else None)."""
+
+    model: str
+    time_scale: float = 1.0
+    mtp_acceptance: float | None = None
+
+
+def _positive(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) and value > 0 else None
+
+
+async def probe_model(transport: Transport, url: str, served_model: str | None) -> ServerCard:
+    """The model id to send (`served_model`, else the first of `GET /v1/models`) and what an
+    emulator's card says (`ServerCard`). UsageError when the server cannot be reached or does
+    not answer as an OpenAI server."""
     res = await transport.send("GET", "/v1/models", None, timeout_s=30.0)
     if res.error and not res.status:
         raise UsageError(
@@ -71,21 +84,21 @@ async def probe_model(
         ids = None
     if ids is None:
         if served_model is not None and res.status in (404, 405):
-            return served_model, 1.0  # some gateways do not list models
+            return ServerCard(served_model)  # some gateways do not list models
         raise UsageError(
             f"{url} does not look like an OpenAI-compatible server: GET /v1/models answered "
             f"HTTP {res.status or '-'} without a model list (give the server root, e.g. "
             "http://127.0.0.1:8000)"
         )
     assert isinstance(data, dict)
-    scale = data["data"][0].get("moerun_time_scale", 1.0) if ids else 1.0
-    if not isinstance(scale, int | float) or not scale > 0:
-        scale = 1.0
-    if served_model is not None:
-        return served_model, float(scale)
-    if not ids:
+    card = data["data"][0] if ids else {}
+    scale = _positive(card.get("moerun_time_scale")) or 1.0
+    acceptance = card.get("moerun_mtp_acceptance")
+    if not isinstance(acceptance, int | float) or not 0.0 <= acceptance < 1.0:
+        acceptance = None
+    if served_model is None and not ids:
         raise UsageError(f"{url} lists no models: name one with --served-model")
-    return str(ids[0]), float(scale)
+    return ServerCard(served_model or str(ids[0]), scale, acceptance)
 
 
 async def run_points(
@@ -143,11 +156,11 @@ def run_bench(
     num_gpus: int,
     headers: dict[str, str],
     progress: Progress | None = None,
-) -> tuple[str, list[RunResult]]:
+) -> tuple[ServerCard, list[RunResult]]:
     """Probe and run everything on a fresh event loop; Ctrl-C ends the current run early
-    and keeps what it measured. Returns the model id used and the runs."""
+    and keeps what it measured. Returns what the server's card said and the runs."""
 
-    async def main() -> tuple[str, list[RunResult]]:
+    async def main() -> tuple[ServerCard, list[RunResult]]:
         try:
             transport = HttpTransport(base_url(url), headers=headers)
         except ValueError as exc:
@@ -157,12 +170,12 @@ def run_bench(
         with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread
             loop.add_signal_handler(signal.SIGINT, stop.set)
         try:
-            model, scale = await probe_model(transport, url, served_model)
+            card = await probe_model(transport, url, served_model)
             runs = await run_points(
-                transport, config_for(model, scale), prompts, points,
+                transport, config_for(card.model, card.time_scale), prompts, points,
                 num_gpus=num_gpus, now=transport.now, progress=progress, stop=stop,
             )  # fmt: skip
-            return model, runs
+            return card, runs
         finally:
             await transport.aclose()
             with contextlib.suppress(NotImplementedError, RuntimeError):

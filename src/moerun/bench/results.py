@@ -4,7 +4,9 @@ Schema `moerun.bench/1` (a JSON object):
   schema, tool, created_unix_s
   url, endpoint ("chat" | "completions"), served_model, token_rule ("words" | "tokenizer"),
   prompt_salt     what varied the prompts' text (`--prompt-salt` repeats the run exactly)
-  deployment      the deployment flags (snake_case, as `moerun simulate` takes them) or null
+  deployment      the deployment flags (snake_case, as `moerun simulate` takes them) or null;
+                  tp/dp/ep/pp are the layout that was settled: the flags', else the default
+                  rule's (`moerun.core.deploy.default_layout`, what `moerun emulate` runs)
   mtp_acceptance  the MTP acceptance rate assumed by --compare-sim, or null
   runs            one per sweep point:
     label, workload (the workload flags, snake_case; request_rate "inf" for a burst),

@@ -32,6 +32,7 @@ from moerun.commands.deployment_args import add_deployment_args, deployment_from
 from moerun.commands.outdir import check_out_file
 from moerun.commands.simulate import add_sim_args, run_simulation
 from moerun.commands.workload_args import add_workload_args, workload_from_args
+from moerun.core.deploy.default_layout import resolve_layout
 from moerun.core.deploy.deployment import Deployment
 from moerun.errors import UsageError
 
@@ -125,7 +126,15 @@ def _deployment(args: argparse.Namespace, workload: str) -> Deployment | None:
                 "--num-gpus --engine (and its layout flags)"
             )
         return None
-    return deployment_from_args(args, prompt_kind(workload))[0]
+    # the layout the flags give, else the default rule's: the one `emulate` and `simulate` run
+    return resolve_layout(*deployment_from_args(args, prompt_kind(workload))).deployment
+
+
+def _recorded(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
+    """The deployment flags for the results file, with the layout that was settled."""
+    flags = {k: getattr(args, k) for k in flag_names(_deployment_flags)}
+    par = dep.parallel
+    return {**flags, "tp": par.tp, "dp": par.dp, "ep": par.ep, "pp": par.pp}
 
 
 def cmd_bench(args: argparse.Namespace) -> int:
@@ -161,20 +170,21 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     num_gpus = dep.num_gpus * args.replicas if dep is not None else 1
     show_bar = not args.no_progress and sys.stderr.isatty()
-    model, runs = run_bench(
+    card, runs = run_bench(
         args.url, config_for, prompts, points,
         served_model=args.served_model, num_gpus=num_gpus, headers=headers,
         progress=_Bar() if show_bar else None,
     )  # fmt: skip
+    if args.mtp_acceptance is None and card.mtp_acceptance is not None:
+        # an emulator drafts at the acceptance its card states: predict with that one
+        args.mtp_acceptance = card.mtp_acceptance
     results = BenchResults(
         url=args.url,
         endpoint=args.endpoint,
-        served_model=model,
+        served_model=card.model,
         token_rule="tokenizer" if prompts.exact else "words",
         prompt_salt=salt,
-        deployment=None
-        if dep is None
-        else {k: getattr(args, k) for k in flag_names(_deployment_flags)},
+        deployment=None if dep is None else _recorded(args, dep),
         mtp_acceptance=args.mtp_acceptance,
         runs=tuple(runs),
     )

@@ -17,7 +17,7 @@ from moerun.catalog.perf.measurements import (
     model_id_for,
     parse_bench_json,
 )
-from moerun.commands.deployment_input import DEPLOYMENT_KEYS
+from moerun.commands.deployment_input import DEPLOYMENT_KEYS, with_layout
 from moerun.errors import CatalogError, UsageError
 
 
@@ -52,7 +52,7 @@ def measured_from_imported(
             f"{where} is a {imported.tool} result, which does not say what ran: give the "
             "deployment flags (--model --gpu --num-gpus --engine and its layout)"
         )
-    dep = {**flags, "model": _model_for(flags, imported.served_model, where)}
+    dep = with_layout({**flags, "model": _model_for(flags, imported.served_model, where)}, where)
     doc = {
         "deployment": dep,
         "runs": [{"label": r.label, "workload": r.workload, "summary": r.summary}
@@ -69,11 +69,19 @@ def load_runs(path: Path, args: argparse.Namespace) -> list[MeasuredRun]:
         if imported is not None:
             scaled = imported.time_scaled(args.time_scale or 1.0)
             return measured_from_imported(scaled, flags, str(path))
-        if flags is not None:
-            doc = _json(path)
-            if isinstance(doc, dict) and doc.get("deployment") is None and "runs" in doc:
-                model = _model_for(flags, doc.get("served_model"), str(path))
-                doc["deployment"] = {**flags, "model": model}
+        doc = _json(path)
+        if isinstance(doc, dict) and "runs" in doc:
+            dep = doc.get("deployment")
+            if dep is None and flags is not None:
+                dep = {**flags, "model": _model_for(flags, doc.get("served_model"), str(path))}
+            if (
+                isinstance(dep, dict)
+                and dep.get("model")
+                and dep.get("gpu")
+                and dep.get("num_gpus")
+            ):
+                # a results file without a layout ran the default one, as `emulate` does
+                doc["deployment"] = with_layout(dep, f"{path}: deployment")
                 return parse_bench_json(doc, str(path))
     return load_measurements(path)
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from moerun.commands.arg_types import MAX_MTP_TOKENS
 from moerun.commands.deployment_args import build_deployment
+from moerun.core.deploy.default_layout import resolve_layout
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.engine import ENGINES
 from moerun.core.model.kv_cache import KV_DTYPES
@@ -59,6 +60,23 @@ _POSITIVE = (
 def deployment_from_dict(d: object, where: str = "deployment") -> tuple[Deployment, bool]:
     """The Deployment `d` describes, and whether it names a layout (tp/dp/ep/pp)."""
     return build_deployment(**fields_from_dict(d, where))
+
+
+LAYOUT_KEYS = ("tp", "dp", "ep", "pp")
+
+
+def with_layout(d: Mapping[str, Any], where: str = "deployment") -> dict[str, Any]:
+    """`d` with its layout settled: as given when it names one (tp/dp/ep/pp), else the default
+    layout rule's (`moerun.core.deploy.default_layout`), as `simulate` and `emulate` settle
+    it, so a measurement is priced on the layout that served it."""
+    out = dict(d)
+    if any(out.get(k) is not None for k in LAYOUT_KEYS):
+        return out
+    known = {k: v for k, v in out.items() if k in DEPLOYMENT_KEYS}
+    dep = resolve_layout(*deployment_from_dict(known, where)).deployment
+    par = dep.parallel
+    out.update(tp=par.tp, dp=par.dp, ep=par.ep, pp=par.pp)
+    return out
 
 
 def fields_from_dict(d: object, where: str = "deployment") -> dict[str, Any]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from moerun.catalog.perf.calibration import calibration_for
 from moerun.commands.arg_types import nonneg_float as _seconds
@@ -15,21 +15,26 @@ from moerun.commands.simulate import add_sim_args, sim_options_from_args
 from moerun.core.deploy.default_layout import resolve_layout
 from moerun.errors import UsageError
 
+if TYPE_CHECKING:
+    from moerun.core.deploy.default_layout import ResolvedLayout
+    from moerun.serve.emulator.app import EmulatorApp
+    from moerun.serve.emulator.clock import Clock
 
-def cmd_emulate(args: argparse.Namespace) -> int:
-    """Build the emulated deployment and serve it."""
+
+def emulator_from_args(
+    args: argparse.Namespace, clock: Clock | None = None
+) -> tuple[EmulatorApp, ResolvedLayout]:
+    """The emulator app the flags describe (on `clock`, else real time at --time-scale), and
+    its resolved layout; UsageError for flags it cannot serve."""
     # the server's modules load only when a server starts (every CLI start registers this)
     from moerun.serve.emulator.app import build_emulator
     from moerun.serve.emulator.faults import Faults
-    from moerun.serve.emulator.server import bind_listener, serve
 
     if args.replicas != 1 or args.disaggregate:
         raise UsageError(
             "the emulator runs one replica: start one `moerun emulate` per replica and put "
             "`moerun gateway` in front"
         )
-    if not 0 < args.port < 65536:
-        raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
     # an emulator answers whatever clients send: MTP priced as on real text unless told otherwise
     resolved = resolve_layout(*deployment_from_args(args, prompts="text"))
     dep = resolved.deployment
@@ -47,15 +52,27 @@ def cmd_emulate(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    served = args.served_model_name or dep.model.name
     app = build_emulator(
         dep,
-        served_model=served,
+        served_model=args.served_model_name or dep.model.name,
         options=options,
+        clock=clock,
         time_scale=args.time_scale,
         faults=faults,
         default_output_tokens=args.default_output_tokens,
     )
+    return app, resolved
+
+
+def cmd_emulate(args: argparse.Namespace) -> int:
+    """Build the emulated deployment and serve it."""
+    from moerun.serve.emulator.server import bind_listener, serve
+
+    if not 0 < args.port < 65536:
+        raise UsageError(f"--port {args.port} is not a TCP port (1-65535)")
+    app, resolved = emulator_from_args(args)
+    dep = resolved.deployment
+    served = args.served_model_name or dep.model.name
     try:
         sock = bind_listener(args.host, args.port)
     except OSError as exc:

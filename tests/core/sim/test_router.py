@@ -16,6 +16,7 @@ SGL_ROUTER = BalanceRule(abs_threshold=64, rel_threshold=1.5)
 class _KV:
     def __init__(self, hit: int) -> None:
         self.hit = hit
+        self.cached_tokens = hit
 
     def peek(self, segments: object) -> int:
         return self.hit
@@ -35,7 +36,7 @@ class _Replica:
 def choose(loads_hits: list[tuple[int, int]]) -> int:
     replicas = [_Replica(load, hit) for load, hit in loads_hits]
     router = Router("prefix-affinity", replicas, SGL_ROUTER)  # type: ignore[arg-type]
-    return router.choose(SimRequest(0, (), 1, 0.0))
+    return router.choose(SimRequest(0, (("prompt", 2000),), 1, 0.0))
 
 
 @pytest.mark.parametrize(

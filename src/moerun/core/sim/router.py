@@ -1,18 +1,50 @@
 """Routing requests across replicas: round robin, least load, or prefix affinity.
 
-Prefix affinity sends a request to the replica whose prefix cache holds the longest prefix of
-its prompt (as SGLang's cache-aware router does), unless the replicas' loads are imbalanced by
-sgl-router's rule (`BalanceRule`, thresholds from the catalog), when the least-loaded replica
-takes it, so a hot prefix cannot pin one replica while others idle. Ties go to the
-least-loaded replica.
+One rule with the gateway: prefix affinity ranks replicas by `rank_self_hosted`
+(`moerun.core.traffic.routing`), the function `moerun gateway` routes live traffic with, so a
+plan that assumes prefix affinity predicts what the gateway does. The gateway remembers the
+prompt blocks it sent each replica; here the replicas' own prefix caches answer the same
+questions (the longest cached prefix of the prompt, how much a replica holds), counted in the
+gateway's blocks of `block_chars / 4` tokens. Its load is the requests waiting or running.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from moerun.core.sim.engine import EngineReplica, SimRequest
 from moerun.core.traffic.balance import BalanceRule
+from moerun.core.traffic.routing import SELF_HOSTED, Candidate, RoutingConfig, rank_self_hosted
 
 ROUTINGS = ("round-robin", "least-load", "prefix-affinity")
+# the gateway hashes prompts in blocks of `block_chars` characters, about 4 per token
+CHARS_PER_TOKEN = 4
+
+
+class _CacheView:
+    """The replicas' prefix caches as the gateway's prefix index sees them (`PrefixView`)."""
+
+    def __init__(
+        self, replicas: list[EngineReplica], req: SimRequest, config: RoutingConfig
+    ) -> None:
+        self.replicas = replicas
+        self.req = req
+        self.block_tokens = max(1, config.block_chars // CHARS_PER_TOKEN)
+        self.config = config
+
+    def blocks(self) -> range:
+        """The prompt's whole blocks, as many as the gateway hashes."""
+        return range(min(self.req.input_tokens // self.block_tokens, self.config.max_blocks))
+
+    def num_matched(self, replica: str, blocks: Sequence[int]) -> int:
+        """See `PrefixView.num_matched`."""
+        cached = self.replicas[int(replica)].kv.peek(self.req.segments)
+        return min(cached // self.block_tokens, len(blocks))
+
+    def num_blocks(self, replica: str) -> int:
+        """See `PrefixView.num_blocks`."""
+        held = self.replicas[int(replica)].kv.cached_tokens // self.block_tokens
+        return min(held, self.config.blocks_per_replica)
 
 
 class Router:
@@ -26,8 +58,11 @@ class Router:
         if policy == "prefix-affinity" and balance is None:
             raise ValueError("prefix-affinity routing needs sgl-router's balance rule")
         self.policy = policy
-        self.balance = balance
         self.replicas = replicas
+        # the gateway's routing knobs with sgl-router's balance rule (unused by the others)
+        self.config = RoutingConfig(
+            policy=policy, balance=balance or BalanceRule(abs_threshold=0, rel_threshold=1.0)
+        )
         self._next = 0
 
     def choose(self, req: SimRequest) -> int:
@@ -40,12 +75,9 @@ class Router:
             self._next = (i + 1) % n
             return i
         loads = [r.load() for r in self.replicas]
-        least = min(range(n), key=lambda j: loads[j])
         if self.policy == "least-load":
-            return least
-        hits = [r.kv.peek(req.segments) for r in self.replicas]
-        best = max(range(n), key=lambda j: (hits[j], -loads[j]))
-        assert self.balance is not None
-        if hits[best] == 0 or self.balance.imbalanced(loads):
-            return least
-        return best
+            return min(range(n), key=lambda j: loads[j])
+        view = _CacheView(self.replicas, req, self.config)
+        candidates = [Candidate(str(j), SELF_HOSTED, in_flight=loads[j]) for j in range(n)]
+        best = rank_self_hosted(candidates, view.blocks(), view, None, self.config)[0]
+        return int(best.name)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from moerun.core.traffic.balance import BalanceRule
 
@@ -120,6 +121,19 @@ class PrefixIndex:
         return len(self._blocks.get(replica, ()))
 
 
+class PrefixView(Protocol):
+    """What the ranking reads about replicas' caches: `PrefixIndex` in the gateway, the
+    replicas' own caches in the simulator (`moerun.core.sim.router`)."""
+
+    def num_matched(self, replica: str, blocks: Sequence[int]) -> int:
+        """Leading blocks of the prompt the replica holds."""
+        ...
+
+    def num_blocks(self, replica: str) -> int:
+        """Blocks the replica holds."""
+        ...
+
+
 SESSION_ENTRY_BYTES = 200  # the table's own cost per entry beyond the id (dict slot, tuple)
 
 
@@ -174,7 +188,7 @@ def keeps_up(c: Candidate, config: RoutingConfig) -> bool:
 def rank_self_hosted(
     replicas: Sequence[Candidate],
     blocks: Sequence[int],
-    index: PrefixIndex,
+    index: PrefixView,
     session_replica: str | None,
     config: RoutingConfig,
     turn: int = 0,

@@ -111,6 +111,10 @@ class EmulatorApp:
             # `moerun bench` reads this to run its schedule and report times in emulated time
             "moerun_time_scale": getattr(self.engine.clock, "time_scale", 1.0),
         }
+        mtp = self.engine.replica.model.dep.mtp
+        if mtp.num_draft_tokens:
+            # and this, to predict with the acceptance the emulator drafts at (`--compare-sim`)
+            card["moerun_mtp_acceptance"] = mtp.acceptance
         return {"object": "list", "data": [card]}
 
     async def _completion(self, receive: Receive, send: Send, *, chat: bool) -> None:
