@@ -178,6 +178,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
     if args.mtp_acceptance is None and card.mtp_acceptance is not None:
         # an emulator drafts at the acceptance its card states: predict with that one
         args.mtp_acceptance = card.mtp_acceptance
+        dep = _deployment(args, args.workload)
     results = BenchResults(
         url=args.url,
         endpoint=args.endpoint,
