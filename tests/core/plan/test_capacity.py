@@ -3,6 +3,7 @@ simulator at the load it picks."""
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 
@@ -16,7 +17,19 @@ from moerun.core.deploy.parallel import Parallel
 from moerun.core.load.metrics import Slo
 from moerun.core.load.workload import Arrival
 from moerun.core.perf.step_time import StepBatch, StepModel
-from moerun.core.plan.capacity import ReplicaLimits, colocated_capacity, with_mtp
+from moerun.core.plan.capacity import (
+    Capacity,
+    OperatingPoint,
+    ReplicaLimits,
+    _batch_grid,
+    _choose,
+    _p99_share,
+    _p99_wait_s,
+    _times,
+    colocated_capacity,
+    disaggregated_capacity,
+    with_mtp,
+)
 from moerun.core.plan.demand import WorkloadStats, workload_stats
 from moerun.core.plan.search import Screened
 from moerun.core.plan.verify import simulate_at
@@ -121,3 +134,173 @@ def test_prefill_time_share_follows_the_token_mix() -> None:
     assert prompt_heavy is not None and output_heavy is not None
     assert prompt_heavy.prefill_time_share > 0.6
     assert output_heavy.prefill_time_share < 0.2
+
+
+def _decode_step_s(model: StepModel, st: WorkloadStats, seqs: float) -> float:
+    """One decode-only step of `seqs` sequences, priced by the step model."""
+    return model.step_time_s(
+        StepBatch(
+            decode_seqs=seqs,
+            decode_attended=seqs * st.mean_decode_attended,
+            decode_context=seqs * st.mean_decode_context,
+        )
+    )
+
+
+def test_disaggregated_unit_follows_its_decode_steps() -> None:
+    # x prefill and y decode instances: each decode instance runs decode-only steps of b
+    # sequences, emitting tau tokens per sequence per step, so TPOT = t_d / tau and the unit
+    # finishes y x b x tau / (O x t_d) requests per second; TTFT carries the KV transfer once.
+    model, limits = _model(mtp=1)
+    st = _fixed_stats(2000, 400)
+    slo = Slo(ttft_ms=60_000, tpot_ms=1000)
+    tau = model.tokens_per_decode_step
+    one = disaggregated_capacity(model, limits, st, slo, 1, 1, 0.0)
+    assert one.best is not None and len(one.curve) > 5
+    for q in one.curve:
+        t_d = _decode_step_s(model, st, q.batch_size)
+        assert q.tpot_p99_ms == pytest.approx(t_d / tau * 1e3, rel=1e-9)
+        assert q.req_per_s == pytest.approx(q.batch_size * tau / (400 * t_d), rel=1e-9)
+        assert q.output_tok_per_s == pytest.approx(q.req_per_s * 400, rel=1e-9)
+        assert q.prefill_time_share == 0.5  # one of the unit's two instances prefills
+        # TTFT at least: the prompt's one full-budget prefill step and a decode step
+        assert q.ttft_p99_ms > t_d * 1e3
+    # Twice the decode instances: twice the rate at each batch size; one in four prefills.
+    wide = disaggregated_capacity(model, limits, st, slo, 1, 3, 0.0)
+    by_batch = {q.batch_size: q for q in one.curve}
+    shared = [q for q in wide.curve if q.batch_size in by_batch]
+    assert shared
+    for q in shared:
+        assert q.req_per_s == pytest.approx(3 * by_batch[q.batch_size].req_per_s, rel=1e-9)
+        assert q.tpot_p99_ms == pytest.approx(by_batch[q.batch_size].tpot_p99_ms, rel=1e-9)
+        assert q.prefill_time_share == 0.25
+        # three times the arrivals at one prefill instance: a longer wait for it
+        assert q.ttft_p99_ms > by_batch[q.batch_size].ttft_p99_ms
+    # A 250 ms KV transfer adds exactly 250 ms to every TTFT and nothing else.
+    moved = disaggregated_capacity(model, limits, st, slo, 1, 1, 0.25)
+    assert [q.batch_size for q in moved.curve] == [q.batch_size for q in one.curve]
+    for q, base in zip(moved.curve, one.curve, strict=True):
+        assert q.ttft_p99_ms - base.ttft_p99_ms == pytest.approx(250.0, rel=1e-9)
+        assert q.tpot_p99_ms == base.tpot_p99_ms and q.req_per_s == base.req_per_s
+
+
+def test_disaggregated_prefill_room_and_kv_bound_the_curve() -> None:
+    model, limits = _model(mtp=1)
+    st = _fixed_stats(8000, 50)  # prompt-heavy: one prefill instance saturates first
+    slo = Slo(ttft_ms=60_000, tpot_ms=1000)
+    one = disaggregated_capacity(model, limits, st, slo, 1, 1, 0.0)
+    four = disaggregated_capacity(model, limits, st, slo, 4, 1, 0.0)
+    assert one.best is not None and four.best is not None
+    # More prefill instances admit higher rates before their queue saturates (rho < 1).
+    assert max(q.req_per_s for q in four.curve) > max(q.req_per_s for q in one.curve)
+    assert len(four.curve) > len(one.curve)
+    assert one.limit == "prefill room" or one.best.batch_size < four.best.batch_size
+    # A KV pool that holds no decoding context: nothing fits, and KV is named.
+    tiny = replace(limits, kv_capacity_tokens=100)
+    none = disaggregated_capacity(model, tiny, st, slo, 1, 1, 0.0)
+    assert none.best is None and none.closest is None and none.limit == "kv"
+
+
+def test_replica_limits_are_per_rank_caps_times_ranks() -> None:
+    # vLLM DP8: 1024 sequences and 8192 batched tokens per rank (engines.yaml, H200), x 8.
+    dep = make_deployment(parallel=Parallel(tp=1, dp=8, ep=8), max_context=32768)
+    fit = memory_fit(dep)
+    limits = ReplicaLimits.of(dep, fit, kv_capacity_factor=0.5)
+    assert limits == ReplicaLimits(
+        kv_capacity_tokens=fit.kv_capacity_tokens // 2,
+        max_num_seqs=8 * 1024,
+        max_batched_tokens=8 * 8192,
+    )
+
+
+def _point(batch: float, rate: float, tpot_ms: float, ttft_ms: float) -> OperatingPoint:
+    return OperatingPoint(batch, rate, tpot_ms, ttft_ms, rate * 100, 0.2)
+
+
+def test_choose_names_what_bounds_the_load() -> None:
+    slo = Slo(ttft_ms=1000, tpot_ms=50)
+    curve = [
+        _point(1, 1.0, 20, 300),
+        _point(2, 2.0, 50, 400),  # exactly at the TPOT target: it meets it
+        _point(4, 3.0, 70, 500),
+    ]
+    every = np.ones(3, dtype=bool)
+    cap = _choose(curve, slo, every, every)
+    assert cap == Capacity(curve[1], curve[0], "tpot", tuple(curve))
+    # The next load breaks TTFT, not TPOT.
+    slow_start = [curve[0], _point(2, 2.0, 30, 1000), _point(4, 3.0, 40, 1500)]
+    assert _choose(slow_start, slo, every, every).limit == "ttft"
+    assert _choose(slow_start, slo, every, every).best == slow_start[1]
+    # The largest batch meets the SLO: bounded by the batch cap, or by KV when KV cut some.
+    easy = Slo(ttft_ms=None, tpot_ms=None)
+    assert _choose(curve, easy, every, every) == Capacity(curve[2], curve[0], "batch", tuple(curve))
+    cut = np.array([True, True, True, False])
+    assert _choose(curve, easy, cut, np.ones(4, dtype=bool)).limit == "kv"
+    # Nothing meets it: the fastest point, and the target it misses first.
+    strict = Slo(ttft_ms=100, tpot_ms=10)
+    assert _choose(curve, strict, every, every) == Capacity(None, curve[0], "tpot", tuple(curve))
+    ttft_only = Slo(ttft_ms=100, tpot_ms=None)
+    assert _choose(curve, ttft_only, every, every) == Capacity(None, curve[0], "ttft", tuple(curve))
+    # No point at all: KV held none, or prefill had no room.
+    none = np.zeros(3, dtype=bool)
+    assert _choose([], slo, none, every) == Capacity(None, None, "kv")
+    assert _choose([], slo, every, none) == Capacity(None, None, "prefill room")
+
+
+def test_p99_helpers_against_hand_values() -> None:
+    # M/M/1: P(wait > t) = rho exp(-(1 - rho) t / S), so the p99 wait is S ln(100 rho)/(1 - rho).
+    wait = _p99_wait_s(np.array([0.2, 0.2, 0.2, 0.2]), np.array([0.005, 0.5, 0.9, 1.0]))
+    assert wait[0] == 0.0  # rho below 1%: 99% never wait
+    assert wait[1] == pytest.approx(0.2 * math.log(50) / 0.5)
+    assert wait[2] == pytest.approx(0.2 * math.log(90) / 0.1)
+    assert math.isinf(wait[3])
+    # Mixed-step share over n steps: p + 2.326 sqrt(p (1 - p) / n), capped at 1; above 1 as is.
+    share = _p99_share(np.array([0.5, 0.99, 1.5, 0.0]), 100)
+    assert share[0] == pytest.approx(0.5 + 2.326 * math.sqrt(0.25 / 100))
+    assert share[1] == 1.0
+    assert share[2] == 1.5
+    assert share[3] == 0.0
+    assert _p99_share(np.array([0.1]), 0.5)[0] == pytest.approx(0.1 + 2.326 * 0.3)  # n >= 1
+
+
+def test_batch_grid_spans_one_to_the_cap() -> None:
+    grid = _batch_grid(1000)
+    assert grid[0] == 1 and grid[-1] == 1000 and len(grid) <= 48
+    assert np.all(np.diff(grid) > 0) and np.all(grid == np.round(grid))
+    assert list(_batch_grid(1)) == [1.0]
+    assert list(_batch_grid(3)) == [1.0, 2.0, 3.0]
+
+
+def test_times_price_prompt_tokens_as_whole_prompts() -> None:
+    # N new prompt tokens from prompts of mean P new tokens are N / P prefills (at least one),
+    # each sampling a token; positions and attended tokens scale with N and with the decodes.
+    model, _ = _model(mtp=0)
+    st = _fixed_stats(3000, 200)
+    got = _times(model, np.array([8.0, 0.0, 8.0]), np.array([0.0, 1500.0, 6000.0]), st)
+
+    def one(decode: float, prefill: float) -> float:
+        seqs = max(prefill / 3000, 1.0) if prefill > 0 else 0.0
+        return model.step_time_s(
+            StepBatch(
+                prefill_tokens=prefill,
+                prefill_seqs=seqs,
+                prefill_attended=prefill * st.mean_prefill_attended,
+                prefill_context=prefill * st.mean_prefill_position,
+                prefill_logits=seqs,
+                decode_seqs=decode,
+                decode_attended=decode * st.mean_decode_attended,
+                decode_context=decode * st.mean_decode_context,
+            )
+        )
+
+    assert got[0] == pytest.approx(one(8, 0), rel=1e-9)
+    assert got[1] == pytest.approx(one(0, 1500), rel=1e-9)
+    assert got[2] == pytest.approx(one(8, 6000), rel=1e-9)
+    assert got[2] > got[0] and got[2] > got[1]
+
+
+def test_an_slo_without_a_ttft_target_bounds_tpot_only(chat_stats: WorkloadStats) -> None:
+    model, limits = _model()
+    both = colocated_capacity(model, limits, chat_stats, Slo(ttft_ms=10**9, tpot_ms=60))
+    tpot_only = colocated_capacity(model, limits, chat_stats, Slo(ttft_ms=None, tpot_ms=60))
+    assert tpot_only.best == both.best and tpot_only.best is not None
