@@ -9,8 +9,10 @@ import math
 
 import pytest
 
+from moerun.catalog.models import load_spec
 from moerun.core.deploy.memory_fit import best_layout, memory_fit, stage_layers, weights_per_gpu
 from moerun.core.deploy.parallel import Parallel
+from moerun.core.model.weights import weight_bytes
 from tests.conftest import make_deployment
 
 GIB = 2**30
@@ -177,3 +179,55 @@ def test_best_layout_over_two_h100_nodes_takes_the_most_kv() -> None:
         assert rival.fits and rival.kv_capacity_tokens < fit.kv_capacity_tokens
     h200 = best_layout(make_deployment())
     assert h200 is not None and h200[0] == Parallel(tp=1, dp=8, ep=8)
+
+
+def test_one_spec_in_two_formats_and_with_its_mtp_layer() -> None:
+    # The same spec object priced in two formats gives each format's bytes; on one GPU the
+    # MTP layer adds exactly its stored bytes when MTP runs.
+    glm5 = load_spec("glm-5.1")
+    for fmt in ("fp8", "bf16"):
+        off = memory_fit(make_deployment(model=glm5, num_gpus=1, weights=fmt))
+        on = memory_fit(make_deployment(model=glm5, num_gpus=1, weights=fmt, mtp_tokens=1))
+        assert off.weights_bytes_per_gpu == weight_bytes(glm5, fmt, include_mtp=False).total_bytes
+        assert on.weights_bytes_per_gpu == weight_bytes(glm5, fmt).total_bytes
+    assert weight_bytes(glm5, "bf16").total_bytes == 2 * 753_864_139_008 + 2 * 76 * 256  # fp32 bias
+
+
+def test_a_layout_that_does_not_use_the_gpus_places_nothing() -> None:
+    fit = memory_fit(make_deployment(num_gpus=8, parallel=Parallel(tp=4)))
+    assert not fit.fits
+    assert fit.weights_bytes_per_gpu == 0
+    assert fit.kv_capacity_tokens == 0 and fit.max_concurrency_at_context == 0
+
+
+def _fraction_for(budget_bytes: int, memory_bytes: int) -> float:
+    """A memory fraction whose budget int(memory x fraction) is exactly `budget_bytes`."""
+    f = budget_bytes / memory_bytes
+    while int(memory_bytes * f) < budget_bytes:
+        f = math.nextafter(f, 1.0)
+    while int(memory_bytes * f) > budget_bytes:
+        f = math.nextafter(f, 0.0)
+    assert int(memory_bytes * f) == budget_bytes
+    return f
+
+
+def test_budgets_exactly_full_are_not_exceeded() -> None:
+    ref = memory_fit(make_deployment())
+    w, r, mem = ref.weights_bytes_per_gpu, ref.reserve_bytes_per_gpu, ref.gpu_memory_bytes
+    # vLLM: weights + reserve exactly the budget: nothing exceeded, but no KV left.
+    full = memory_fit(make_deployment(mem_fraction=_fraction_for(w + r, mem)))
+    assert full.budget_bytes_per_gpu == w + r
+    assert full.kv_free_bytes_per_gpu == 0 and full.kv_capacity_tokens_per_rank == 0
+    assert len(full.reasons) == 1 and full.reasons[0].startswith("KV cache holds 0 tokens")
+    # SGLang: weights exactly the static pool.
+    sg = memory_fit(make_deployment(engine="sglang"))
+    ws = sg.weights_bytes_per_gpu
+    pool = memory_fit(make_deployment(engine="sglang", mem_fraction=_fraction_for(ws, mem)))
+    assert len(pool.reasons) == 1 and pool.reasons[0].startswith("KV cache holds 0 tokens")
+    # SGLang: exactly the reserve left outside the pool is enough.
+    rs = sg.reserve_bytes_per_gpu
+    edge = memory_fit(make_deployment(engine="sglang", mem_fraction=_fraction_for(mem - rs, mem)))
+    assert edge.fits, edge.reasons
+    # vLLM short of its reserve: the free bytes it reports never go below zero.
+    tight = memory_fit(make_deployment(mem_fraction=(w + r / 2) / mem))
+    assert tight.kv_free_bytes_per_gpu == 0
