@@ -1,0 +1,219 @@
+"""Ledger replay and spend semantics on real SQLite files and spool directories: rows the
+database rejects are kept aside, big spool files go in whole, the replay task runs by itself,
+spend adds the spool to the database, and failures say what failed."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+
+import orjson
+import pytest
+
+from moerun.errors import LedgerOutage, StoreError
+from moerun.store.durable import OK, SPOOLING
+from moerun.store.spool import Spool, read_rows
+from moerun.store.usage import SqliteLedger, open_ledger
+from moerun.store.writer import BatchWriter, Row, row
+from tests.store.test_spool import Gate, _distinct, _drained, _gated, _stored
+from tests.store.test_usage_ledger import T0, rec
+
+
+def _spool_rows(directory: Path, rows: list[Row]) -> None:
+    """Leave rows in a spool directory, as a gateway that crashed leaves them."""
+    spool = Spool(directory)
+
+    async def go() -> None:
+        await asyncio.gather(*spool.submit(rows))
+
+    asyncio.run(go())
+    spool.close()
+
+
+def test_a_spooled_row_the_database_rejects_is_kept_aside(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    bad = (*row(_distinct(2))[:2], None, *row(_distinct(2))[3:])  # key_name NULL: NOT NULL
+    _spool_rows(tmp_path / "spool", [row(_distinct(1)), bad, row(_distinct(3))])
+    ledger = open_ledger(url, spool_dir=tmp_path / "spool")
+    assert ledger.state == SPOOLING and ledger.spool_rows == 3
+
+    async def go() -> None:
+        assert await ledger.drain() is True  # the good rows go in; the bad one cannot, ever
+
+    with caplog.at_level(logging.ERROR, logger="moerun.ledger"):
+        try:
+            asyncio.run(go())
+        finally:
+            ledger.close()
+    assert [r.request_id for r in _stored(url)] == ["req_1", "req_3"]
+    rejected = (tmp_path / "spool" / "rejected.jsonl.txt").read_bytes().splitlines()
+    assert [orjson.loads(line) for line in rejected] == [list(bad)]
+    (message,) = [r.getMessage() for r in caplog.records if "rejected" in r.getMessage()]
+    assert message.startswith("usage ledger: spooled row req_2 rejected: ledger ")
+    assert "IntegrityError" in message
+
+
+def test_replaying_a_row_already_committed_is_not_a_rejection(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    _spool_rows(tmp_path / "spool", [row(_distinct(1))])
+    ledger = open_ledger(url, spool_dir=tmp_path / "spool")
+
+    async def go() -> None:
+        ledger.state = OK
+        await ledger.record(_distinct(1))  # committed, and still in the spool
+        assert await ledger.drain() is True
+
+    try:
+        asyncio.run(go())
+    finally:
+        ledger.close()
+    assert _stored(url) == [_distinct(1)]
+    assert not (tmp_path / "spool" / "rejected.jsonl.txt").exists()
+
+
+def test_a_spool_file_longer_than_a_batch_is_replayed_whole(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    # 1,100 rows in one file (MAX_BATCH is 512: three batches), 2 in another.
+    _spool_rows(tmp_path / "spool", [row(rec(i)) for i in range(1100)])
+    _spool_rows(tmp_path / "spool", [row(rec(i)) for i in range(2000, 2002)])
+    ledger = open_ledger(url, spool_dir=tmp_path / "spool")
+
+    async def go() -> None:
+        assert await _drained(ledger)
+
+    try:
+        asyncio.run(go())
+        assert ledger.num_replayed == 1102 and ledger.spool_rows == 0
+    finally:
+        ledger.close()
+    ids = {r.request_id for r in _stored(url)}
+    assert ids == {f"req_{i}" for i in [*range(1100), 2000, 2001]}
+
+
+def test_the_replay_task_brings_the_ledger_back_by_itself(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    ledger = _gated(url, tmp_path / "spool", timeout_s=30.0)
+    gate = ledger.database
+    assert isinstance(gate, Gate)
+    gate.down = True
+    spool_dir = tmp_path / "spool"
+
+    async def go() -> None:
+        ledger.replay_interval_s = 0.05
+        ledger.start()
+        await ledger.record(_distinct(1))  # refused: spooled
+        assert ledger.state == SPOOLING and ledger.spool_rows == 1
+        gate.down = False
+        gate.open.set()
+        for _ in range(200):  # nobody calls drain(): the task does
+            if ledger.state == OK and ledger.spool_rows == 0:
+                break
+            await asyncio.sleep(0.05)
+        assert ledger.state == OK and ledger.spool_rows == 0
+        # Stopped, it replays no more.
+        await ledger.stop()
+        gate.down = True
+        await ledger.record(_distinct(2))
+        gate.down = False
+        await asyncio.sleep(0.3)
+        assert ledger.spool_rows == 1 and ledger.state == SPOOLING
+
+    with caplog.at_level(logging.WARNING, logger="moerun.ledger"):
+        try:
+            asyncio.run(go())
+        finally:
+            ledger.close()
+    assert _stored(url) == [_distinct(1)]
+    messages = [r.getMessage() for r in caplog.records]
+    assert (
+        f"usage ledger: ledger gate: ConnectionError: refused; spooling rows to {spool_dir}"
+        in messages
+    )
+    assert "usage ledger: the database is back; replaying the spool" in messages
+
+
+def test_spend_adds_spooled_rows_to_committed_ones_and_counts_free_keys(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    ledger = _gated(url, tmp_path / "spool", timeout_s=30.0)
+    gate = ledger.database
+    assert isinstance(gate, Gate)
+
+    async def go() -> None:
+        gate.open.set()
+        await ledger.record(rec(1, cost=0.25))
+        await ledger.record(rec(2, key="free", cost=0.0))
+        gate.down = True
+        await ledger.record(rec(3, cost=0.5))  # spooled
+        await ledger.record(rec(4, cost=1.0))  # spooled
+
+    try:
+        asyncio.run(go())
+        assert ledger.spool_rows == 2
+        # A free key spends $0, not $1; eu-app: $0.25 committed + $1.50 spooled.
+        assert ledger.spend_by_key(T0) == {"eu-app": pytest.approx(1.75), "free": 0.0}
+        # A row created exactly at the start of the window counts.
+        assert ledger.spend_by_key(T0 + 3) == {"eu-app": pytest.approx(1.5)}
+        assert ledger.spool.spend_by_key(T0 + 4) == {"eu-app": pytest.approx(1.0)}
+    finally:
+        ledger.close()
+
+
+def test_batch_writer_failures_name_the_ledger_and_the_error(tmp_path: Path) -> None:
+    class Broken(BatchWriter):
+        def commit(self, rows: list[Row], replayed: list[Row]) -> set[object]:
+            raise ValueError("bad row")
+
+    writer = Broken("broken")
+
+    async def go() -> None:
+        with pytest.raises(StoreError) as err:
+            await writer.record(_distinct(1))
+        # Not the database's outage (the default): one row's fault, a plain StoreError.
+        assert not isinstance(err.value, LedgerOutage)
+        assert str(err.value) == "ledger broken: ValueError: bad row"
+
+    try:
+        asyncio.run(go())
+    finally:
+        writer.close()
+    # A real writer's record() returns once the row is committed.
+    ledger = open_ledger(f"sqlite:///{tmp_path / 'w.db'}", spool_dir=tmp_path / "s")
+    db = ledger.database
+    assert isinstance(db, SqliteLedger)
+
+    async def direct() -> None:
+        await db.record(rec(7, cost=0.125))
+
+    try:
+        asyncio.run(direct())
+        assert db.spend_by_key(T0) == {"eu-app": 0.125}
+    finally:
+        ledger.close()
+
+
+def test_a_full_spool_says_which_error(tmp_path: Path) -> None:
+    class FullSpool(Spool):
+        def commit(self, rows: list[Row], replayed: list[Row]) -> set[object]:
+            raise OSError(28, "No space left on device")
+
+    spool = FullSpool(tmp_path / "spool")
+
+    async def go() -> None:
+        futs = spool.submit([row(_distinct(1)), row(_distinct(2))])
+        for fut in futs:
+            with pytest.raises(StoreError) as err:
+                await fut
+            assert str(err.value) == (
+                f"ledger spool {tmp_path / 'spool'}: OSError: [Errno 28] No space left on device"
+            )
+
+    try:
+        asyncio.run(go())
+    finally:
+        spool.close()
+    assert read_rows(tmp_path / "nothing.jsonl") == []
