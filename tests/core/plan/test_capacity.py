@@ -304,3 +304,84 @@ def test_an_slo_without_a_ttft_target_bounds_tpot_only(chat_stats: WorkloadStats
     both = colocated_capacity(model, limits, chat_stats, Slo(ttft_ms=10**9, tpot_ms=60))
     tpot_only = colocated_capacity(model, limits, chat_stats, Slo(ttft_ms=None, tpot_ms=60))
     assert tpot_only.best == both.best and tpot_only.best is not None
+
+
+def _docstring_point(
+    model: StepModel, limits: ReplicaLimits, st: WorkloadStats, b: float, mixed: bool
+) -> dict[str, float]:
+    """One load level of the module docstring's model, in scalar arithmetic: B decoding,
+    tau tokens each per step, arrivals a = B tau / O per step bringing c = a P prompt tokens
+    into R tokens of room, a share m = max(1 - exp(-a q), c / R) of prefill steps."""
+    k, tau = model.shape.mtp_tokens, model.tokens_per_decode_step
+    o, p = st.mean_output_tokens, st.mean_new_tokens
+    room = limits.max_batched_tokens - (b * (k + 1) if mixed else 0)
+    a = b * tau / o
+    c = a * p
+    q = max(1.0, p / room)
+    m = max(1 - math.exp(-a * q), c / room)
+    if mixed:
+        m = min(1.0, m)
+    chunk = min(c / m, room)
+
+    def step(decode: float, prefill: float) -> float:
+        # priced as the screen prices steps (test_times_price_prompt_tokens_as_whole_prompts
+        # pins that to StepModel.step_time_s)
+        return float(_times(model, np.array([decode]), np.array([prefill]), st)[0])
+
+    t_d = step(b, 0.0)
+    steps = o / tau
+    spread = 2.326 * math.sqrt(min(m, 1.0) * (1 - min(m, 1.0)) / max(steps, 1.0))
+    m99 = max(m, min(1.0, m + spread))
+    if mixed:  # prompt chunks ride in decode steps
+        t_m = step(b, chunk)
+        cycle, cycle99, prefill_s = (
+            m * t_m + (1 - m) * t_d,
+            m99 * t_m + (1 - m99) * t_d,
+            m * (t_m - t_d),
+        )
+    else:  # prefill-first: prompt steps carry no decodes, the decoders wait through them
+        t_m = step(0.0, chunk)
+        cycle, cycle99, prefill_s = t_d + m * t_m, t_d + m99 * t_m, m * t_m
+    rate = b * tau / (o * cycle)
+    rho = c / room
+    service = q * t_m
+    wait = service * math.log(max(100 * rho, 1.0)) / (1 - rho)
+    ttft = wait + math.ceil(st.p99_new_tokens / room) * t_m + max(t_m, t_d)
+    return {
+        "req_per_s": rate,
+        "tpot_p99_ms": cycle99 / tau * 1e3,
+        "ttft_p99_ms": ttft * 1e3,
+        "output_tok_per_s": rate * o,
+        "prefill_time_share": prefill_s / cycle,
+        "kv_ok": float(
+            b * st.mean_decode_context + rate * st.idle_token_s_per_request
+            <= limits.kv_capacity_tokens * 0.95
+        ),
+        "room_ok": float(room > 0 and rho < 1),
+    }
+
+
+@pytest.mark.parametrize("engine", ["vllm", "sglang"])
+def test_colocated_points_follow_the_documented_model(engine: str) -> None:
+    dep = make_deployment(
+        parallel=Parallel(tp=1, dp=8, ep=8), mtp_tokens=1, max_context=32768, engine=engine
+    )
+    fit = memory_fit(dep)
+    params = calibration_for("h200_sxm", engine).params
+    model = StepModel(dep, params, mtp_acceptance=0.85)
+    # Sessions idle 20 s between turns, keeping 3,000 tokens each: KV bounds the top loads.
+    st = replace(_fixed_stats(3000, 300), idle_token_s_per_request=60_000.0)
+    limits = replace(ReplicaLimits.of(dep, fit), kv_capacity_tokens=100_000)
+    cap = colocated_capacity(model, limits, st, Slo(ttft_ms=60_000, tpot_ms=1000))
+    expected = {
+        b: _docstring_point(model, limits, st, b, mixed=engine == "vllm")
+        for b in _batch_grid(limits.max_num_seqs)
+    }
+    kept = [b for b, e in expected.items() if e["kv_ok"] and e["room_ok"]]
+    assert [q.batch_size for q in cap.curve] == kept
+    assert 5 < len(kept) < len(expected)  # some loads are cut, most are not
+    for q in cap.curve:
+        e = expected[q.batch_size]
+        for name in ("req_per_s", "tpot_p99_ms", "ttft_p99_ms", "output_tok_per_s"):
+            assert getattr(q, name) == pytest.approx(e[name], rel=1e-9), name
+        assert q.prefill_time_share == pytest.approx(e["prefill_time_share"], rel=1e-9)
