@@ -8,7 +8,7 @@
 # Each group runs in a scratch copy of the work tree ($MUTATION_SCRATCH, default
 # /tmp/moerun-mutation/GROUP/repo, with ../shared beside it), so the tree is never touched.
 # A full run starts from a fresh copy; naming mutants re-runs only those in the kept copy
-# (after copying the current tests/ and src/ over it), for checking a new test quickly.
+# (after copying the current tests/ over it), for checking a new test quickly.
 # mutmut picks, for each mutant, the selected tests that reach the mutated function.
 #
 # Kill rate = (killed + timeout) / all mutants. Mutants listed in
@@ -44,7 +44,7 @@ tests_for() {
     accounting) echo "tests/core/model tests/core/deploy tests/core/plan/test_capacity.py" ;;
     cost)
         echo "tests/core/market/test_cost.py tests/core/plan/test_capacity.py" \
-            "tests/core/plan/test_recommend.py tests/catalog/test_catalog_prices.py" ;;
+            "tests/catalog/test_catalog_prices.py" ;;
     policy)
         echo "tests/core/market tests/core/plan/test_recommend.py tests/catalog/test_cloud_trust.py" \
             "tests/serve/test_policy_property.py tests/serve/test_budgets.py" ;;
@@ -135,8 +135,9 @@ if [ "$#" -eq 0 ]; then
     } >>"$REPO/pyproject.toml"
 else
     [ -d "$REPO/mutants" ] || { echo "mutation_check: no earlier run in $REPO" >&2; exit 2; }
-    # Bring the current tests and sources into the kept copy (mutated sources stay mutated).
-    (cd "$ROOT" && tar -cf - tests) | tar -xf - -C "$REPO/mutants"
+    # Bring the current tests into the kept copy (mutmut copies tests/ into mutants/ itself);
+    # the sources stay as mutated, so this is for new tests, not for changed code.
+    (cd "$ROOT" && tar -cf - tests) | tar -xf - -C "$REPO"
 fi
 
 # Child processes (gateways under SIGKILL tests) import the mutated package, not the
