@@ -132,6 +132,9 @@ if [ "$#" -eq 0 ]; then
         printf '"%s", ' $TESTS
         echo ']'
         echo 'pytest_add_cli_args = ["-p", "no:cacheprovider", "-q"]'
+        # A mutant that hangs the ledger's writer thread waits out its timeout: 4x the
+        # tests' clean time (mutmut's default 15x kept one group running for an hour).
+        echo 'timeout_multiplier = 4.0'
     } >>"$REPO/pyproject.toml"
 else
     [ -d "$REPO/mutants" ] || { echo "mutation_check: no earlier run in $REPO" >&2; exit 2; }
