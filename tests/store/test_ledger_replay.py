@@ -5,7 +5,10 @@ spend adds the spool to the database, and failures say what failed."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
+import sqlite3
+import time
 from pathlib import Path
 
 import orjson
@@ -13,8 +16,9 @@ import pytest
 
 from moerun.errors import LedgerOutage, StoreError
 from moerun.store.durable import OK, SPOOLING
+from moerun.store.migrate import upgrade
 from moerun.store.spool import Spool, read_rows
-from moerun.store.usage import SqliteLedger, open_ledger
+from moerun.store.usage import SqliteLedger, default_spool_dir, open_ledger
 from moerun.store.writer import BatchWriter, Row, row
 from tests.store.test_spool import Gate, _distinct, _drained, _gated, _stored
 from tests.store.test_usage_ledger import T0, rec
@@ -153,7 +157,7 @@ def test_spend_adds_spooled_rows_to_committed_ones_and_counts_free_keys(tmp_path
 
     try:
         asyncio.run(go())
-        assert ledger.spool_rows == 2
+        assert ledger.spool_rows == 2 and ledger.num_spooled == 2
         # A free key spends $0, not $1; eu-app: $0.25 committed + $1.50 spooled.
         assert ledger.spend_by_key(T0) == {"eu-app": pytest.approx(1.75), "free": 0.0}
         # A row created exactly at the start of the window counts.
@@ -217,3 +221,67 @@ def test_a_full_spool_says_which_error(tmp_path: Path) -> None:
     finally:
         spool.close()
     assert read_rows(tmp_path / "nothing.jsonl") == []
+
+
+def test_spool_directory_beside_sqlite_or_one_per_server_url(tmp_path: Path) -> None:
+    assert default_spool_dir(f"sqlite:///{tmp_path}/u.db") == Path(f"{tmp_path}/u.db.spool")
+    url = "postgresql://moerun:secret@127.0.0.1:5432/usage"
+    root = Path.home() / ".local" / "state" / "moerun" / "spool"
+    digest = hashlib.sha256(url.encode()).hexdigest()[:16]
+    assert default_spool_dir(url) == root / digest
+    # Another password is another URL: its rows never mix with these.
+    assert default_spool_dir(url.replace("secret", "other")).parent == root
+    assert default_spool_dir(url.replace("secret", "other")) != root / digest
+
+
+def test_open_ledger_settings_reach_the_writer(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    default = open_ledger(url, spool_dir=tmp_path / "s1")
+    full = open_ledger(url, "full", spool_dir=tmp_path / "s2", commit_timeout_s=0.5)
+    try:
+        assert default.commit_timeout_s == 2.0 and full.commit_timeout_s == 0.5
+        db_default, db_full = default.database, full.database
+        assert isinstance(db_default, SqliteLedger) and isinstance(db_full, SqliteLedger)
+        assert db_default.sync == "normal" and db_full.sync == "full"
+        # SQLite's synchronous: 1 NORMAL, 2 FULL (fsync at every commit)
+        for db, level in ((db_default, 1), (db_full, 2)):
+            conn = db._connect()
+            assert conn.execute("PRAGMA synchronous").fetchone()[0] == level
+            conn.close()
+    finally:
+        default.close()
+        full.close()
+    # WAL mode is kept in the file: any later reader sees it.
+    plain = sqlite3.connect(tmp_path / "u.db")
+    assert plain.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    plain.close()
+    # An in-memory database would lose every row at exit (the URL as SQLAlchemy writes it).
+    for bad, shown in (
+        ("sqlite://", "sqlite://"),
+        ("sqlite:///:memory:", "sqlite:///%3Amemory%3A"),
+    ):
+        with pytest.raises(StoreError) as err:
+            open_ledger(bad)
+        assert str(err.value) == f"ledger database {shown}: use a SQLite file or PostgreSQL"
+
+
+def test_wal_checkpoints_run_on_their_own_thread(tmp_path: Path) -> None:
+    # Automatic checkpoints are off (they would fsync on the commit path); the checkpoint
+    # thread copies the WAL into the database file instead.
+    path = tmp_path / "u.db"
+    upgrade(f"sqlite:///{path}")
+    ledger = SqliteLedger(str(path), checkpoint_interval_s=0.05)
+
+    async def go() -> None:
+        await asyncio.gather(*(ledger.record(rec(i)) for i in range(300)))
+
+    try:
+        before = path.stat().st_size
+        asyncio.run(go())
+        for _ in range(100):
+            if path.stat().st_size > before:
+                break
+            time.sleep(0.02)
+        assert path.stat().st_size > before
+    finally:
+        ledger.close()
