@@ -285,3 +285,52 @@ def test_wal_checkpoints_run_on_their_own_thread(tmp_path: Path) -> None:
         assert path.stat().st_size > before
     finally:
         ledger.close()
+
+
+def test_close_commits_what_was_queued_and_one_batch_catches_its_own_duplicate(
+    tmp_path: Path,
+) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    upgrade(url)
+    writer = SqliteLedger(str(tmp_path / "u.db"))
+    rows = [row(_distinct(i)) for i in range(50)]
+
+    async def go() -> None:
+        futs = writer.submit(rows)
+        writer.close()  # queued rows are committed before the thread stops
+        await asyncio.gather(*futs)
+
+    asyncio.run(go())
+    assert [r.request_id for r in _stored(url)] == sorted(f"req_{i}" for i in range(50))
+    # The same request id twice in one batch: the first is the row, the second an error.
+    again = SqliteLedger(str(tmp_path / "u.db"))
+
+    async def twice() -> list[BaseException | None]:
+        futs = again.submit([row(_distinct(60)), row(_distinct(60))])
+        return await asyncio.gather(*futs, return_exceptions=True)
+
+    try:
+        first, second = asyncio.run(twice())
+    finally:
+        again.close()
+    assert first is None
+    assert isinstance(second, StoreError)
+    assert str(second) == f"ledger {tmp_path / 'u.db'}: duplicate req_60"
+
+
+def test_spooled_rows_keep_spaces_and_count_replays(tmp_path: Path) -> None:
+    spool = Spool(tmp_path / "s")
+    spaced = row(rec(1, key="team a", backend="h200 pool"))
+
+    async def go() -> None:
+        await spool.submit([spaced])[0]
+        await spool.submit([row(rec(2))], replayed=True)[0]
+
+    try:
+        asyncio.run(go())
+        assert spool.num_rows == 2
+        spool.seal()
+        (path,) = (tmp_path / "s").glob("*.jsonl")
+        assert read_rows(path) == [spaced, row(rec(2))]
+    finally:
+        spool.close()
