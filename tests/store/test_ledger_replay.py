@@ -334,3 +334,26 @@ def test_spooled_rows_keep_spaces_and_count_replays(tmp_path: Path) -> None:
         assert read_rows(path) == [spaced, row(rec(2))]
     finally:
         spool.close()
+
+
+def test_a_replay_refused_by_a_down_database_keeps_the_spool(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'u.db'}"
+    ledger = _gated(url, tmp_path / "spool", timeout_s=30.0)
+    gate = ledger.database
+    assert isinstance(gate, Gate)
+    gate.down = True
+
+    async def go() -> None:
+        await ledger.record(_distinct(1))
+        await ledger.record(_distinct(2))
+        assert await ledger.drain() is False  # refused: nothing leaves the spool
+        assert ledger.spool_rows == 2 and ledger.num_replayed == 0
+        gate.down = False
+        gate.open.set()
+        assert await _drained(ledger)
+
+    try:
+        asyncio.run(go())
+    finally:
+        ledger.close()
+    assert _stored(url) == [_distinct(1), _distinct(2)]
