@@ -17,6 +17,7 @@ from moerun.core.market.cost import (
     replica_schedule,
     replicas_for,
 )
+from moerun.core.market.pricing import GpuPrice
 
 
 @pytest.mark.parametrize(
@@ -134,3 +135,62 @@ def test_hybrid_scaling_down_keeps_only_the_replicas_each_hour_needs() -> None:
     # an hour that needs no overflow: none at all
     calm = hybrid_cost([1.0] * 24, 1, 2.0, 10.0, 0.002, traffic, 0.3, scale_down=False)
     assert calm.overflow_requests_per_day == 0 and calm.base.traffic == traffic
+
+
+def test_gpu_price_per_node_and_for_a_rental() -> None:
+    def price(**kw: object) -> GpuPrice:
+        return GpuPrice("x", "X", "h200_sxm", "on_demand", 3.5, **kw)  # type: ignore[arg-type]
+
+    # A listed instance price wins; else GPUs x the GPU price; else not known.
+    assert price(num_gpus_per_instance=8, usd_per_instance_hour=30.0).usd_per_node_hour == 30.0
+    assert price(num_gpus_per_instance=8).usd_per_node_hour == pytest.approx(28.0)
+    assert price().usd_per_node_hour is None
+    assert price().usd_for(4, 2.5) == pytest.approx(35.0)  # 4 GPUs x 2.5 h x $3.50
+
+
+def test_replicas_below_one_request_per_second() -> None:
+    # A slow replica (0.5 req/s, long generations) is still a replica: 1.2 req/s needs 3.
+    assert replicas_for(1.2, 0.5) == 3
+    with pytest.raises(ValueError) as err:
+        replicas_for(1.0, -2.0)
+    assert str(err.value) == "a replica's capacity must be positive"
+
+
+def test_api_bill_prices_each_token_kind() -> None:
+    # 10,000 prompt tokens, 8,000 of them a reusable prefix that hits the cache half the time:
+    # 6,000 fresh x $2 + 4,000 cached x $0.50 + 500 output x $8, per million.
+    prices = TokenPrices(2.0, 8.0, 0.5)
+    assert api_usd_per_request(prices, 10_000, 8_000, 500, 0.5) == pytest.approx(0.018)
+    # A free cache: the cached tokens cost nothing (not the input price, not $1).
+    free = TokenPrices(2.0, 8.0, 0.0)
+    assert api_usd_per_request(free, 10_000, 8_000, 500, 0.5) == pytest.approx(0.016)
+
+
+def test_per_mtok_of_a_day_with_one_token() -> None:
+    day = DailyTraffic(requests=1, input_tokens=0.5, output_tokens=0.5)
+    cost = SelfHostedCost(24.0, (1,), 1.0, day, prefill_time_share=0.5)
+    # $576 a day over one token: $576 million per million tokens.
+    assert cost.usd_per_mtok_blended == pytest.approx(576e6)
+
+
+def test_break_even_edges() -> None:
+    # Equal costs at every volume: self-hosting is no dearer from the first volume scanned.
+    assert break_even(lambda v: 0.01 * v, 0.01, 1e6) == pytest.approx(10.0)
+    # A crossing at the top of the range is found; one just above it is not.
+    top = 1e6
+    at_top = break_even(lambda v: 0.0 if v >= top * (1 - 1e-9) else math.inf, 0.01, top)
+    assert at_top == pytest.approx(top, rel=1e-3)
+    assert break_even(lambda v: 0.0 if v > 1.01 * top else math.inf, 0.01, top) is None
+    # Always-on break-even exactly at one replica's capacity still counts: $512 a day at
+    # $0.50 a request crosses at 1,024 requests, which one replica carries.
+    assert break_even_always_on(512, 1024, 0.5) == 1024
+    assert break_even_always_on(512, 1023, 0.5) is None
+
+
+def test_hybrid_always_on_keeps_its_base_and_an_empty_day_is_free_of_api() -> None:
+    quiet = DailyTraffic(requests=0.5 * 86_400, input_tokens=0.0, output_tokens=0.0)
+    h = hybrid_cost([0.5] * 24, 2, 1.0, 10.0, 0.01, quiet, 0.3, scale_down=False)
+    assert h.base.schedule == (2,) * 24  # always on: both replicas, though one would do
+    assert h.overflow_requests_per_day == 0
+    empty = hybrid_cost([0.0] * 24, 1, 1.0, 10.0, 0.01, DailyTraffic(0, 0, 0), 0.3, True)
+    assert empty.overflow_requests_per_day == 0 and empty.usd_per_day == 240.0

@@ -163,3 +163,40 @@ def test_jurisdiction_allowed_eu_covers_members_only() -> None:
     assert not jurisdiction_allowed("CH", ("EU",))  # Switzerland is not an EU member
     assert not jurisdiction_allowed("GB", ("EU", "DE"))
     assert not jurisdiction_allowed("FR", ())
+
+
+# The one-line errors tell the user what would be accepted: the known certifications in full,
+# comma-separated, and example country codes in capitals (the form the catalog writes).
+KNOWN_CERTS = "soc2-type2, soc2-type1, iso27001, iso27701, hipaa-baa, gdpr-dpa, pci-dss"
+CODE_HINT = "(a country code such as DE, FR, CH or US)"
+
+
+def test_bad_certification_errors_list_every_known_one() -> None:
+    with pytest.raises(UsageError) as direct:
+        check_certification("soc3")
+    assert str(direct.value) == f"unknown certification 'soc3'; known: {KNOWN_CERTS}"
+    with pytest.raises(UsageError) as in_policy:
+        Policy.from_dict({"required_certifications": ["SOC3"]})
+    assert str(in_policy.value) == f"policy: unknown certification 'soc3'; known: {KNOWN_CERTS}"
+
+
+def test_bad_jurisdiction_errors_name_the_code_and_show_valid_ones() -> None:
+    with pytest.raises(UsageError) as direct:
+        check_jurisdiction("eur")
+    assert str(direct.value) == (
+        f"jurisdiction 'EUR' is not an ISO 3166 alpha-2 code or 'EU' {CODE_HINT}"
+    )
+    with pytest.raises(UsageError) as in_policy:
+        Policy.from_dict({"allowed_jurisdictions": ["DE", "Europe"]})
+    assert str(in_policy.value) == (
+        f"policy: jurisdiction 'EUROPE' is not an ISO 3166 alpha-2 code or 'EU' {CODE_HINT}"
+    )
+
+
+def test_unpublished_sub_processors_are_named_as_the_reason() -> None:
+    # In the EU itself, but no sub-processor list: where else the data goes is unknown.
+    facts = EndpointFacts(kind="managed", jurisdictions=("DE",), sub_processor_jurisdictions=None)
+    assert policy_violations(Policy(allowed_jurisdictions=("EU", "CH")), facts) == (
+        "no sub-processor list published, so where else data goes is unknown and "
+        "cannot satisfy EU/CH",
+    )
