@@ -11,6 +11,7 @@ import pytest
 
 from moerun.catalog.models import load_spec
 from moerun.core.deploy.memory_fit import best_layout, memory_fit, stage_layers, weights_per_gpu
+from moerun.core.deploy.mtp import Mtp
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.model.weights import weight_bytes
 from tests.conftest import make_deployment
@@ -187,7 +188,9 @@ def test_one_spec_in_two_formats_and_with_its_mtp_layer() -> None:
     glm5 = load_spec("glm-5.1")
     for fmt in ("fp8", "bf16"):
         off = memory_fit(make_deployment(model=glm5, num_gpus=1, weights=fmt))
-        on = memory_fit(make_deployment(model=glm5, num_gpus=1, weights=fmt, mtp_tokens=1))
+        on = memory_fit(
+            make_deployment(model=glm5, num_gpus=1, weights=fmt, mtp=Mtp.drafting(1, 0.85))
+        )
         assert off.weights_bytes_per_gpu == weight_bytes(glm5, fmt, include_mtp=False).total_bytes
         assert on.weights_bytes_per_gpu == weight_bytes(glm5, fmt).total_bytes
     assert weight_bytes(glm5, "bf16").total_bytes == 2 * 753_864_139_008 + 2 * 76 * 256  # fp32 bias

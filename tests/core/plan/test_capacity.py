@@ -330,7 +330,7 @@ def _docstring_point(
     """One load level of the module docstring's model, in scalar arithmetic: B decoding,
     tau tokens each per step, arrivals a = B tau / O per step bringing c = a P prompt tokens
     into R tokens of room, a share m = max(1 - exp(-a q), c / R) of prefill steps."""
-    k, tau = model.shape.mtp_tokens, model.tokens_per_decode_step
+    k, tau = model.shape.num_draft_tokens, model.tokens_per_decode_step
     o, p = st.mean_output_tokens, st.mean_new_tokens
     room = limits.max_batched_tokens - (b * (k + 1) if mixed else 0)
     a = b * tau / o
@@ -365,6 +365,7 @@ def _docstring_point(
     service = q * t_m
     wait = service * math.log(max(100 * rho, 1.0)) / (1 - rho)
     ttft = wait + math.ceil(st.p99_new_tokens / room) * t_m + max(t_m, t_d)
+    ttft += model.params.request_overhead_s  # every token reaches the client this much later
     return {
         "req_per_s": rate,
         "tpot_p99_ms": cycle99 / tau * 1e3,
@@ -384,11 +385,14 @@ def _docstring_point(
 )
 def test_colocated_points_follow_the_documented_model(engine: str, kv_tokens: int) -> None:
     dep = make_deployment(
-        parallel=Parallel(tp=1, dp=8, ep=8), mtp_tokens=1, max_context=32768, engine=engine
+        parallel=Parallel(tp=1, dp=8, ep=8),
+        mtp=Mtp.drafting(1, 0.85),
+        max_context=32768,
+        engine=engine,
     )
     fit = memory_fit(dep)
     params = calibration_for("h200_sxm", engine).params
-    model = StepModel(dep, params, mtp_acceptance=0.85)
+    model = StepModel(dep, params)
     # Sessions idle 20 s between turns, keeping 3,000 tokens each: KV bounds the top loads.
     st = replace(_fixed_stats(3000, 300), idle_token_s_per_request=60_000.0)
     limits = replace(ReplicaLimits.of(dep, fit), kv_capacity_tokens=kv_tokens)
