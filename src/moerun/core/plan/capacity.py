@@ -14,8 +14,9 @@ A request's p99 TPOT counts a p99 share of mixed steps among its O / tau steps (
 TTFT is the residual step, an M/M/1 wait for prefill room at utilisation rho = c / R
 (p99 wait = S ln(100 rho) / (1 - rho), S the mean service time), then the p99 prompt's own
 chunks, plus the profile's per-request overhead outside the steps. KV must hold the decoding
-contexts and the sessions idling between turns (so their prefix stays cached). Step times come from the StepModel the simulator uses; finalists are
-then simulated, which replaces these estimates.
+contexts and the sessions idling between turns (so their prefix stays cached). Step times
+come from the StepModel the simulator uses; finalists are then simulated, which replaces
+these estimates.
 """
 
 from __future__ import annotations
