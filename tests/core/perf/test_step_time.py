@@ -81,3 +81,36 @@ def test_decode_at_small_batch_is_memory_bound_near_weight_streaming() -> None:
 @pytest.mark.parametrize(("k", "a", "want"), [(0, 0.9, 1.0), (1, 0.85, 1.85), (3, 0.5, 1.875)])
 def test_accepted_tokens_per_step(k: int, a: float, want: float) -> None:
     assert Mtp.drafting(k, a).tokens_per_step == pytest.approx(want)
+
+
+@pytest.mark.parametrize("engine", ["sglang", "vllm"])
+def test_shapes_of_one_spec_object_match_a_fresh_walk(engine: str) -> None:
+    """The per-spec memo (weights and dense GEMM curves per format and TP) gives every layout
+    what walking a distinct copy of the spec gives it, whatever was priced before."""
+    from dataclasses import fields, replace
+
+    from moerun.catalog.models import load_spec
+    from moerun.catalog.perf.kernels import load_kernel_tables
+
+    spec = load_spec("glm-5.1-fp8")
+    tables = load_kernel_tables("h200_sxm", engine)
+    p = StepParams(kernels=tables)
+    layouts = [
+        (Parallel(tp=8), "fp8"),
+        (Parallel(tp=4, pp=2), "fp8"),
+        (Parallel(tp=8), "bf16"),
+        (Parallel(tp=2, dp=4, ep=8), "fp8"),
+    ]
+    shared = [
+        StepModel(make_deployment(spec, engine=engine, parallel=par, weights=w), p)
+        for par, w in layouts
+    ]
+    for (par, w), model in zip(layouts, shared, strict=True):
+        fresh = StepModel(make_deployment(replace(spec), engine=engine, parallel=par, weights=w), p)
+        for f in fields(model.shape):
+            if f.name != "plan":
+                assert getattr(model.shape, f.name) == getattr(fresh.shape, f.name), f.name
+        a, b = model.shape.plan, fresh.shape.plan
+        assert a is not None and b is not None and a.dense is not None and b.dense is not None
+        assert (a.dense.xs, a.dense.ys) == (b.dense.xs, b.dense.ys)
+        assert (a.fallback_params, a.fallback_bytes) == (b.fallback_params, b.fallback_bytes)

@@ -15,6 +15,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from moerun.core.deploy.deployment import Deployment
+from moerun.core.memo import IdentityMemo
+from moerun.core.model.model_spec import ModelSpec
 from moerun.core.model.weights import keep_list, tensor_bytes
 from moerun.core.perf.tables import (
     AttentionKey,
@@ -83,6 +85,56 @@ def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
     decode = _attention(tables, "decode", hf_arch, gdtype, kv, heads)
     prefill = _attention(tables, "prefill", hf_arch, gdtype, kv, heads)
     module = decode is not None and decode[1] and prefill is not None and prefill[1]
+    dense = _dense_gemms(spec, tables, dep.weights, par.tp, module)
+    return KernelPlan(
+        source=tables.source,
+        dense=dense.dense,
+        fallback_params=dense.fallback_params,
+        fallback_bytes=dense.fallback_bytes,
+        head=dense.head,
+        moe=_moe(dep, tables),
+        attn_decode=decode[0].scaled(arch.num_layers) if decode else None,
+        attn_prefill=prefill[0].scaled(arch.num_layers) if prefill else None,
+        attn_module=module,
+        attn_prefill_fixed_s=prefill[0].at(1.0, prefill[0].cols[0]) * arch.num_layers
+        if prefill
+        else 0.0,
+        all_reduce=tables.all_reduce.get(par.tp) if par.tp > 1 else None,
+        alltoall=_alltoall(dep, tables),
+    )
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _DenseGemms:
+    """The non-expert GEMMs of one GPU: measured curves and what the roofline keeps."""
+
+    dense: Curve | None  # every layer's non-expert GEMMs, over tokens per attention rank
+    fallback_params: float
+    fallback_bytes: float
+    head: Curve | None
+
+
+_DENSE: IdentityMemo[_DenseGemms] = IdentityMemo()
+
+
+def _dense_gemms(
+    spec: ModelSpec, tables: KernelTables, weights: str, tp: int, module: bool
+) -> _DenseGemms:
+    """The dense GEMM curves of `spec` at `tp` (read once per spec, tables, format and TP: a
+    plan prices hundreds of layouts that share them); `module`: attention projections are in
+    the attention tables, so they are left out here."""
+    return _DENSE.get(
+        (spec, tables),
+        (weights, tp, module),
+        lambda: _read_dense(spec, tables, weights, tp, module),
+    )
+
+
+def _read_dense(
+    spec: ModelSpec, tables: KernelTables, weights: str, tp: int, module: bool
+) -> _DenseGemms:
+    arch = spec.arch
+    gdtype = GEMM_DTYPE.get(weights, "")
     grid = tables.gemm.get(gdtype) or tables.gemm.get("bfloat16")
     keep = keep_list(spec)
     shapes: Counter[tuple[int, int]] = Counter()
@@ -94,7 +146,7 @@ def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
             continue
         if module and t.component in ("attention", "indexer"):
             continue
-        n, k = _per_gpu(t.name, t.shape, t.shard, par.tp, arch.num_kv_heads)
+        n, k = _per_gpu(t.name, t.shape, t.shard, tp, arch.num_kv_heads)
         if (n, k) not in curves:  # one curve per weight shape (a model repeats its shapes)
             curves[(n, k)] = grid.curve(n, k) if grid is not None else None
         curve = curves[(n, k)]
@@ -102,33 +154,18 @@ def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
             head = curve
             if curve is None:
                 fallback_params += n * k
-                fallback_bytes += float(tensor_bytes(t, dep.weights, keep)) / par.tp
+                fallback_bytes += float(tensor_bytes(t, weights, keep)) / tp
             continue
         if curve is None:
             fallback_params += n * k * t.count
-            fallback_bytes += float(tensor_bytes(t, dep.weights, keep)) * n * k / t.numel * t.count
+            fallback_bytes += float(tensor_bytes(t, weights, keep)) * n * k / t.numel * t.count
         else:
             shapes[(n, k)] += t.count
     dense = None
     if shapes and grid is not None:
         parts = [(c, float(w)) for nk, w in shapes.items() if (c := curves[nk]) is not None]
         dense = add_curves(parts)
-    return KernelPlan(
-        source=tables.source,
-        dense=dense,
-        fallback_params=fallback_params,
-        fallback_bytes=fallback_bytes,
-        head=head,
-        moe=_moe(dep, tables),
-        attn_decode=decode[0].scaled(arch.num_layers) if decode else None,
-        attn_prefill=prefill[0].scaled(arch.num_layers) if prefill else None,
-        attn_module=module,
-        attn_prefill_fixed_s=prefill[0].at(1.0, prefill[0].cols[0]) * arch.num_layers
-        if prefill
-        else 0.0,
-        all_reduce=tables.all_reduce.get(par.tp) if par.tp > 1 else None,
-        alltoall=_alltoall(dep, tables),
-    )
+    return _DenseGemms(dense, fallback_params, fallback_bytes, head)
 
 
 def _per_gpu(

@@ -37,8 +37,10 @@ from typing import Any
 import numpy as np
 
 from moerun.core.deploy.deployment import FORMAT_COMPUTE, Deployment
+from moerun.core.memo import IdentityMemo
 from moerun.core.model.flops import attention_coeff, indexer_coeff
 from moerun.core.model.kv_cache import attention_bytes_per_layer, indexer_bytes_per_layer
+from moerun.core.model.model_spec import ModelSpec
 from moerun.core.model.weights import keep_list, tensor_bytes
 from moerun.core.perf.kernel_plan import KernelPlan, build_plan
 from moerun.core.perf.tables import Curve, Grid, KernelTables
@@ -154,8 +156,29 @@ class _Shape:
     plan: KernelPlan | None = None  # measured curves (used while the params carry tables)
 
 
-def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
-    spec, par, gpu = dep.model, dep.parallel, dep.gpu
+@dataclass(frozen=True, slots=True)
+class _WeightSums:
+    """The weights one GPU holds and passes tokens through, by kind (bytes and parameters)."""
+
+    nonexpert_bytes: float
+    nonexpert_params: float
+    head_bytes: float
+    head_params: float
+    expert_bytes: float  # one routed expert of one layer
+    expert_params: float
+    num_moe_layers: int
+
+
+_WEIGHT_SUMS: IdentityMemo[_WeightSums] = IdentityMemo()
+
+
+def _weight_sums(spec: ModelSpec, weights: str, tp: int) -> _WeightSums:
+    """`spec`'s weights per GPU in format `weights` at tensor parallelism `tp` (walked once
+    per spec, format and TP: a plan prices hundreds of layouts of the same model)."""
+    return _WEIGHT_SUMS.get((spec,), (weights, tp), lambda: _walk_weights(spec, weights, tp))
+
+
+def _walk_weights(spec: ModelSpec, weights: str, tp: int) -> _WeightSums:
     arch = spec.arch
     keep = keep_list(spec)
     nonexpert_bytes = nonexpert_params = head_bytes = head_params = 0.0
@@ -164,20 +187,20 @@ def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
     for t in spec.tensors:
         if t.mtp or t.component == "embedding":
             continue
-        b = float(tensor_bytes(t, dep.weights, keep))
+        b = float(tensor_bytes(t, weights, keep))
         n = float(t.numel) if t.is_linear else 0.0
         if t.component == "head":
-            head_bytes += b / par.tp
-            head_params += n / par.tp
+            head_bytes += b / tp
+            head_params += n / tp
         elif t.shard == "expert":
             expert_bytes += b / t.count
             expert_params += n / t.count
             if t.layer is not None:
                 moe_layers.add(t.layer)
         else:
-            split = {"vocab": par.tp, "attn": par.tp, "dense": par.tp}.get(t.shard, 1)
+            split = {"vocab": tp, "attn": tp, "dense": tp}.get(t.shard, 1)
             if t.shard == "kv_heads":
-                split = min(par.tp, max(1, arch.num_kv_heads))
+                split = min(tp, max(1, arch.num_kv_heads))
             nonexpert_bytes += b / split
             nonexpert_params += n / split
     num_moe = max(1, len(moe_layers)) if arch.moe is not None else 0
@@ -185,6 +208,21 @@ def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
     if num_moe:
         expert_bytes /= num_moe
         expert_params /= num_moe
+    return _WeightSums(
+        nonexpert_bytes,
+        nonexpert_params,
+        head_bytes,
+        head_params,
+        expert_bytes,
+        expert_params,
+        num_moe,
+    )
+
+
+def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
+    spec, par, gpu = dep.model, dep.parallel, dep.gpu
+    arch = spec.arch
+    w = _weight_sums(spec, dep.weights, par.tp)
     layout = dep.kv_layout
     kv_heads = max(1, arch.num_kv_heads // par.tp) if arch.mla is None else None
     attn_b = attention_bytes_per_layer(spec, layout, kv_heads)
@@ -204,7 +242,7 @@ def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
         moe_group=par.moe_group,
         num_draft_tokens=dep.mtp.num_draft_tokens,
         num_layers=arch.num_layers,
-        num_moe_layers=num_moe,
+        num_moe_layers=w.num_moe_layers,
         num_mtp_layers=max(1, arch.num_mtp_layers),
         hidden=arch.hidden_size,
         gemm_peak=gemm_tflops * 1e12,
@@ -215,14 +253,14 @@ def _shape(dep: Deployment, kernels: KernelTables | None) -> _Shape:
         tp_bw=up_bw if par.tp <= node else out_bw,
         ep_bw=up_bw if par.moe_group <= node else out_bw,
         pp_bw=out_bw,
-        nonexpert_bytes=nonexpert_bytes,
-        nonexpert_params_rank=nonexpert_params,
-        head_bytes=head_bytes,
-        head_params_rank=head_params,
+        nonexpert_bytes=w.nonexpert_bytes,
+        nonexpert_params_rank=w.nonexpert_params,
+        head_bytes=w.head_bytes,
+        head_params_rank=w.head_params,
         num_experts=moe.num_routed_experts if moe else 0,
         experts_per_tok=moe.num_experts_per_tok if moe else 0,
-        expert_bytes=expert_bytes,
-        expert_params=expert_params,
+        expert_bytes=w.expert_bytes,
+        expert_params=w.expert_params,
         attn_prefill_coeff=attention_coeff(spec, "prefill") * arch.num_layers / par.tp,
         attn_decode_coeff=attention_coeff(spec, "decode") * arch.num_layers / par.tp,
         indexer_coeff=float(indexer_coeff(spec)),
@@ -313,7 +351,7 @@ class StepModel:
 
 def step_time(s: _Shape, p: StepParams, b: StepBatch, mx: Callable[[Any, Any], Any]) -> Any:
     """The step time, written once for floats (`mx=max`) and numpy arrays (`np.maximum`)."""
-    return step_time_parts(s, p, b, mx)[0]
+    return step_time_parts(s, p, b, mx, coverage=False)[0]
 
 
 def _where(x: Any, y: Any) -> Any:
@@ -323,15 +361,16 @@ def _where(x: Any, y: Any) -> Any:
     return y if x > 0 else 0.0
 
 
-def _curve(c: Curve, x: Any) -> tuple[Any, Any]:
-    """(time, time inside the measured range) of a curve at x (0 where x is 0)."""
+def _curve(c: Curve, x: Any, coverage: bool = True) -> tuple[Any, Any]:
+    """(time, time inside the measured range) of a curve at x (0 where x is 0); without
+    `coverage` the second is 0 (not computed)."""
     t = _where(x, c(x))
-    return t, t * c.covered(x)
+    return t, t * c.covered(x) if coverage else 0.0
 
 
-def _grid(g: Grid, n: Any, size: Any) -> tuple[Any, Any]:
+def _grid(g: Grid, n: Any, size: Any, coverage: bool = True) -> tuple[Any, Any]:
     t = _where(n, g(n, size))
-    return t, t * g.covered(n, size)
+    return t, t * g.covered(n, size) if coverage else 0.0
 
 
 def _prompt_length(tokens: Any, positions: Any) -> Any:
@@ -353,9 +392,10 @@ def _ratio(a: Any, b: Any) -> Any:
 
 
 def step_time_parts(
-    s: _Shape, p: StepParams, b: StepBatch, mx: Callable[[Any, Any], Any]
+    s: _Shape, p: StepParams, b: StepBatch, mx: Callable[[Any, Any], Any], coverage: bool = True
 ) -> tuple[Any, Any]:
-    """(step time, the part of it priced from measured tables inside their range)."""
+    """(step time, the part of it priced from measured tables inside their range; 0 unless
+    `coverage`)."""
     plan = s.plan if p.kernels is not None else None
     if plan is None:
         return _roofline_step(s, p, b, mx), 0.0
@@ -371,18 +411,18 @@ def step_time_parts(
         total = total + part[0] * p.kernel_scale
         measured = measured + part[1] * p.kernel_scale
 
-    layers, layers_m = _table_layers(s, p, plan, tokens, mx)
+    layers, layers_m = _table_layers(s, p, plan, tokens, mx, coverage)
     add((layers, layers_m))
     # attention: decoding sequences (k + 1 queries each under MTP) and prompts, per DP rank
     dec_ctx = _ratio(b.decode_context, b.decode_seqs)
     if plan.attn_decode is not None:
-        add(_grid(plan.attn_decode, verify / s.dp, dec_ctx))
+        add(_grid(plan.attn_decode, verify / s.dp, dec_ctx, coverage))
     else:
         total = total + _roofline_attention(s, p, b, mx, decode=True)
     if plan.attn_prefill is not None:
         per_seq = _ratio(b.prefill_tokens, b.prefill_seqs)
         eff = _prompt_length(per_seq, _ratio(b.prefill_context, b.prefill_seqs))
-        t, m = _grid(plan.attn_prefill, b.prefill_seqs / s.dp, eff)
+        t, m = _grid(plan.attn_prefill, b.prefill_seqs / s.dp, eff, coverage)
         share = _ratio(per_seq, eff)
         # in a step that also decodes, the prompt shares the module's projections and
         # launches (the table's time for its shortest prompt): only the extra work is added
@@ -392,22 +432,22 @@ def step_time_parts(
         total = total + _roofline_attention(s, p, b, mx, decode=False)
     logits = (verify + b.prefill_logits) / s.dp
     if plan.head is not None:
-        add(_curve(plan.head, logits))
+        add(_curve(plan.head, logits, coverage))
     else:
         total = total + _gemm(p, 2 * s.head_params_rank * logits, s.head_bytes, logits, s, mx)
-    comm, comm_m = _table_comm(s, p, plan, rank_tokens)
+    comm, comm_m = _table_comm(s, p, plan, rank_tokens, coverage)
     total, measured = total + comm, measured + comm_m
     if k:
         # k sequential passes of the MTP layer over the decoding sequences, each with lm_head
         rank_dec = b.decode_seqs / s.dp
-        draft, draft_m = _table_layers(s, p, plan, b.decode_seqs, mx)
+        draft, draft_m = _table_layers(s, p, plan, b.decode_seqs, mx, coverage)
         if plan.attn_decode is not None:
-            a, a_m = _grid(plan.attn_decode, rank_dec, dec_ctx)
+            a, a_m = _grid(plan.attn_decode, rank_dec, dec_ctx, coverage)
             draft, draft_m = draft + a, draft_m + a_m
         frac = s.num_mtp_layers / s.num_layers
         add((k * draft * frac, k * draft_m * frac))
         if plan.head is not None:
-            h, h_m = _curve(plan.head, rank_dec)
+            h, h_m = _curve(plan.head, rank_dec, coverage)
             add((k * h, k * h_m))
         else:
             total = total + k * _gemm(
@@ -449,7 +489,7 @@ def _table_step_scalar(s: _Shape, p: StepParams, plan: KernelPlan, b: StepBatch)
         else:
             total += _gemm(p, 2 * s.head_params_rank * logits, s.head_bytes, logits, s, max)
     if tokens > 0:
-        total += float(_table_comm(s, p, plan, tokens / dp)[0])
+        total += _comm_scalar(s, p, plan, tokens / dp)
     if k and b.decode_seqs > 0:
         rank_dec = b.decode_seqs / dp
         draft = _layers_scalar(s, p, plan, b.decode_seqs)
@@ -486,7 +526,12 @@ def _layers_scalar(s: _Shape, p: StepParams, plan: KernelPlan, tokens: float) ->
 
 
 def _table_layers(
-    s: _Shape, p: StepParams, plan: KernelPlan, tokens: Any, mx: Callable[[Any, Any], Any]
+    s: _Shape,
+    p: StepParams,
+    plan: KernelPlan,
+    tokens: Any,
+    mx: Callable[[Any, Any], Any],
+    coverage: bool = True,
 ) -> tuple[Any, Any]:
     """Non-expert GEMMs and routed experts from the tables (roofline for what they miss),
     before the kernel scale; (time, measured part)."""
@@ -494,7 +539,7 @@ def _table_layers(
     total: Any = 0.0
     measured: Any = 0.0
     if plan.dense is not None:
-        t, m = _curve(plan.dense, rank_tokens)
+        t, m = _curve(plan.dense, rank_tokens, coverage)
         total, measured = total + t, measured + m
     if plan.fallback_params:
         fb = _gemm(
@@ -505,14 +550,16 @@ def _table_layers(
     if s.num_experts:
         if plan.moe is not None:
             group_tokens = tokens * s.moe_group / (s.tp * s.dp)
-            t, m = _curve(plan.moe, group_tokens)
+            t, m = _curve(plan.moe, group_tokens, coverage)
             total, measured = total + t, measured + m
         else:
             total = total + _experts_time(s, p, tokens, mx) / p.kernel_scale
     return total, measured
 
 
-def _table_comm(s: _Shape, p: StepParams, plan: KernelPlan, rank_tokens: Any) -> tuple[Any, Any]:
+def _table_comm(
+    s: _Shape, p: StepParams, plan: KernelPlan, rank_tokens: Any, coverage: bool = True
+) -> tuple[Any, Any]:
     """TP all-reduce and the MoE layers' communication from the tables where measured
     (scaled), else the roofline; (time, measured part)."""
     act = rank_tokens * s.hidden * ACT_BYTES
@@ -520,22 +567,40 @@ def _table_comm(s: _Shape, p: StepParams, plan: KernelPlan, rank_tokens: Any) ->
     measured: Any = 0.0
     ar = plan.all_reduce
     if s.tp > 1 and ar is not None:
-        t, m = _curve(ar, act)
+        t, m = _curve(ar, act, coverage)
         n = _num_allreduce(s) * p.kernel_scale
         total, measured = total + n * t, measured + n * m
     else:
         total = total + _tp_time(s, p, rank_tokens)
     moe_allreduce = s.num_experts and s.moe_group > 1 and s.ep == 1 and s.moe_group == s.tp
     if plan.alltoall is not None:
-        t, m = _curve(plan.alltoall, rank_tokens)
+        t, m = _curve(plan.alltoall, rank_tokens, coverage)
         total, measured = total + t * p.kernel_scale, measured + m * p.kernel_scale
     elif moe_allreduce and ar is not None:
-        t, m = _curve(ar, act)
+        t, m = _curve(ar, act, coverage)
         n = s.num_moe_layers * p.kernel_scale
         total, measured = total + n * t, measured + n * m
     else:
         total = total + _ep_time(s, p, rank_tokens)
     return total, measured
+
+
+def _comm_scalar(s: _Shape, p: StepParams, plan: KernelPlan, rank_tokens: float) -> float:
+    """`_table_comm(...)[0]` for one step."""
+    act = rank_tokens * s.hidden * ACT_BYTES
+    total = float(_pp_time(s, p, rank_tokens))
+    ar = plan.all_reduce
+    if s.tp > 1 and ar is not None:
+        total += _num_allreduce(s) * p.kernel_scale * ar.at(act)
+    else:
+        total += _tp_time(s, p, rank_tokens)
+    if plan.alltoall is not None:
+        total += plan.alltoall.at(rank_tokens) * p.kernel_scale
+    elif s.num_experts and s.moe_group > 1 and s.ep == 1 and s.moe_group == s.tp and ar is not None:
+        total += s.num_moe_layers * p.kernel_scale * ar.at(act)
+    else:
+        total += _ep_time(s, p, rank_tokens)
+    return total
 
 
 def _roofline_attention(

@@ -22,9 +22,13 @@ def _lerp1(xs: tuple[float, ...], ys: tuple[float, ...], x: float) -> float:
     n = len(xs)
     if n == 1:
         return ys[0]
-    i = min(max(bisect_right(xs, x) - 1, 0), n - 2)
-    x0, x1 = xs[i], xs[i + 1]
-    return ys[i] + (ys[i + 1] - ys[i]) * (x - x0) / (x1 - x0)
+    i = bisect_right(xs, x) - 1  # the simulator's hot path: no min/max calls
+    if i < 0:
+        i = 0
+    elif i > n - 2:
+        i = n - 2
+    x0, y0 = xs[i], ys[i]
+    return y0 + (ys[i + 1] - y0) * (x - x0) / (xs[i + 1] - x0)
 
 
 def _lerp_np(xs: np.ndarray, ys: np.ndarray, x: np.ndarray) -> np.ndarray:
@@ -59,7 +63,8 @@ class Curve:
 
     def at(self, x: float) -> float:
         """The latency at one size (the scalar fast path of `__call__`)."""
-        return max(_lerp1(self.xs, self.ys, x), 0.0)
+        y = _lerp1(self.xs, self.ys, x)
+        return y if y > 0.0 else 0.0
 
     def covered(self, x: Any) -> Any:
         """Whether `x` lies within the measured sizes."""
@@ -155,8 +160,8 @@ class Grid:
         r = 0 if r < 0 else (len(rows) - 2 if r > len(rows) - 2 else r)
         lo = _lerp1(self.cols, self.values[r], s)
         hi = _lerp1(self.cols, self.values[r + 1], s)
-        w = (bf - rows[r]) / (rows[r + 1] - rows[r])
-        return max(lo + (hi - lo) * w, 0.0)
+        y = lo + (hi - lo) * (bf - rows[r]) / (rows[r + 1] - rows[r])
+        return y if y > 0.0 else 0.0
 
     def scaled(self, factor: float) -> Grid:
         """The same grid times `factor` (for example, once per layer)."""
