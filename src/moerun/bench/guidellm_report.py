@@ -35,6 +35,7 @@ in `request_totals.incomplete`; moerun keeps no timings for them.
 from __future__ import annotations
 
 import json
+import math
 import platform
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -48,6 +49,10 @@ from moerun.errors import UsageError
 GUIDELLM_VERSION = "0.8.1"  # the version whose report structure this follows
 REPORT_VERSION = 2  # GuideLLM's `metadata.version` for 0.8 reports
 _ROUTES = {"chat": "/v1/chat/completions", "completions": "/v1/completions"}
+
+
+# each metric's (value, weight) for one request; None: the request is not in its sample
+_Metric = Callable[[RequestRecord], tuple[float, float] | None]
 
 
 def _request_latency_s(r: RequestRecord) -> tuple[float, float] | None:
@@ -72,7 +77,7 @@ def _itl_ms(r: RequestRecord) -> tuple[float, float] | None:
     return value, float(max(n - 1, 0))
 
 
-_METRICS: dict[str, Callable[[RequestRecord], tuple[float, float] | None]] = {
+_METRICS: dict[str, _Metric] = {
     "request_latency": _request_latency_s,
     "prompt_token_count": lambda r: (float(r.input_tokens), 1.0),
     "output_token_count": lambda r: (float(r.output_tokens), 1.0),
@@ -82,7 +87,7 @@ _METRICS: dict[str, Callable[[RequestRecord], tuple[float, float] | None]] = {
 }
 
 
-def _summary(records: Sequence[RequestRecord], fn: Callable[..., Any]) -> dict[str, object]:
+def _summary(records: Sequence[RequestRecord], fn: _Metric) -> dict[str, object]:
     pairs = [p for r in records if (p := fn(r)) is not None]
     return distribution_summary([v for v, _ in pairs], [w for _, w in pairs])
 
@@ -109,7 +114,7 @@ def _strategy(workload: dict[str, Any]) -> dict[str, Any]:
     """GuideLLM's scheduling strategy for moerun's load flags."""
     rate = workload.get("request_rate")
     if rate is not None:
-        if rate == "inf" or float(rate) == float("inf"):
+        if math.isinf(float(rate)):
             return {"type_": "throughput"}  # everything at once
         return {"type_": "poisson", "rate": float(rate)}
     if workload.get("workload") in ("fixed", "agentic") or workload.get("concurrency"):

@@ -347,7 +347,8 @@ def register(sub: Any) -> None:
         "num_requests/num_completed/num_failed, duration_s, req_per_s, input/output/total "
         "tok_per_s (and per GPU), total_input/output/cached_tokens, prefix_cache_hit_rate, "
         "workload_prefix_hit_rate, ttft_ms/tpot_ms/itl_ms/e2e_ms {mean, p50, p90, p99}, with "
-        "an SLO goodput_req_per_s and slo_attainment, with --compare-sim `predicted`",
+        "an SLO goodput_req_per_s, slo_attainment and slo, with --compare-sim `predicted`; "
+        "a statistic without a sample is null",
     )
     g.add_argument("--compare-sim", action="store_true", help="print measured vs `simulate`")
     g.add_argument(
