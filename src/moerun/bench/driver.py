@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -123,6 +124,7 @@ async def run_points(
         prog.start(point.label, point.workload.num_requests)
         level_prompts = prompts.for_level(i) if len(points) > 1 else prompts
         gen = LoadGenerator(transport, config, level_prompts, now=now, on_record=prog.advance)
+        started_unix_s = time.time()  # the wall clock, for reports that want dates
         try:
             outcome = await gen.run(point.workload, stop)
         finally:
@@ -139,6 +141,7 @@ async def run_points(
                 outcome.interrupted,
                 outcome.num_unfinished,
                 prompt_salt=level_prompts.salt,
+                started_unix_s=started_unix_s,
             )
         )
         if outcome.interrupted:

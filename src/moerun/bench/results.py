@@ -12,6 +12,7 @@ Schema `moerun.bench/1` (a JSON object):
     label, workload (the workload flags, snake_case; request_rate "inf" for a burst),
     interrupted, num_unfinished, duration_s,
     prompt_salt   what varied this run's prompt text (each sweep point has its own)
+    started_unix_s  the wall-clock time (Unix seconds) the run started, or null
     summary       the shared metrics (moerun.core.load.metrics.summarize), as `--json` prints,
                   and workload_prefix_hit_rate: the prefix-cache hit rate the workload's
                   shared segments imply (moerun.core.load.prefix_reuse), beside the measured
@@ -47,17 +48,19 @@ class RunResult:
     interrupted: bool = False
     num_unfinished: int = 0
     prompt_salt: str = ""
+    started_unix_s: float | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The run's entry in the results file."""
         return {
             "label": self.label,
-            "workload": _jsonable(self.workload),
+            "workload": jsonable(self.workload),
             "interrupted": self.interrupted,
             "num_unfinished": self.num_unfinished,
             "duration_s": round(self.duration_s, 6),
             "prompt_salt": self.prompt_salt,
-            "summary": _jsonable(self.summary),
+            "started_unix_s": self.started_unix_s,
+            "summary": jsonable(self.summary),
             "requests": [r.to_json() for r in self.records],
         }
 
@@ -73,6 +76,7 @@ class RunResult:
             interrupted=bool(obj.get("interrupted", False)),
             num_unfinished=int(obj.get("num_unfinished", 0)),
             prompt_salt=str(obj.get("prompt_salt", "")),
+            started_unix_s=obj.get("started_unix_s"),
         )
 
 
@@ -143,12 +147,12 @@ def read_results(path: Path) -> BenchResults:
         raise UsageError(f"{path}: malformed results ({exc})") from None
 
 
-def _jsonable(value: Any) -> Any:
+def jsonable(value: Any) -> Any:
     """Replace non-finite floats (not JSON) with strings, recursively."""
     if isinstance(value, float) and not math.isfinite(value):
         return None if math.isnan(value) else ("inf" if value > 0 else "-inf")
     if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+        return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_jsonable(v) for v in value]
+        return [jsonable(v) for v in value]
     return value

@@ -19,12 +19,13 @@ from rich.progress import Progress as RichBar
 
 from moerun.bench.driver import Progress, SweepPoint, run_bench
 from moerun.bench.failures import failure_line
+from moerun.bench.guidellm_report import write_guidellm_report
 from moerun.bench.imports import read_imported
 from moerun.bench.imports.detect import KNOWN as KNOWN_IMPORTS
 from moerun.bench.openai_api import ENDPOINTS
 from moerun.bench.prompts import PromptText
 from moerun.bench.records import RequestRecord
-from moerun.bench.results import BenchResults, RunResult, write_results
+from moerun.bench.results import BenchResults, RunResult, jsonable, write_results
 from moerun.bench.runner import BenchConfig
 from moerun.bench.table import print_runs
 from moerun.commands.arg_types import positive_float as _positive_float
@@ -146,6 +147,8 @@ def cmd_bench(args: argparse.Namespace) -> int:
     check_out_file(Path(args.output), "--output")
     if args.html:
         check_out_file(Path(args.html), "--html")
+    if args.guidellm_report:
+        check_out_file(Path(args.guidellm_report), "--guidellm-report")
     dep = _deployment(args, args.workload)
     points = sweep_points(args)
     salt = args.prompt_salt if args.prompt_salt is not None else secrets.token_hex(4)
@@ -190,6 +193,9 @@ def cmd_bench(args: argparse.Namespace) -> int:
         runs=tuple(runs),
     )
     write_results(Path(args.output), results)
+    if args.guidellm_report:
+        scale = args.time_scale or card.time_scale
+        write_guidellm_report(Path(args.guidellm_report), results, time_scale=scale)
     interrupted = any(r.interrupted for r in runs)
     records = [rec for r in runs for rec in r.records]
     failures = failure_line(records)
@@ -215,6 +221,8 @@ def _cmd_import(args: argparse.Namespace) -> int:
     """Another tool's results, in moerun's metrics, beside `simulate` with --compare-sim."""
     if args.url:
         raise UsageError("--import reads results: drop the URL")
+    if args.guidellm_report:
+        raise UsageError("--guidellm-report writes a run moerun measured: drop --import")
     path = Path(args.import_file)
     imported = read_imported(path)
     if imported is None:
@@ -289,7 +297,8 @@ def _print(
             docs.append(doc)
         single = len(docs) == 1 and not args.sweep_concurrency and not args.import_file
         out: Any = docs[0] if single else docs
-        sys.stdout.write(json.dumps(out, indent=2, default=str) + "\n")
+        # NaN (no sample) as null and an infinite rate as "inf", as in the results file
+        sys.stdout.write(json.dumps(jsonable(out), indent=2, default=str) + "\n")
         return
     print_runs(Console(), runs, predicted, title=title)
     if not args.import_file:
@@ -326,13 +335,20 @@ def register(sub: Any) -> None:
     g.add_argument("--output", default="moerun-bench.json", help="results file (JSON)")
     g.add_argument("--html", help="also write a self-contained HTML report")
     g.add_argument(
+        "--guidellm-report",
+        metavar="FILE",
+        help="also write the run (every sweep level) as a GuideLLM 0.8 benchmarks report "
+        "(JSON; the fields and definitions are in moerun.bench.guidellm_report)",
+    )
+    g.add_argument(
         "--json",
         action="store_true",
         help="print the summary as JSON (a list per sweep): label, workload (the flags), "
         "num_requests/num_completed/num_failed, duration_s, req_per_s, input/output/total "
         "tok_per_s (and per GPU), total_input/output/cached_tokens, prefix_cache_hit_rate, "
         "workload_prefix_hit_rate, ttft_ms/tpot_ms/itl_ms/e2e_ms {mean, p50, p90, p99}, with "
-        "an SLO goodput_req_per_s and slo_attainment, with --compare-sim `predicted`",
+        "an SLO goodput_req_per_s, slo_attainment and slo, with --compare-sim `predicted`; "
+        "a statistic without a sample is null",
     )
     g.add_argument("--compare-sim", action="store_true", help="print measured vs `simulate`")
     g.add_argument(

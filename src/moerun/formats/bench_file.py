@@ -39,6 +39,7 @@ class RunEntry(_Strict):
     num_unfinished: int = Field(ge=0)
     duration_s: float = Field(ge=0)
     prompt_salt: str | None = None
+    started_unix_s: float | None = None
     summary: dict[str, Any]
     requests: list[RequestEntry]
 
