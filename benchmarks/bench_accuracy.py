@@ -14,6 +14,11 @@ Run: .venv/bin/python benchmarks/bench_accuracy.py [--quick]
    estimation API by scripts/aic_predictions.py; "-" where the catalog has none).
 3. AIConfigurator's question: GLM-5-FP8 on 8x H200 with SGLang, 4000 in / 1000 out, TTFT <= 2 s
    and TPOT <= 50 ms (medians): the best output tok/s per GPU over closed-loop concurrencies.
+4. Holdout runs: every catalog row marked `split: holdout` (never fitted by any profile), each
+   predicted with the profile `calibration_for` gives its GPU and engine, its MTP drafts accepted
+   at the row's measured accept length (or the catalog's acceptance for its kind of prompt);
+   per row and the median per (GPU, engine, model). Rows the catalog cannot price (a GPU or a
+   model it lacks) are listed as skipped.
 """
 
 from __future__ import annotations
@@ -28,12 +33,19 @@ import numpy as np
 from moerun.catalog.perf.aic_predictions import aic_predictions, aic_predictions_source
 from moerun.catalog.perf.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
 from moerun.catalog.perf.kernels import silicon_runs
-from moerun.catalog.perf.measurements import MeasuredRun, builtin_measurements
+from moerun.catalog.perf.measurements import (
+    MeasuredRun,
+    builtin_measurements,
+    catalog_measurements,
+)
+from moerun.catalog.perf.mtp import acceptance_for
 from moerun.commands.calibrate import calibrate_runs
 from moerun.commands.calibration_points import deployment_for, point_for
 from moerun.core.calibrate.calibration import predict
 from moerun.core.load.workload import Arrival, LengthDist, Workload
+from moerun.core.perf.acceptance import per_token_acceptance
 from moerun.core.sim.build import SimOptions, simulate_deployment
+from moerun.errors import MoerunError
 
 METRICS = ("ttft_p50_ms", "tpot_p50_ms", "output_tok_per_s")
 SILICON_GROUPS = (
@@ -199,6 +211,72 @@ def aic_question(quick: bool) -> None:
     print(f"  best within the SLO: {best:.0f} output tok/s/GPU (target band 70-200)")
 
 
+def holdout_runs() -> None:
+    """Every holdout row of the catalog, predicted with its GPU and engine's profile."""
+    from importlib import resources
+
+    root = resources.files("moerun.catalog").joinpath("data/measurements")
+    names = sorted(f.name for f in root.iterdir() if f.name.endswith(".csv"))
+    print("\n4. holdout runs (never fitted): measured / predicted, error")
+    runs, skipped = [], []
+    for name in names:
+        try:
+            runs += [r for r in catalog_measurements((name,)) if r.split == "holdout"]
+        except MoerunError as exc:  # rows waiting for a catalog model (README.md says which)
+            skipped.append(f"{name} ({str(exc).splitlines()[0][:50]})")
+    by_group: dict[tuple[str, str, str], list[list[float]]] = defaultdict(list)
+    for r in runs:
+        if r.engine not in ("vllm", "sglang") or r.concurrency is None:
+            skipped.append(f"{r.id} ({r.engine}, offline)")
+            continue
+        try:
+            cal = calibration_for(r.gpu, r.engine)
+            acc = _acceptance(r)
+            opts = SimOptions(params=cal.params, kv_capacity_factor=cal.kv_capacity_factor)
+            pred = predict(point_for(r, opts, acc), cal.params)
+        except MoerunError as exc:
+            skipped.append(f"{r.id} ({str(exc).splitlines()[0][:60]})")
+            continue
+        errs, cells = [], []
+        for m in METRICS:
+            meas = r.measured.get(m)
+            if not meas:
+                errs.append(float("nan"))
+                cells.append(f"{'-':>24}")
+                continue
+            e = (pred[m] - meas) / meas * 100
+            errs.append(abs(e))
+            cells.append(f"{meas:9,.1f}/{pred[m]:9,.1f} {e:+4.0f}%")
+        layout = f"tp{r.parallel.tp}" + (
+            f" dp{r.parallel.dp} ep{r.parallel.ep}" if r.parallel.dp > 1 else ""
+        )
+        print(
+            f"  {r.id:9} {r.gpu:9} {r.engine:6} {r.engine_version[:14]:14} {layout:12} "
+            f"mtp{r.mtp_tokens} C{r.concurrency:<5} " + " ".join(cells)
+        )
+        by_group[(r.gpu, r.engine, r.checkpoint or r.model)].append(errs)
+    print(f"  {'':9} {'':60} {'TTFT p50':>24} {'TPOT p50':>24} {'output tok/s':>24}")
+    for (gpu, engine, model), rows in sorted(by_group.items()):
+        cols = np.array(rows).T
+        meds = [f"{np.median(c[~np.isnan(c)]):.1f}%" if (~np.isnan(c)).any() else "-" for c in cols]
+        print(
+            f"  median {gpu} {engine} {model} ({len(rows)} rows): TTFT {meds[0]}  "
+            f"TPOT {meds[1]}  tok/s {meds[2]}"
+        )
+    if skipped:
+        print(f"  skipped: {', '.join(skipped)}")
+
+
+def _acceptance(r: MeasuredRun) -> float:
+    """The row's measured per-token acceptance, else the catalog's for its prompts."""
+    if not r.mtp_tokens:
+        return 0.0
+    if r.mtp_accept_len:
+        return per_token_acceptance(r.mtp_accept_len, r.mtp_tokens)
+    choice = acceptance_for(r.model, r.prompts, r.mtp_tokens)
+    return choice.value if choice is not None else DEFAULT_MTP_ACCEPTANCE
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer silicon points and loads")
@@ -206,6 +284,7 @@ def main() -> None:
     fitted_groups()
     silicon(args.quick)
     aic_question(args.quick)
+    holdout_runs()
 
 
 if __name__ == "__main__":
