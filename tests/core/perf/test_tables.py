@@ -37,6 +37,28 @@ def test_grid_exact_on_points_fills_holes_along_rows() -> None:
     assert np.allclose(g(b, s), [2.0, 3.25])
 
 
+def test_grid_fills_holes_along_columns_and_never_below_fewer_or_shorter() -> None:
+    # 4k prompts measured at batch 1 and 2 only (3 and 5 units): batch 4 extends that column
+    # (+2 per prompt: 9), not its own row, whose measured cells stop at 2k on a flat floor
+    g = Grid.from_cells(
+        [1.0, 2.0, 4.0],
+        [1000.0, 2000.0, 4000.0],
+        [[1.0, 1.0, 3.0], [1.0, 1.0, 5.0], [1.0, 1.0, None]],
+    )
+    assert g is not None
+    assert g(4.0, 4000.0) == pytest.approx(9.0)
+    assert not g.covered(4.0, 4000.0)
+    # a column with one measured cell: the hole stays at least that cell (more sequences
+    # never take less time), though its row alone would read 5
+    g = Grid.from_cells([1.0, 2.0], [10.0, 20.0, 30.0], [[1.0, 2.0, 10.0], [3.0, 4.0, None]])
+    assert g is not None
+    assert g(2.0, 30.0) == pytest.approx(10.0)
+    # measured cells are exact, even one below its row's first measured cell
+    g = Grid.from_cells([1.0, 2.0], [10.0, 20.0, 30.0], [[2.0, 1.5, 3.0], [2.0, 2.5, 3.5]])
+    assert g is not None
+    assert g(1.0, 20.0) == pytest.approx(1.5)
+
+
 def test_gemm_grid_bilinear_in_n_and_k() -> None:
     # latency = m * n * k / 1e6 on the grid's corners: bilinear in (n, k) is exact for it
     ms, ns, ks = (1.0, 2.0), (10.0, 20.0), (100.0, 200.0)
