@@ -4,8 +4,9 @@
 `sleep_until(t)`. `ScaledClock` runs `time_scale` emulated seconds per real second.
 `VirtualTimeLoop` is an asyncio event loop whose time jumps to the next timer whenever every
 task is waiting, so a test runs minutes of emulated serving in the CPU time it costs, with
-exact timing; use it with `ScaledClock(source=loop.time)` and in-process transports (it has
-no real network waits: a socket the loop waits on with no timer pending is a deadlock error).
+exact timing; use it with `ScaledClock(source=loop.time)` and in-process transports or real
+127.0.0.1 sockets between its own tasks (bytes in flight between them are awaited in real time
+before the clock moves; a socket the loop waits on with no timer pending is a deadlock error).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import selectors
 import time
 from collections.abc import Callable, Coroutine
 from typing import Any, Protocol, TypeVar
+
+from moerun.serve.emulator.loopback import LoopbackWatch
 
 T = TypeVar("T")
 
@@ -63,21 +66,61 @@ class ScaledClock:
         return asyncio.get_running_loop().call_later(delay, callback)
 
 
+_FileObject = Any  # int | HasFileno (the selectors module keeps its alias private)
+
+# The longest real wait for bytes between two sockets of the loop before the clock moves
+# anyway (TCP's persist timer starts at 200 ms; a peer that never reads must not hang a test).
+MAX_DELIVERY_WAIT_S = 0.5
+
+
 class _VirtualSelector(selectors.SelectSelector):
-    """Polls without blocking; a would-be wait advances the virtual time instead."""
+    """Polls without blocking; a would-be wait advances the virtual time instead, once the
+    bytes in flight between the loop's own sockets have arrived (`.loopback`)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.now_s = 0.0
+        self._loopback = LoopbackWatch()
+        self._reading: set[int] = set()
+
+    def register(
+        self, fileobj: _FileObject, events: int, data: Any = None
+    ) -> selectors.SelectorKey:
+        """See `selectors.BaseSelector.register`."""
+        key = super().register(fileobj, events, data)
+        self._loopback.add(key.fd)
+        if events & selectors.EVENT_READ:
+            self._reading.add(key.fd)
+        return key
+
+    def unregister(self, fileobj: _FileObject) -> selectors.SelectorKey:
+        """See `selectors.BaseSelector.unregister`."""
+        key = super().unregister(fileobj)
+        self._loopback.discard(key.fd)
+        self._reading.discard(key.fd)
+        return key
 
     def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
         events = super().select(0)
         if events or timeout == 0:
             return events
+        events = self._delivered()
+        if events:
+            return events
         if timeout is None:
             raise RuntimeError("virtual time: every task waits and no timer is set (deadlock)")
         self.now_s += timeout
         return events
+
+    def _delivered(self) -> list[tuple[selectors.SelectorKey, int]]:
+        """Wait in real time while the kernel still holds bytes one of the loop's sockets sent
+        another that is reading; what became ready then (nothing: none were in flight)."""
+        deadline = time.monotonic() + MAX_DELIVERY_WAIT_S
+        while self._loopback.undelivered(self._reading) and time.monotonic() < deadline:
+            events = super().select(0.001)
+            if events:
+                return events
+        return []
 
 
 class VirtualTimeLoop(asyncio.SelectorEventLoop):
