@@ -13,9 +13,11 @@ from typing import Any
 
 import yaml
 
+from moerun.catalog.gpus import get_gpu
 from moerun.catalog.perf.kernels import load_kernel_tables
 from moerun.core.calibrate.calibration import Calibration, CalibrationProfile, choose_calibration
 from moerun.core.perf.step_time import StepParams, with_values
+from moerun.core.perf.tables import collective_constants
 from moerun.errors import CatalogError
 
 # Default MTP acceptance (probability each drafted token is accepted): DeepSeek-V3's
@@ -93,6 +95,14 @@ def calibration_for(gpu: str, engine: str) -> Calibration:
     if tables is None:
         return cal
     params = replace(cal.params, kernels=tables)
+    # what the tables do not price (EP all-to-all beyond one node, PP sends, collectives on
+    # the network) uses the roofline's collective model with its constants measured on this
+    # GPU: NCCL's all-reduce over the largest group the tables have
+    link_bw = get_gpu(gpu).scale_up_bw_bytes_per_s
+    if tables.all_reduce and link_bw:
+        n = max(tables.all_reduce)
+        eff, latency_s = collective_constants(tables.all_reduce[n], n, link_bw)
+        params = replace(params, comm_efficiency=eff, collective_latency_s=latency_s)
     if cal.status == "extrapolated" and cal.profile is not None and cal.profile.gpu != gpu:
         # the engine's CPU-side residuals (per-step and per-sequence overhead) carry over to
         # another GPU; the kernel scale compares the home GPU's kernels with the home GPU's

@@ -313,3 +313,14 @@ class KernelTables:
     attention: dict[AttentionKey, Grid]
     all_reduce: dict[int, Curve]  # GPUs -> latency over message bytes
     alltoall: dict[tuple[int, int, int], Curve]  # (hidden, topk, experts) -> over tokens/rank
+
+
+def collective_constants(
+    all_reduce: Curve, num_gpus: int, link_bw_bytes_per_s: float
+) -> tuple[float, float]:
+    """(efficiency, latency in seconds) of the roofline's collective model, read off a measured
+    all-reduce: the ring's bus bandwidth at the largest message, 2 (n - 1) / n x bytes / time,
+    over the link bandwidth the roofline divides by, and the time of the smallest message."""
+    ring = 2 * (num_gpus - 1) / num_gpus
+    bus_bw = ring * all_reduce.xs[-1] / all_reduce.ys[-1]
+    return bus_bw / link_bw_bytes_per_s, all_reduce.ys[0]
