@@ -65,6 +65,8 @@ def test_simulate_trace_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         (["--max-context", "500000"], "exceeds the model"),
         (["--workload", "nope.jsonl"], "cannot read trace"),
         (["--tp", "3"], "divide"),
+        (["--routing", "prefix-affinity", "--balance-abs", "-1"], "--balance-abs must be"),
+        (["--routing", "prefix-affinity", "--balance-rel", "0.5"], "--balance-rel must be"),
     ],
 )
 def test_bad_input_exits_2(

@@ -12,7 +12,11 @@ Under sgl-router's thresholds (64 / 1.5) 12 sessions never unbalance the fleet (
 requests in flight, so max - min <= 12), so cache affinity alone decides: when every session
 opens with one system prompt, every request goes to the replica that cached it first; without
 a shared system prompt the sessions spread over the replicas by load and stay where their
-history is cached. The 2-replica fleet is the one whose last prompt (289 KB, the fleet idle)
+history is cached. With thresholds of 4 / 1.5 on both sides (`simulate --balance-abs 4
+--balance-rel 1.5`, the gateway's `routing.balance_abs` / `balance_rel`) the rule engages and
+sends requests away from the replica holding the shared system prompt.
+
+The 2-replica fleet is the one whose last prompt (289 KB, the fleet idle)
 reached its replica 26-36 virtual seconds late until the virtual clock waited for bytes in
 loopback TCP (`moerun.serve.emulator.loopback`): TTFT p99 956 ms measured against 728."""
 
@@ -34,31 +38,40 @@ SESSIONS = ["--workload", "agentic", "--num-sessions", "12", "--request-rate", "
 SHARED, UNSHARED = "one system prompt", "no shared prompt"
 
 
+# sgl-router's balance rule engaged: with thresholds of 4 requests and 1.5x, 12 sessions that
+# share one system prompt unbalance the fleet, so requests leave the replica that cached it
+TIGHT = (4.0, 1.5)
+
+
 @pytest.mark.parametrize(
-    ("num_replicas", "routing", "prompts", "hit_points", "p50", "p99"),
+    ("num_replicas", "routing", "prompts", "balance", "hit_points", "p50", "p99"),
     [
-        (2, "prefix-affinity", SHARED, 0.01, 0.02, 0.02),
-        (4, "prefix-affinity", UNSHARED, 0.01, 0.02, 0.02),
-        (4, "round-robin", SHARED, 0.05, 0.10, 0.20),
+        (2, "prefix-affinity", SHARED, None, 0.01, 0.02, 0.02),
+        (4, "prefix-affinity", UNSHARED, None, 0.01, 0.02, 0.02),
+        (4, "prefix-affinity", SHARED, TIGHT, 0.01, 0.02, 0.02),
+        (4, "round-robin", SHARED, None, 0.05, 0.10, 0.20),
     ],
 )
 def test_the_gateway_fleet_is_what_simulate_predicts(
     num_replicas: int,
     routing: str,
     prompts: str,
+    balance: tuple[float, float] | None,
     hit_points: float,
     p50: float,
     p99: float,
     tmp_path: Path,
 ) -> None:
     shape = ["--system-tokens", "0"] if prompts == UNSHARED else []
+    thresholds = [] if balance is None else [
+        "--balance-abs", str(balance[0]), "--balance-rel", str(balance[1])]  # fmt: skip
     args = build_parser().parse_args(
         ["simulate", *DEPLOYMENT, *SESSIONS, *shape, "--replicas", str(num_replicas),
-         "--routing", routing]
+         "--routing", routing, *thresholds]
     )  # fmt: skip
     predicted = run_simulation(args, resolve_layout(*deployment_from_args(args)).deployment)
     workload, _ = workload_from_args(args)
-    measured = run_fleet(DEPLOYMENT, num_replicas, routing, workload, tmp_path)
+    measured = run_fleet(DEPLOYMENT, num_replicas, routing, workload, tmp_path, balance)
     assert measured["num_completed"] == predicted["num_completed"] == workload.num_requests
     hit = measured["prefix_cache_hit_rate"]
     assert hit == pytest.approx(predicted["prefix_cache_hit_rate"], abs=hit_points)
@@ -66,9 +79,9 @@ def test_the_gateway_fleet_is_what_simulate_predicts(
         assert measured[key]["p50"] == pytest.approx(predicted[key]["p50"], rel=p50), key
         assert measured[key]["p99"] == pytest.approx(predicted[key]["p99"], rel=p99), key
     served = [n for _, n in measured["replicas"]]
-    if routing == "prefix-affinity" and prompts == SHARED:
+    if routing == "prefix-affinity" and prompts == SHARED and balance is None:
         # the first request went to the first replica (all empty and idle), and every later
         # prompt's longest cached prefix (the system prompt, at least) is there
         assert served == [workload.num_requests] + [0] * (num_replicas - 1)
-    else:  # round robin, or sessions spread by load: every replica served
+    else:  # round robin, sessions spread by load, or the balance rule: every replica served
         assert all(n > 0 for n in served)

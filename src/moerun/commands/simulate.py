@@ -53,6 +53,20 @@ def add_sim_args(p: argparse.ArgumentParser) -> None:
     )
     g.add_argument("--replicas", type=int, default=1, help="replicas behind the router")
     g.add_argument("--routing", choices=ROUTINGS, default="round-robin")
+    g.add_argument(
+        "--balance-abs",
+        type=float,
+        metavar="REQUESTS",
+        help="prefix-affinity: sgl-router's absolute imbalance threshold, in-flight requests "
+        "(the gateway's routing.balance_abs; default: sgl-router's, from the catalog)",
+    )
+    g.add_argument(
+        "--balance-rel",
+        type=float,
+        metavar="RATIO",
+        help="prefix-affinity: sgl-router's relative imbalance threshold, max / min load "
+        "(the gateway's routing.balance_rel; default: sgl-router's, from the catalog)",
+    )
     g.add_argument("--no-prefix-caching", action="store_true")
     g.add_argument("--no-chunked-prefill", action="store_true")
     g.add_argument(
@@ -67,11 +81,15 @@ def sim_options_from_args(args: argparse.Namespace, calibration: Calibration) ->
     """SimOptions from the flags, with the calibration's parameters."""
     if args.replicas < 1:
         raise UsageError("--replicas must be at least 1")
+    if args.balance_abs is not None and not args.balance_abs >= 0:
+        raise UsageError("--balance-abs must be at least 0 (requests)")
+    if args.balance_rel is not None and not args.balance_rel >= 1:
+        raise UsageError("--balance-rel must be at least 1 (a ratio of loads)")
     pd = args.disaggregate or (0, 0)
     return SimOptions(
         num_replicas=args.replicas,
         routing=args.routing,
-        balance=sgl_router_balance(),
+        balance=sgl_router_balance().with_overrides(args.balance_abs, args.balance_rel),
         chunked_prefill=not args.no_chunked_prefill,
         prefix_caching=not args.no_prefix_caching,
         params=calibration.params,

@@ -19,7 +19,6 @@ from moerun.catalog.files import field_path, load_yaml
 from moerun.catalog.loader import load_providers
 from moerun.core.market.policy import EndpointFacts, Policy, check_certification, check_jurisdiction
 from moerun.core.market.providers import Provider
-from moerun.core.traffic.balance import BalanceRule
 from moerun.core.traffic.circuit import BreakerConfig
 from moerun.core.traffic.metering import Prices
 from moerun.core.traffic.routing import SELF_HOSTED, RoutingConfig
@@ -141,10 +140,7 @@ def _resolve(data: GatewayFile, env: Mapping[str, str]) -> GatewayConfig:
         block_chars=r.block_chars,
         prefix_weight=r.prefix_weight,
         load_weight=r.load_weight,
-        balance=BalanceRule(
-            abs_threshold=default.abs_threshold if r.balance_abs is None else r.balance_abs,
-            rel_threshold=default.rel_threshold if r.balance_rel is None else r.balance_rel,
-        ),
+        balance=default.with_overrides(r.balance_abs, r.balance_rel),
         session_ttl_s=r.session_ttl_s,
         max_sessions=r.max_sessions,
         max_session_bytes=r.max_session_table_bytes,
