@@ -28,7 +28,10 @@ NEW_FILES = (
     *INFERENCEX_FILES,
     "glm52-fp8-8xh200-sglang.csv",
     "glm52-fp8-8xb200-sglang-cookbook.csv",
+    "glm5-fp8-sglang-inferencex.csv",
 )
+# InferenceX points read off its blog tables: total tok/s/GPU and tok/s/user (1000 / median TPOT).
+INFERENCEX_BLOG_FILE = "glm5-fp8-sglang-inferencex.csv"
 # A citation: a URL, a repository (at a commit) and a path in it, or a pull request / issue.
 CITATION = re.compile(r"https?://|[\w.-]+/[\w.-]+(@[0-9a-f]{7,})? [\w.-]+/|(PR|issue) #\d+")
 
@@ -85,6 +88,32 @@ def test_h200_inferencex_set_holds_out_the_long_input() -> None:
     held = {(r["isl"], r["max_concurrency"]) for r in data if r["split"] == "holdout"}
     levels = {"4", "8", "16", "32", "64"}
     assert fit == {("1024", c) for c in levels} and held == {("8192", c) for c in levels}
+
+
+def test_inferencex_blog_rows_follow_the_official_client_and_hold_out() -> None:
+    # The same client as the API files; the blog tables give no TTFT and no means, and the
+    # throughput is total tok/s, split 1024 : 8192 between output and input.
+    data = rows(INFERENCEX_BLOG_FILE)
+    assert len(data) == 19
+    for row in data:
+        assert float(row["random_range_ratio"]) == 0.8 and row["prompts"] == "random"
+        assert int(row["num_prompts"]) == 10 * int(row["max_concurrency"])
+        assert (row["isl"], row["osl"], row["engine_version"]) == ("8192", "1024", "0.5.12")
+        assert row["split"] == "holdout" and row["tpot_median_ms"] and not row["ttft_median_ms"]
+        out, inp = float(row["output_tok_per_s"]), float(row["input_tok_per_s"])
+        assert inp == pytest.approx(8 * out, abs=0.05)  # both rounded to 0.01
+    # No point is one of AIC's silicon rows: those GLM-5 runs are the March images.
+    silicon = ROOT.joinpath("../validation/aic_silicon_sample.csv").read_text("utf-8")
+    assert "0.5.12" not in {r["engine_version"] for r in csv.DictReader(io.StringIO(silicon))}
+
+
+def test_inferencex_blog_rows_leave_room_for_the_first_token() -> None:
+    """Little's law with TTFT >= 0: C clients each emitting n tokens at one per TPOT produce at
+    most C n / (TPOT (n - 1)) tokens a second (median TPOT: 5% slack)."""
+    for row in rows(INFERENCEX_BLOG_FILE):
+        n = 1024 * (1 + 0.8) / 2
+        bound = int(row["max_concurrency"]) * n / (float(row["tpot_median_ms"]) / 1000 * (n - 1))
+        assert float(row["output_tok_per_s"]) <= bound * 1.05, row["id"]
 
 
 @pytest.mark.parametrize("name", FILES)
