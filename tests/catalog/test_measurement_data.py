@@ -19,6 +19,8 @@ FILES = sorted(p.name for p in ROOT.iterdir() if p.name.endswith(".csv"))
 README = ROOT.joinpath("README.md").read_text("utf-8")
 # What a source reports when it prints no median (InferenceX publishes run means).
 MEAN_COLUMNS = ["ttft_mean_ms", "tpot_mean_ms"]
+# the launch command's request cap, where it set one (empty: the engine's default)
+LAUNCH_COLUMNS = ["max_running_requests"]
 INFERENCEX_FILES = (
     "deepseek-r1-fp8-8xh200-sglang-inferencex.csv",
     "deepseek-r1-fp8-b200-sglang-inferencex.csv",
@@ -66,9 +68,28 @@ def test_added_files_keep_the_columns_and_load(name: str) -> None:
     assert header("deepseek-r1-fp8-8xb200-sglang.csv") == COLUMNS and len(COLUMNS) == 32
     cols = header(name)
     assert cols[: len(COLUMNS)] == COLUMNS
-    assert cols[len(COLUMNS) :] in ([], MEAN_COLUMNS)
+    assert cols[len(COLUMNS) :] in ([], MEAN_COLUMNS, LAUNCH_COLUMNS, MEAN_COLUMNS + LAUNCH_COLUMNS)
     runs = catalog_measurements((name,))
     assert len(runs) == len(rows(name)) and len({r.id for r in runs}) == len(runs)
+    if "max_running_requests" in cols:
+        caps = {r["id"]: int(r["max_running_requests"] or 0) or None for r in rows(name)}
+        assert {r.id: r.max_running_requests for r in runs} == caps
+
+
+def test_request_caps_are_the_launch_commands() -> None:
+    # glm5_fp8_b200{,_mtp}.sh: --max-running-requests $CONC; glm5_fp8_h200_mtp.sh sets none
+    for row in rows(INFERENCEX_BLOG_FILE):
+        assert row["max_running_requests"] == row["max_concurrency"], row["id"]
+    # glm-5.2.jsx: the balanced and high-throughput H200 recipes cap at 256, low latency none
+    h200 = {r["id"]: r["max_running_requests"] for r in rows("glm52-fp8-8xh200-sglang.csv")}
+    assert h200 == {"G52S-01": "", "G52S-02": "256", "G52S-03": "", "G52S-04": "256",
+                    "G52S-05": "256"}  # fmt: skip
+    # dsr1_fp8_h200.sh: 512 at 1k/1k, 256 otherwise
+    for name in ("deepseek-r1-fp8-8xh200-sglang-inferencex.csv",
+                 "deepseek-r1-fp8-8xh200-sglang-inferencex-issue870.csv"):  # fmt: skip
+        for row in rows(name):
+            one_k = (row["isl"], row["osl"]) == ("1024", "1024")
+            assert row["max_running_requests"] == ("512" if one_k else "256"), row["id"]
 
 
 @pytest.mark.parametrize("name", INFERENCEX_FILES)

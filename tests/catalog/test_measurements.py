@@ -137,3 +137,41 @@ def test_random_range_ratio_gives_sglang_bench_serving_lengths() -> None:
     assert (dist.kind, dist.low, dist.high) == ("uniform", 1, 1000)
     assert run_lengths(1000, 0.5).low == 500
     assert run_lengths(1000, 1.0).kind == "fixed"
+
+
+def _capped(cap: str, parallelism: str = "tp8", engine: str = "sglang") -> str:
+    header = "id,model,weights,gpu,num_gpus,engine,engine_version,parallelism,mtp_tokens,"
+    header += "isl,osl,max_concurrency,num_prompts,source,max_running_requests\n"
+    row = f"X,zai-org/GLM-5-FP8,fp8,h200_sxm,8,{engine},v,{parallelism},0,1024,64,64,128,s,{cap}\n"
+    return header + row
+
+
+def test_a_launch_request_cap_is_read_and_split_as_the_engine_splits_it() -> None:
+    from moerun.commands.calibration_points import deployment_for, requests_per_rank
+
+    (tp8,) = parse_csv(_capped("256"), "x.csv")
+    (dp8,) = parse_csv(_capped("256", "tp8 dp8 ep8 attention-dp"), "x.csv")
+    (vllm,) = parse_csv(_capped("256", "tp1 dp8 ep8", "vllm"), "x.csv")
+    (none,) = parse_csv(_capped(""), "x.csv")
+    assert (tp8.max_running_requests, none.max_running_requests) == (256, None)
+    # SGLang's model_runner: server_args.max_running_requests // dp_size per attention rank
+    assert requests_per_rank(tp8, deployment_for(tp8, 0.0)) == 256
+    assert requests_per_rank(dp8, deployment_for(dp8, 0.0)) == 32
+    # vLLM's --max-num-seqs is per engine core
+    assert requests_per_rank(vllm, deployment_for(vllm, 0.0)) == 256
+    with pytest.raises(CatalogError, match="max_running_requests"):
+        parse_csv(_capped("0"), "x.csv")
+
+
+def test_a_request_cap_bounds_the_simulated_batch() -> None:
+    # 64 clients under a cap of 8: at most 8 sequences ever run; without it, all 64
+    from moerun.commands.calibration_points import point_for
+    from moerun.core.sim.build import SimOptions
+
+    (capped,) = parse_csv(_capped("8"), "x.csv")
+    (free,) = parse_csv(_capped(""), "x.csv")
+    peak = []
+    for r in (capped, free):
+        f = point_for(r, SimOptions(), 0.0).features
+        peak.append(float((f["decode_seqs"] + f["prefill_seqs"]).max()))
+    assert peak[0] <= 8 < peak[1]

@@ -38,6 +38,17 @@ def deployment_for(run: MeasuredRun, mtp_acceptance: float) -> Deployment:
     )
 
 
+def requests_per_rank(run: MeasuredRun, dep: Deployment) -> int:
+    """The run's request cap per scheduler: SGLang splits `--max-running-requests` over its
+    attention-DP ranks (`model_runner`: `server_args.max_running_requests // dp_size`); vLLM's
+    `--max-num-seqs` is per engine core (each DP rank)."""
+    cap = run.max_running_requests
+    assert cap is not None
+    if dep.engine.name == "sglang":
+        return max(1, cap // dep.parallel.dp)
+    return cap
+
+
 def run_lengths(length: int, range_ratio: float) -> LengthDist:
     """The benchmark client's lengths: fixed, or uniform in [max(1, ratio * L), L] as
     sglang.bench_serving's `--random-range-ratio` draws them (its default is 0.0)."""
@@ -70,6 +81,8 @@ def point_for(run: MeasuredRun, options: SimOptions, mtp_acceptance: float) -> P
     wl = workload_for(run)
     if run.concurrency is None:
         options = replace(options, max_num_seqs=run.num_prompts)
+    if run.max_running_requests is not None:
+        options = replace(options, max_num_seqs=requests_per_rank(run, dep))
     if options.params.kernels is None:
         tables = load_kernel_tables(dep.gpu.id, dep.engine.name)
         options = replace(options, params=replace(options.params, kernels=tables))

@@ -71,6 +71,9 @@ class MeasuredRun:
     # sglang.bench_serving start them (False), or already spread over a request's length, the
     # steady state of a long run (True)
     clients_staggered: bool = False
+    # the launch command's request cap (`--max-running-requests`, `--max-num-seqs`) for the
+    # whole server, when it set one; None: the engine's default
+    max_running_requests: int | None = None
 
     @property
     def group(self) -> str:
@@ -138,11 +141,22 @@ def parse_csv(text: str, where: str) -> list[MeasuredRun]:
                     mtp_accept_len=float(row["mtp_accept_len"])
                     if row.get("mtp_accept_len")
                     else None,
+                    max_running_requests=_positive(row.get("max_running_requests")),
                 )
             )
         except (KeyError, ValueError) as exc:
             raise CatalogError(f"{where}: line {i}: bad or missing field ({exc})") from None
     return runs
+
+
+def _positive(text: str | None) -> int | None:
+    """A positive whole number from an optional column (None when empty)."""
+    if not text or not text.strip():
+        return None
+    value = int(text)
+    if value <= 0:
+        raise ValueError(f"max_running_requests must be positive, not {value}")
+    return value
 
 
 def _prompts(text: str) -> str:
