@@ -8,7 +8,7 @@ from dataclasses import replace
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec
-from moerun.catalog.perf.kernels import load_kernel_tables
+from moerun.catalog.perf.calibration import with_gpu_measurements
 from moerun.catalog.perf.measurements import MeasuredRun
 from moerun.core.calibrate.calibration import Point
 from moerun.core.deploy.deployment import Deployment
@@ -84,8 +84,8 @@ def point_for(run: MeasuredRun, options: SimOptions, mtp_acceptance: float) -> P
     if run.max_running_requests is not None:
         options = replace(options, max_num_seqs=requests_per_rank(run, dep))
     if options.params.kernels is None:
-        tables = load_kernel_tables(dep.gpu.id, dep.engine.name)
-        options = replace(options, params=replace(options.params, kernels=tables))
+        params = with_gpu_measurements(options.params, dep.gpu.id, dep.engine.name)
+        options = replace(options, params=params)
     result = simulate_deployment(dep, wl, options, record=True)
     if result.trace is None or result.trace_model is None or result.summary()["num_failed"]:
         raise CatalogError(f"measured run {run.id} does not run in the simulator")

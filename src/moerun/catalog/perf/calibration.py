@@ -91,18 +91,9 @@ def calibration_for(gpu: str, engine: str) -> Calibration:
     """The calibration for this GPU and engine, with the measured kernel tables of that GPU
     and engine attached (the profile's residuals were fitted on top of them)."""
     cal = choose_calibration(load_profiles(), gpu, engine)
-    tables = load_kernel_tables(gpu, engine)
-    if tables is None:
+    params = with_gpu_measurements(cal.params, gpu, engine)
+    if params.kernels is None:
         return cal
-    params = replace(cal.params, kernels=tables)
-    # what the tables do not price (EP all-to-all beyond one node, PP sends, collectives on
-    # the network) uses the roofline's collective model with its constants measured on this
-    # GPU: NCCL's all-reduce over the largest group the tables have
-    link_bw = get_gpu(gpu).scale_up_bw_bytes_per_s
-    if tables.all_reduce and link_bw:
-        n = max(tables.all_reduce)
-        eff, latency_s = collective_constants(tables.all_reduce[n], n, link_bw)
-        params = replace(params, comm_efficiency=eff, collective_latency_s=latency_s)
     if cal.status == "extrapolated" and cal.profile is not None and cal.profile.gpu != gpu:
         # the engine's CPU-side residuals (per-step and per-sequence overhead) carry over to
         # another GPU; the kernel scale compares the home GPU's kernels with the home GPU's
@@ -111,6 +102,24 @@ def calibration_for(gpu: str, engine: str) -> Calibration:
         note = f"{cal.note}; kernel times from {gpu}'s own tables (kernel scale 1)"
         return replace(cal, params=params, note=note)
     return replace(cal, params=params)
+
+
+def with_gpu_measurements(params: StepParams, gpu: str, engine: str) -> StepParams:
+    """`params` with what was measured on this GPU for this engine: its kernel tables, and the
+    roofline's collective constants read off its all-reduce table (what the tables do not
+    price, EP all-to-all beyond one node, PP sends, collectives on the network, uses them);
+    unchanged where the catalog has no tables. Calibration fits on top of these, and
+    predictions price with them."""
+    tables = load_kernel_tables(gpu, engine)
+    if tables is None:
+        return params
+    params = replace(params, kernels=tables)
+    link_bw = get_gpu(gpu).scale_up_bw_bytes_per_s
+    if tables.all_reduce and link_bw:
+        n = max(tables.all_reduce)  # NCCL's all-reduce over the largest group measured
+        eff, latency_s = collective_constants(tables.all_reduce[n], n, link_bw)
+        params = replace(params, comm_efficiency=eff, collective_latency_s=latency_s)
+    return params
 
 
 def save_profile(p: CalibrationProfile, directory: Path) -> Path:
