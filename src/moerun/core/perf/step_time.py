@@ -572,17 +572,21 @@ def _table_comm(
         total, measured = total + n * t, measured + n * m
     else:
         total = total + _tp_time(s, p, rank_tokens)
-    moe_allreduce = s.num_experts and s.moe_group > 1 and s.ep == 1 and s.moe_group == s.tp
     if plan.alltoall is not None:
         t, m = _curve(plan.alltoall, rank_tokens, coverage)
         total, measured = total + t * p.kernel_scale, measured + m * p.kernel_scale
-    elif moe_allreduce and ar is not None:
+    elif _moe_allreduce(s) and ar is not None:
         t, m = _curve(ar, act, coverage)
         n = s.num_moe_layers * p.kernel_scale
         total, measured = total + n * t, measured + n * m
     else:
         total = total + _ep_time(s, p, rank_tokens)
     return total, measured
+
+
+def _moe_allreduce(s: _Shape) -> bool:
+    """The MoE layers combine with the TP all-reduce (experts split over TP, no EP)."""
+    return bool(s.num_experts and s.moe_group > 1 and s.ep == 1 and s.moe_group == s.tp)
 
 
 def _comm_scalar(s: _Shape, p: StepParams, plan: KernelPlan, rank_tokens: float) -> float:
@@ -596,7 +600,7 @@ def _comm_scalar(s: _Shape, p: StepParams, plan: KernelPlan, rank_tokens: float)
         total += _tp_time(s, p, rank_tokens)
     if plan.alltoall is not None:
         total += plan.alltoall.at(rank_tokens) * p.kernel_scale
-    elif s.num_experts and s.moe_group > 1 and s.ep == 1 and s.moe_group == s.tp and ar is not None:
+    elif _moe_allreduce(s) and ar is not None:
         total += s.num_moe_layers * p.kernel_scale * ar.at(act)
     else:
         total += _ep_time(s, p, rank_tokens)

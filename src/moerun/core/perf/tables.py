@@ -123,33 +123,33 @@ class Grid:
         along rows alone let a batch of four 4k prompts cost a third of one, where the 4k cells
         were measured only at batch 1 and 2.)
         """
-        keep = [i for i, row in enumerate(cells) if sum(v is not None and v > 0 for v in row) >= 2]
+        known = [[v if v is not None and v > 0 else None for v in row] for row in cells]
+        keep = [i for i, row in enumerate(known) if sum(v is not None for v in row) >= 2]
         if not keep:
             return None
         batches = [rows[i] for i in keep]
-        kept = [cells[i] for i in keep]
-        measured = [[v is not None and v > 0 for v in row] for row in kept]
+        kept = [known[i] for i in keep]
+        measured = [[v is not None for v in row] for row in kept]
         values: list[list[float]] = []
         for i, row in enumerate(kept):
-            pts = [(c, v) for c, v, m in zip(cols, row, measured[i], strict=True) if m]
-            xs, ys = tuple(p[0] for p in pts), tuple(float(p[1]) for p in pts)  # type: ignore[arg-type]
+            pts = [(c, v) for c, v in zip(cols, row, strict=True) if v is not None]
+            xs, ys = tuple(c for c, _ in pts), tuple(v for _, v in pts)
             out = []
             for j, c in enumerate(cols):
-                v = row[j]
-                if measured[i][j] and v is not None:
-                    out.append(float(v))
+                cell = row[j]
+                if cell is not None:
+                    out.append(cell)
                     continue
                 est = max(_lerp1(xs, ys, c), ys[0])
-                col = [(batches[k], kept[k][j]) for k in range(len(kept)) if measured[k][j]]
+                col = [(batches[k], x) for k in range(len(kept)) if (x := kept[k][j]) is not None]
                 if len(col) >= 2:
-                    bs = tuple(b for b, _ in col)
-                    vs = tuple(float(x) for _, x in col)  # type: ignore[arg-type]
+                    bs, vs = tuple(b for b, _ in col), tuple(x for _, x in col)
                     est = max(est, _lerp1(bs, vs, batches[i]))
                 out.append(est)
             values.append(out)
         for i in range(len(kept)):  # holes: never below the cell with fewer or shorter sequences
             for j in range(len(cols)):
-                if not measured[i][j]:
+                if kept[i][j] is None:
                     below = values[i - 1][j] if i > 0 else 0.0
                     before = values[i][j - 1] if j > 0 else 0.0
                     values[i][j] = max(values[i][j], below, before)
