@@ -27,6 +27,8 @@ import argparse
 import random
 from collections import defaultdict
 from dataclasses import replace
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -64,7 +66,15 @@ def fitted_groups() -> None:
     """Cross-validated error of every fitted (GPU, engine, model) group."""
     runs = [r for r in builtin_measurements() if r.concurrency is not None]
     runs = [r for r in runs if r.engine in ("vllm", "sglang") and r.split == "fit"]
-    report = calibrate_runs(runs, DEFAULT_MTP_ACCEPTANCE)
+    # each group refitted as its catalog profile was: its held parameters stay fixed
+    groups_runs: dict[tuple[str, str], list[MeasuredRun]] = defaultdict(list)
+    for r in runs:
+        groups_runs[(r.gpu, r.engine)].append(r)
+    report: dict[str, list[dict[str, Any]]] = {"groups": []}
+    for (gpu, engine), members in sorted(groups_runs.items()):
+        prof = calibration_for(gpu, engine).profile
+        held = prof.held if prof is not None and (prof.gpu, prof.engine) == (gpu, engine) else {}
+        report["groups"] += calibrate_runs(members, DEFAULT_MTP_ACCEPTANCE, held)["groups"]
     by_id = {r.id: r for r in runs}
     print("1. fitted groups: median absolute % error (cross-validated over input lengths)")
     print(
@@ -277,14 +287,57 @@ def _acceptance(r: MeasuredRun) -> float:
     return choice.value if choice is not None else DEFAULT_MTP_ACCEPTANCE
 
 
+def extrapolation(write: bool) -> None:
+    """Section 5: the measured error of extrapolated predictions (the band they carry)."""
+    import datetime as dt
+
+    import yaml
+
+    from moerun.commands.calibrate import extrapolation_errors
+
+    rows = extrapolation_errors()
+    print("\n5. extrapolation: a profile fitted on one GPU predicting another GPU's runs")
+    for row in rows:
+        errs = "  ".join(f"{m} {v:.1f}%" for m, v in row["median_ape_pct"].items())
+        print(
+            f"  {row['profile']:20} on {row['to_gpu']:9} ({len(row['runs'])} runs, no MTP): " + errs
+        )
+    if write:
+        from importlib import resources
+
+        path = Path(str(resources.files("moerun.catalog").joinpath("data", EXTRAPOLATION_FILE)))
+        text = (
+            "# The measured error of extrapolated predictions: each engine's profile fitted on "
+            "one GPU\n# predicting another GPU's closed-loop runs without MTP, as "
+            "calibration_for extrapolates\n# (that GPU's tables, kernel scale 1); median "
+            "absolute % error per metric. Written by\n"
+            "# .venv/bin/python benchmarks/bench_accuracy.py --write-extrapolation\n"
+        ) + yaml.safe_dump(
+            {"schema": 1, "measured": dt.date.today().isoformat(), "rows": rows}, sort_keys=False
+        )
+        path.write_text(text, encoding="utf-8")
+        print(f"  wrote {path}")
+
+
+EXTRAPOLATION_FILE = "extrapolation_error.yaml"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer silicon points and loads")
+    ap.add_argument(
+        "--write-extrapolation",
+        action="store_true",
+        help="store section 5's errors in the catalog (catalog/data/extrapolation_error.yaml)",
+    )
+    ap.add_argument("--only-extrapolation", action="store_true", help="section 5 only")
     args = ap.parse_args()
-    fitted_groups()
-    silicon(args.quick)
-    aic_question(args.quick)
-    holdout_runs()
+    if not args.only_extrapolation:
+        fitted_groups()
+        silicon(args.quick)
+        aic_question(args.quick)
+        holdout_runs()
+    extrapolation(args.write_extrapolation)
 
 
 if __name__ == "__main__":

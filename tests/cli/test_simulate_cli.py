@@ -132,3 +132,29 @@ def test_calibrate_rejects_bad_files(tmp_path: Path, capsys: pytest.CaptureFixtu
     bad.write_text("id,model\nA,zai-org/GLM-5-FP8\n")
     assert main(["calibrate", str(bad)]) == 2
     assert "x.csv: line 2" in capsys.readouterr().err
+
+
+def test_calibrate_holds_a_parameter_and_the_profile_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from moerun.catalog.perf.calibration import load_profiles
+
+    csv = (
+        Path(__file__).parents[2] / "src/moerun/catalog/data/measurements/glm5-fp8-8xh200-vllm.csv"
+    )
+    small = tmp_path / "m.csv"
+    small.write_text("\n".join(csv.read_text().splitlines()[:7]) + "\n")
+    args = ["calibrate", str(small), "--out", str(tmp_path / "prof")]
+    assert main([*args, "--hold", "request_overhead_s=0.05", "--hold", "step_overhead_s=0"]) == 0
+    (prof,) = load_profiles(tmp_path / "prof")
+    assert prof.held == {"request_overhead_s": 0.05, "step_overhead_s": 0.0}
+    assert prof.params.request_overhead_s == 0.05 and prof.params.step_overhead_s == 0.0
+    text = (tmp_path / "prof" / "h200_sxm-vllm-v1.yaml").read_text()
+    assert "held:\n  request_overhead_s: 0.05\n  step_overhead_s: 0.0\n" in text
+    capsys.readouterr()
+    # a name calibration does not fit, a value that is not a number, one outside the bounds
+    for bad in ("comm_efficiency=0.5", "request_overhead_s=fast", "kernel_scale=9"):
+        assert main([*args, "--hold", bad]) == 2
+        err = capsys.readouterr().err
+        assert "--hold" in err and bad in err and len(err.strip().splitlines()) == 1
+    assert len(list((tmp_path / "prof").iterdir())) == 1  # nothing written by the refusals

@@ -24,20 +24,21 @@ FIXTURES = Path(__file__).parents[1] / "fixtures" / "imports"
 FILES = [str(FIXTURES / f"guidellm-isl{n}.json") for n in (512, 1024, 2048)]
 FLAGS = ["--model", "glm-5.1", "--gpu", "h200_sxm", "--num-gpus", "8", "--time-scale", "0.1"]
 # What the emulator ran with when scripts/make_guidellm_fixture.py wrote the fixtures: the
-# catalog's h200_sxm-vllm calibration v2 (its parameters, priced with the h200_sxm vLLM kernel
-# tables, and KV capacity factor 0.7; no MTP), on the default layout DP8 x EP8; the collective
-# constants are H200's as its 8-GPU all-reduce table gives them (bus bandwidth at 512 MiB over
-# the NVLink bandwidth, and the smallest message's time).
+# catalog's h200_sxm-vllm calibration v4 (its parameters, priced with the h200_sxm vLLM kernel
+# tables, fp8_block GEMMs from SGLang's graph-timed table, and KV capacity factor 0.7; no MTP),
+# on the default layout DP8 x EP8; the collective constants are H200's as its 8-GPU all-reduce
+# table gives them (bus bandwidth at 512 MiB over the NVLink bandwidth, and the smallest
+# message's time).
 EMULATOR = StepParams(
     gemm_efficiency=0.6,
     mem_efficiency=0.75,
     attn_efficiency=0.4,
     comm_efficiency=0.5220883531994109,
     gemm_m_half=64.0,
-    step_overhead_s=6.26904266725328e-24,
+    step_overhead_s=1.3435587879604683e-22,
     seq_overhead_s=4.9999999999999996e-05,
     collective_latency_s=4.712e-06,
-    kernel_scale=1.1223643958386513,
+    kernel_scale=1.3042443499857388,
     kernels=load_kernel_tables("h200_sxm", "vllm"),
 )
 EMULATOR_KV_FACTOR = 0.7

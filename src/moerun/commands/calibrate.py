@@ -7,28 +7,39 @@ import datetime as dt
 import json
 import sys
 from collections import defaultdict
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from rich.console import Console
 from rich.table import Table
 
 from moerun.catalog.perf.calibration import (
     DEFAULT_MTP_ACCEPTANCE,
+    extrapolate,
     load_profiles,
     next_version,
     profile_dir,
     save_profile,
+    with_gpu_measurements,
 )
-from moerun.catalog.perf.measurements import MeasuredRun, builtin_measurements
+from moerun.catalog.perf.extrapolation import METRICS as EXTRAPOLATION_METRICS
+from moerun.catalog.perf.measurements import (
+    MeasuredRun,
+    builtin_measurements,
+    catalog_measurements,
+)
 from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.arg_types import positive_float as _positive_float
 from moerun.commands.calibration_inputs import load_runs
 from moerun.commands.calibration_points import SIMULATED_ENGINES, point_for
 from moerun.commands.deployment_args import add_deployment_args
 from moerun.core.calibrate.calibration import (
+    FIT_BOUNDS,
     CalibrationProfile,
     Point,
+    choose_calibration,
     fit,
     fit_loss,
     median_ape,
@@ -37,7 +48,7 @@ from moerun.core.calibrate.calibration import (
 )
 from moerun.core.perf.step_time import StepParams
 from moerun.core.sim.build import SimOptions
-from moerun.errors import UsageError
+from moerun.errors import MoerunError, UsageError
 
 REPORT_METRICS = ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "tpot_p99_ms", "output_tok_per_s")
 
@@ -52,14 +63,18 @@ MIN_RUNS = 3
 KV_FACTORS = (0.50, 0.55, 0.60, 0.65, 0.70, 0.75, 0.80, 0.85, 0.90, 0.95, 1.00, 1.05)
 
 
-def _best(points_by_factor: dict[float, list[Point]], groups: set[str]) -> tuple[float, StepParams]:
+def _best(
+    points_by_factor: dict[float, list[Point]],
+    groups: set[str],
+    held: dict[str, float] | None = None,
+) -> tuple[float, StepParams]:
     best: tuple[float, float, StepParams] | None = None
     # nearest to 1 (moerun's own KV estimate) first: a factor must fit strictly better to
     # move away from it, so runs whose KV never fills keep the estimate instead of a bound
     for factor in sorted(points_by_factor, key=lambda f: (abs(f - 1.0), f)):
         train = [p for p in points_by_factor[factor] if p.group in groups]
         # start from the points' own parameters: they carry the GPU and engine's tables
-        params = fit(train, train[0].model.params if train else None)
+        params = fit(train, train[0].model.params if train else None, held)
         loss = fit_loss(train, params)
         if best is None or loss < best[0] * (1 - 1e-6):
             best = (loss, factor, params)
@@ -67,8 +82,12 @@ def _best(points_by_factor: dict[float, list[Point]], groups: set[str]) -> tuple
     return best[1], best[2]
 
 
-def calibrate_runs(runs: list[MeasuredRun], mtp_acceptance: float) -> dict[str, Any]:
-    """Fit one profile per (GPU, engine) group; per-point and cross-validated errors."""
+def calibrate_runs(
+    runs: list[MeasuredRun], mtp_acceptance: float, held: dict[str, float] | None = None
+) -> dict[str, Any]:
+    """Fit one profile per (GPU, engine) group, the parameters in `held` fixed at their
+    values; per-point and cross-validated errors."""
+    held = dict(held or {})
     groups: dict[tuple[str, str], list[MeasuredRun]] = defaultdict(list)
     for r in runs:
         groups[(r.gpu, r.engine)].append(r)
@@ -80,7 +99,7 @@ def calibrate_runs(runs: list[MeasuredRun], mtp_acceptance: float) -> dict[str, 
             for f in KV_FACTORS
         }
         all_groups = {r.group for r in members}
-        factor, params = _best(by_factor, all_groups)
+        factor, params = _best(by_factor, all_groups, held)
         points = by_factor[factor]
         fitted = {p.id: predict(p, params) for p in points}
         cv: dict[str, dict[str, float]] = {}
@@ -88,7 +107,7 @@ def calibrate_runs(runs: list[MeasuredRun], mtp_acceptance: float) -> dict[str, 
             if len(all_groups) == 1:
                 cv = fitted
                 break
-            f_g, params_g = _best(by_factor, all_groups - {g})
+            f_g, params_g = _best(by_factor, all_groups - {g}, held)
             for p in by_factor[f_g]:
                 if p.group == g:
                     cv[p.id] = predict(p, params_g)
@@ -110,6 +129,7 @@ def calibrate_runs(runs: list[MeasuredRun], mtp_acceptance: float) -> dict[str, 
                 "engine_version": members[0].engine_version,
                 "params": params,
                 "kv_capacity_factor": factor,
+                "held": held,
                 "runs": [r.id for r in members],
                 "sources": sorted({r.source.split(" (")[0] for r in members}),
                 "kv_dtype": _one({r.kv_dtype for r in members}),
@@ -139,7 +159,25 @@ def _profile(group: dict[str, Any], acceptance: float, version: int) -> Calibrat
         kv_capacity_factor=group["kv_capacity_factor"],
         kv_dtype=group["kv_dtype"],
         prompts=group["prompts"],
+        held=group["held"],
     )
+
+
+def _held(text: str) -> tuple[str, float]:
+    """`NAME=VALUE` for --hold: a fitted parameter and a value inside its bounds."""
+    name, sep, value = text.partition("=")
+    if not sep or name not in FIT_BOUNDS:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected NAME=VALUE with NAME one of {', '.join(FIT_BOUNDS)}"
+        )
+    try:
+        v = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: {value!r} is not a number") from None
+    lo, hi = FIT_BOUNDS[name]
+    if not lo <= v <= hi:
+        raise argparse.ArgumentTypeError(f"{text!r}: {name} must be within [{lo}, {hi}]")
+    return name, v
 
 
 def _one(values: set[str]) -> str:
@@ -163,7 +201,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
             "no closed-loop vLLM or SGLang runs to fit in the given files "
             f"(engines moerun simulates: {', '.join(SIMULATED_ENGINES)})"
         )
-    report = calibrate_runs(usable, args.mtp_acceptance)
+    report = calibrate_runs(usable, args.mtp_acceptance, dict(args.hold or []))
     directory = Path(args.out) if args.out else profile_dir()
     existing = load_profiles(directory) if directory.exists() else []
     written = []
@@ -245,8 +283,99 @@ def register(sub: Any) -> None:
         help="another tool measured an endpoint that ran this many times faster than real "
         "time (`moerun emulate --time-scale X`): its times are multiplied by X",
     )
+    p.add_argument(
+        "--hold",
+        type=_held,
+        action="append",
+        metavar="NAME=VALUE",
+        help="fix a fitted parameter at VALUE instead of fitting it (repeatable; the profile "
+        f"records it); NAME is one of {', '.join(FIT_BOUNDS)}",
+    )
     p.add_argument("--out", help="profile directory (default: the catalog's)")
     p.add_argument("--dry-run", action="store_true", help="report only; write no profile")
     p.add_argument("--json", action="store_true")
     add_deployment_args(p, model_positional=False)
     p.set_defaults(func=cmd_calibrate)
+
+
+# Extrapolation error: each engine's newest profile per GPU predicting every other GPU's
+# closed-loop runs of that engine (the catalog's measurement files), as `calibration_for`
+# extrapolates: the target GPU's tables and constants, kernel scale 1.
+# `benchmarks/bench_accuracy.py --write-extrapolation` stores the result in the catalog
+# (`catalog/data/extrapolation_error.yaml`), where it becomes extrapolated predictions' band.
+# A metric measured on fewer runs gives no median to trust
+MIN_RUNS_PER_METRIC = 3
+
+
+def catalog_runs() -> list[MeasuredRun]:
+    """Every run of the catalog's measurement files that the catalog can price (a file
+    waiting for a catalog model is left out)."""
+    root = resources.files("moerun.catalog").joinpath("data/measurements")
+    runs: list[MeasuredRun] = []
+    for name in sorted(f.name for f in root.iterdir() if f.name.endswith(".csv")):
+        try:
+            runs += catalog_measurements((name,))
+        except MoerunError:
+            continue
+    return runs
+
+
+def extrapolation_runs(runs: list[MeasuredRun], engine: str, gpu: str) -> list[MeasuredRun]:
+    """The runs an extrapolation to `gpu` is measured on: closed-loop runs of that GPU and
+    engine without MTP (an unknown draft acceptance would blur the error)."""
+    return [
+        r
+        for r in runs
+        if r.gpu == gpu
+        and r.engine == engine
+        and r.concurrency is not None
+        and not r.mtp_tokens
+        and any(r.measured.get(m) for m in EXTRAPOLATION_METRICS)
+    ]
+
+
+def extrapolation_errors() -> list[dict[str, Any]]:
+    """One row per (profile, other GPU with runs of its engine): the runs and the median
+    absolute % error of each metric measured on at least MIN_RUNS_PER_METRIC of them."""
+    newest: dict[tuple[str, str], CalibrationProfile] = {}
+    for prof in load_profiles():
+        key = (prof.gpu, prof.engine)
+        if key not in newest or prof.version > newest[key].version:
+            newest[key] = prof
+    runs = catalog_runs()
+    out = []
+    for (home, engine), prof in sorted(newest.items()):
+        for gpu in sorted({r.gpu for r in runs} - {home}):
+            targets = extrapolation_runs(runs, engine, gpu)
+            cal = choose_calibration([prof], gpu, engine)
+            params = with_gpu_measurements(cal.params, gpu, engine)
+            if not targets or params.kernels is None:
+                continue
+            cal = extrapolate(cal, params, gpu, engine)
+            opts = SimOptions(params=cal.params, kv_capacity_factor=cal.kv_capacity_factor)
+            errs: dict[str, list[float]] = defaultdict(list)
+            used = []
+            for r in targets:
+                try:
+                    pred = predict(point_for(r, opts, 0.0), cal.params)
+                except MoerunError:  # a layout the GPU cannot hold
+                    continue
+                used.append(r.id)
+                for m in EXTRAPOLATION_METRICS:
+                    if r.measured.get(m):
+                        errs[m].append(abs(pred[m] - r.measured[m]) / r.measured[m] * 100)
+            out.append(
+                {
+                    "engine": engine,
+                    "profile": f"{prof.id} v{prof.version}",
+                    "from_gpu": home,
+                    "to_gpu": gpu,
+                    "runs": used,
+                    "median_ape_pct": {
+                        m: round(float(np.median(errs[m])), 1)
+                        for m in EXTRAPOLATION_METRICS
+                        if len(errs[m]) >= MIN_RUNS_PER_METRIC
+                    },
+                }
+            )
+    return out

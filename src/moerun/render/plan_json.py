@@ -139,7 +139,11 @@ def _performance(o: Option) -> dict[str, Any]:
             "ttft_p99_ms": p.ttft_p99_ms,
             "tpot_p99_ms": p.tpot_p99_ms,
             "source": p.source,
-            "calibration": {"status": p.calibration_status, "error_band_pct": p.error_band_pct},
+            "calibration": {
+                "status": p.calibration_status,
+                "error_band_pct": p.error_band_pct,
+                "error_band_basis": p.error_band_basis,
+            },
             "steady_state_reached": p.warmed_up,
             "simulated_at_req_per_s": p.simulated_req_per_s,
         }

@@ -117,3 +117,18 @@ def test_calibration_status_is_honest() -> None:
     assert choose_calibration(profiles, "h200_sxm", "vllm").error_band_pct == {"tpot_p50_ms": 12.0}
     none = choose_calibration([], "b200_sxm", "sglang")
     assert none.status == "uncalibrated" and none.params == StepParams()
+
+
+def test_held_parameters_stay_fixed_and_the_rest_are_fitted() -> None:
+    points = [point(i, c, measured(i, c, TRUE)) for i, c in LOADS]
+    # the per-step overhead held at its true value: the others are still found
+    params = fit(points, held={"step_overhead_s": TRUE.step_overhead_s})
+    assert params.step_overhead_s == TRUE.step_overhead_s
+    for name in ("gemm_efficiency", "mem_efficiency", "seq_overhead_s", "request_overhead_s"):
+        assert getattr(params, name) == pytest.approx(getattr(TRUE, name), rel=0.02), name
+    # held where the data want 80 ms: it stays 0, and the cross-validation holds it too
+    # (TTFT then misses by about the 80 ms it cannot add)
+    assert fit(points, held={"request_overhead_s": 0.0}).request_overhead_s == 0.0
+    free = median_ape(point_errors(points, cross_validate(points)))
+    held = median_ape(point_errors(points, cross_validate(points, held={"request_overhead_s": 0})))
+    assert free["ttft_p50_ms"] < 2.0 < held["ttft_p50_ms"]

@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from moerun.catalog.gpus import get_gpu
+from moerun.catalog.perf.extrapolation import extrapolation_band, extrapolation_errors
 from moerun.catalog.perf.kernels import load_kernel_tables
 from moerun.core.calibrate.calibration import Calibration, CalibrationProfile, choose_calibration
 from moerun.core.perf.step_time import StepParams, with_values
@@ -57,9 +58,17 @@ def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
             kv_capacity_factor=float(raw.get("kv_capacity_factor", 1.0)),
             kv_dtype=raw.get("kv_dtype"),
             prompts=raw.get("prompts"),
+            held=_held(raw.get("held") or {}, names, where),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CatalogError(f"{where}: not a calibration profile ({exc})") from None
+
+
+def _held(raw: dict[str, Any], names: set[str], where: str) -> dict[str, float]:
+    unknown = set(raw) - names
+    if unknown:
+        raise CatalogError(f"{where}: held: unknown field(s) {sorted(unknown)}")
+    return {k: float(v) for k, v in raw.items()}
 
 
 def profile_to_dict(p: CalibrationProfile) -> dict[str, Any]:
@@ -67,6 +76,8 @@ def profile_to_dict(p: CalibrationProfile) -> dict[str, Any]:
     out = asdict(replace(p, params=StepParams()))  # asdict would walk the kernel tables
     out["params"] = p.params.values()
     out["fitted_on"] = list(p.fitted_on)
+    if not p.held:
+        del out["held"]
     return out
 
 
@@ -98,10 +109,22 @@ def calibration_for(gpu: str, engine: str) -> Calibration:
         # the engine's CPU-side residuals (per-step and per-sequence overhead) carry over to
         # another GPU; the kernel scale compares the home GPU's kernels with the home GPU's
         # tables and does not: this GPU's own tables are taken as measured
-        params = replace(params, kernel_scale=1.0)
-        note = f"{cal.note}; kernel times from {gpu}'s own tables (kernel scale 1)"
-        return replace(cal, params=params, note=note)
+        return extrapolate(cal, params, gpu, engine)
     return replace(cal, params=params)
+
+
+def extrapolate(cal: Calibration, params: StepParams, gpu: str, engine: str) -> Calibration:
+    """`cal` (a profile of `engine` fitted on another GPU) used on `gpu`, whose measured
+    tables and constants `params` carries: kernel scale 1, and the band measured for such
+    extrapolations (`catalog/data/extrapolation_error.yaml`)."""
+    assert cal.profile is not None
+    params = replace(params, kernel_scale=1.0)
+    note = f"{cal.note}; kernel times from {gpu}'s own tables (kernel scale 1)"
+    rows, measured = extrapolation_errors()
+    band, basis = extrapolation_band(rows, measured, engine, cal.profile.gpu, gpu)
+    return replace(
+        cal, params=params, note=note, extrapolation_band_pct=band, extrapolation_basis=basis
+    )
 
 
 def with_gpu_measurements(params: StepParams, gpu: str, engine: str) -> StepParams:

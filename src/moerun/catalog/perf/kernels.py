@@ -8,9 +8,12 @@ import csv
 import gzip
 import io
 import json
+from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
 from typing import Any
+
+import yaml
 
 from moerun.catalog.perf.measurements import MeasuredRun
 from moerun.core.deploy.parallel import Parallel
@@ -34,9 +37,46 @@ def kernel_source() -> str:
     return "unknown"
 
 
+@dataclass(frozen=True)
+class EagerTimed:
+    """A table its collector timed without CUDA graphs (`kernels/timing.yaml`): not kernel
+    time; `donor`'s graph-timed table of the same GPU and dtype stands in for it."""
+
+    engine: str
+    dtype: str
+    donor: str
+
+
+@cache
+def eager_timed() -> tuple[EagerTimed, ...]:
+    """The GEMM tables `kernels/timing.yaml` lists as timed eagerly."""
+    return parse_timing(
+        resources.files("moerun.catalog").joinpath("data/kernels/timing.yaml").read_text()
+    )
+
+
+def parse_timing(text: str) -> tuple[EagerTimed, ...]:
+    """The `eager_timed` rows of a timing.yaml text; each needs its source and evidence."""
+    rows = []
+    data = yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise CatalogError("kernels/timing.yaml: not a mapping")
+    for i, row in enumerate(data.get("eager_timed") or []):
+        try:
+            if row["table"] != "gemm":
+                raise ValueError(f"table {row['table']!r}: only gemm tables are substituted")
+            if not (row["source"] and row["evidence"] and row["as_of"]):
+                raise ValueError("source, evidence and as_of are required")
+            rows.append(EagerTimed(str(row["engine"]), str(row["dtype"]), str(row["donor"])))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CatalogError(f"kernels/timing.yaml: row {i}: {exc}") from None
+    return tuple(rows)
+
+
 @cache
 def load_kernel_tables(gpu: str, engine: str) -> KernelTables | None:
-    """The tables measured for `engine` on `gpu` (None when the catalog has none)."""
+    """The tables measured for `engine` on `gpu` (None when the catalog has none), with any
+    eagerly timed GEMM table replaced by its donor's graph-timed one (`eager_timed`)."""
     f = _file(gpu, f"{engine}.json.gz")
     if not f.is_file():
         return None
@@ -44,9 +84,31 @@ def load_kernel_tables(gpu: str, engine: str) -> KernelTables | None:
         raw = json.loads(gzip.decompress(f.read_bytes()))
         nccl = _file(gpu, "nccl.json.gz")
         nccl_raw = json.loads(gzip.decompress(nccl.read_bytes())) if nccl.is_file() else {}
-        return _tables(gpu, engine, raw, nccl_raw)
+        tables = _tables(gpu, engine, raw, nccl_raw)
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CatalogError(f"kernels/{gpu}/{engine}.json.gz: unreadable ({exc})") from None
+    return graph_timed(tables, eager_timed())
+
+
+def graph_timed(tables: KernelTables, rules: tuple[EagerTimed, ...]) -> KernelTables:
+    """`tables` with each GEMM dtype that `rules` lists for its engine taken from the rule's
+    donor engine on the same GPU, or dropped where the donor has none; the source says which."""
+    gemm = dict(tables.gemm)
+    notes = []
+    for rule in rules:
+        if rule.engine != tables.engine or rule.dtype not in gemm:
+            continue
+        donor = load_kernel_tables(tables.gpu, rule.donor) if rule.donor != rule.engine else None
+        del gemm[rule.dtype]
+        if donor is not None and rule.dtype in donor.gemm:
+            gemm[rule.dtype] = donor.gemm[rule.dtype]
+            notes.append(f"{rule.dtype} GEMMs from {rule.donor}'s graph-timed table")
+        else:
+            notes.append(f"{rule.dtype} GEMMs unmeasured")
+    if not notes:
+        return tables
+    why = f"{tables.engine}'s were timed without CUDA graphs (kernels/timing.yaml)"
+    return replace(tables, gemm=gemm, source=f"{tables.source} ({'; '.join(notes)}: {why})")
 
 
 def _tables(gpu: str, engine: str, raw: dict[str, Any], nccl: dict[str, Any]) -> KernelTables:

@@ -12,8 +12,8 @@ points (scipy's bounded least squares); cross-validation refits without each gro
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.optimize import least_squares
@@ -152,12 +152,18 @@ def fit_loss(points: Sequence[Point], params: StepParams) -> float:
     return float(np.sum(_residuals(points, params) ** 2))
 
 
-def fit(points: Sequence[Point], base: StepParams | None = None) -> StepParams:
-    """The parameters that best reproduce `points` (the fitted fields of FIT_BOUNDS)."""
-    start = base or StepParams()
+def fit(
+    points: Sequence[Point],
+    base: StepParams | None = None,
+    held: Mapping[str, float] | None = None,
+) -> StepParams:
+    """The parameters that best reproduce `points` (the fitted fields of FIT_BOUNDS), with
+    the fields in `held` fixed at those values instead of fitted."""
+    held = held or {}
+    start = with_values(base or StepParams(), dict(held))
     # only the parameters the points depend on (with kernel tables, the efficiencies price
     # only what the tables miss; a parameter nothing depends on would wander to a bound)
-    names = [n for n in FIT_BOUNDS if _matters(points, start, n)]
+    names = [n for n in FIT_BOUNDS if n not in held and _matters(points, start, n)]
     if not names:
         return start
     lo = np.array([FIT_BOUNDS[n][0] for n in names])
@@ -220,16 +226,19 @@ def median_ape(errors: Sequence[PointError]) -> dict[str, float]:
 
 
 def cross_validate(
-    points: Sequence[Point], base: StepParams | None = None
+    points: Sequence[Point],
+    base: StepParams | None = None,
+    held: Mapping[str, float] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Leave-one-group-out predictions: each group predicted by a fit on the others."""
+    """Leave-one-group-out predictions: each group predicted by a fit on the others (the
+    fields in `held` fixed, as `fit` takes them)."""
     groups = sorted({p.group for p in points})
     out: dict[str, dict[str, float]] = {}
     for g in groups:
         train = [p for p in points if p.group != g]
-        held = [p for p in points if p.group == g]
-        params = fit(train, base) if train else (base or StepParams())
-        for p in held:
+        left_out = [p for p in points if p.group == g]
+        params = fit(train, base, held) if train else (base or StepParams())
+        for p in left_out:
             out[p.id] = predict(p, params)
     return out
 
@@ -259,6 +268,8 @@ class CalibrationProfile:
     # the configuration its runs used (None: not recorded): KV-cache dtype and prompts
     kv_dtype: str | None = None
     prompts: str | None = None
+    # parameters fixed instead of fitted (`moerun calibrate --hold`), with their values
+    held: dict[str, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -269,6 +280,10 @@ class Calibration:
     params: StepParams
     profile: CalibrationProfile | None
     note: str
+    # an extrapolated prediction's band: the measured error of such extrapolations (median
+    # absolute % per metric) and what it was measured on; empty where none was measured
+    extrapolation_band_pct: dict[str, float] = field(default_factory=dict)
+    extrapolation_basis: str = ""
 
     @property
     def kv_capacity_factor(self) -> float:
@@ -277,9 +292,12 @@ class Calibration:
 
     @property
     def error_band_pct(self) -> dict[str, float]:
-        """Cross-validated median error per metric (percent) of this GPU and engine's own
-        profile; empty when the parameters come from another group (its error does not carry
-        over) or from no profile."""
+        """Median error per metric (percent): cross-validated, of this GPU and engine's own
+        profile; for an extrapolation, the measured error of extrapolating the engine's
+        profiles to another GPU's runs (the home profile's error does not carry over); empty
+        where neither was measured."""
+        if self.status == "extrapolated":
+            return dict(self.extrapolation_band_pct)
         if self.status != "calibrated" or self.profile is None:
             return {}
         return dict(self.profile.cross_validated_mape)
@@ -296,12 +314,20 @@ class Calibration:
             "error_band_pct": self.error_band_pct,
             "runs_kv_dtype": self.profile.kv_dtype if self.profile else None,
             "runs_prompts": self.profile.prompts if self.profile else None,
-            "error_band_basis": "cross-validated error of this GPU and engine's runs"
-            if self.error_band_pct
-            else "none measured for this (GPU, engine): see benchmarks/bench_accuracy.py for "
-            "the measured error of extrapolated predictions",
+            "error_band_basis": self.error_band_basis,
             "kernel_tables": kernels.source if kernels is not None else None,
         }
+
+    @property
+    def error_band_basis(self) -> str:
+        """What the error band rests on (or why there is none)."""
+        if self.status == "extrapolated" and self.extrapolation_band_pct:
+            return self.extrapolation_basis
+        if self.error_band_pct:
+            return "cross-validated error of this GPU and engine's runs"
+        return "none measured for this (GPU, engine)" + (
+            f": {self.extrapolation_basis}" if self.extrapolation_basis else ""
+        )
 
 
 def choose_calibration(

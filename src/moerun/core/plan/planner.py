@@ -258,6 +258,7 @@ def _costed(
             "analytic",
             s.calibration.status,
             s.calibration.error_band_pct,
+            error_band_basis=s.calibration.error_band_basis,
         )
         sh = _fleet(s, cloud, point.req_per_s, perf, request, stats)
         d = s.dep
@@ -316,6 +317,7 @@ def _verify_one(sh: SelfHosted, request: PlanRequest, stats: WorkloadStats) -> S
         sh.perf.error_band_pct,
         v.warmed_up,
         v.req_per_s if v.passed else rate,
+        sh.perf.error_band_basis,
     )
     if capacity <= 0:
         return replace(sh, perf=perf)

@@ -42,6 +42,7 @@ class Performance:
     # the per-replica load the simulator ran (None: not simulated); the capacity above it is
     # the analytic screen's unless the simulator found it over the SLO there
     simulated_req_per_s: float | None = None
+    error_band_basis: str = ""  # what the band rests on (Calibration.error_band_basis)
 
 
 @dataclass(frozen=True, slots=True)

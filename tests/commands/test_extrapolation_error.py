@@ -1,0 +1,34 @@
+"""The stored extrapolation errors are what the model gives today: recomputed, each row and
+median matches catalog/data/extrapolation_error.yaml (after a model change, rerun
+`.venv/bin/python benchmarks/bench_accuracy.py --only-extrapolation --write-extrapolation`)."""
+
+from __future__ import annotations
+
+from importlib import resources
+
+import pytest
+import yaml
+
+from moerun.commands.calibrate import extrapolation_errors, extrapolation_runs
+
+
+def test_the_stored_errors_are_reproduced() -> None:
+    text = resources.files("moerun.catalog").joinpath("data/extrapolation_error.yaml").read_text()
+    stored = yaml.safe_load(text)["rows"]
+    got = extrapolation_errors()
+    key = [(r["profile"], r["to_gpu"]) for r in got]
+    assert key == [(r["profile"], r["to_gpu"]) for r in stored]
+    for g, s in zip(got, stored, strict=True):
+        assert g["runs"] == s["runs"]
+        assert g["median_ape_pct"] == pytest.approx(s["median_ape_pct"], abs=0.05)
+
+
+def test_runs_with_mtp_or_offline_are_not_measured() -> None:
+    from moerun.commands.calibrate import catalog_runs
+
+    runs = catalog_runs()
+    picked = extrapolation_runs(runs, "sglang", "b200_sxm")
+    assert picked and all(r.gpu == "b200_sxm" and r.engine == "sglang" for r in picked)
+    assert all(r.mtp_tokens == 0 and r.concurrency is not None for r in picked)
+    # the ones left out exist: MTP runs of the same GPU and engine
+    assert any(r.mtp_tokens for r in runs if (r.gpu, r.engine) == ("b200_sxm", "sglang"))
