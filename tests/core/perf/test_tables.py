@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gzip
+import json
 from dataclasses import replace
+from importlib import resources
 
 import numpy as np
 import pytest
@@ -57,6 +60,80 @@ def test_grid_fills_holes_along_columns_and_never_below_fewer_or_shorter() -> No
     g = Grid.from_cells([1.0, 2.0], [10.0, 20.0, 30.0], [[2.0, 1.5, 3.0], [2.0, 2.5, 3.5]])
     assert g is not None
     assert g(1.0, 20.0) == pytest.approx(1.5)
+
+
+def test_decode_holes_past_a_row_follow_the_nearest_rows_shape() -> None:
+    rows, cols = [1.0, 4.0, 16.0], [1000.0, 2000.0, 8000.0]
+    # batch 16 measured to 2k only; batch 4 (nearest in log batch) grows 10% from 2k to 8k,
+    # batch 1 grows 50%: the hole takes batch 4's growth, 3 x 1.1, where the straight
+    # extension of its own row would read 3 + 1 x 6 = 9
+    cells: list[list[float | None]] = [[1.0, 1.2, 1.8], [1.5, 2.0, 2.2], [2.0, 3.0, None]]
+    shaped = Grid.from_cells(rows, cols, cells, shape_beyond=True)
+    straight = Grid.from_cells(rows, cols, cells)
+    assert shaped is not None and straight is not None
+    assert shaped(16.0, 8000.0) == pytest.approx(3.3)
+    assert straight(16.0, 8000.0) == pytest.approx(9.0)
+    assert not shaped.covered(16.0, 8000.0)
+    # batches 2 and 8 are equally near 4 in log batch: the smaller one's shape (x2); and a
+    # shaped hole is never below the cell before it in its row (3 x 0.5 -> 3)
+    cells = [[1.0, 2.0, 4.0], [1.0, 2.0, None], [1.0, 1.5, 1.6]]
+    g = Grid.from_cells([2.0, 4.0, 8.0], cols, cells, shape_beyond=True)
+    assert g is not None and g(4.0, 8000.0) == pytest.approx(4.0)
+    cells = [[1.0, 2.0, 1.0], [1.0, 3.0, None], [1.0, 1.5, 2.0]]
+    g = Grid.from_cells([2.0, 4.0, 8.0], cols, cells, shape_beyond=True)
+    assert g is not None and g(4.0, 8000.0) == pytest.approx(3.0)
+
+
+def test_the_catalog_shapes_decode_module_tables_only() -> None:
+    # B200 SGLang, GLM-5 DSA decode module, 64 heads, fp8 KV: 128 sequences measured to a
+    # 2049 context (0.171 ms); the rows measured to 8193 grow 4-9% past 2049 (the attended
+    # set stops at DSA's top-k of 2048, only the indexer grows), so 128 x 8193 reads
+    # 0.17-0.19 ms, not the 0.33 ms that extending the 1k-2k slope gave
+    tables = load_kernel_tables("b200_sxm", "sglang")
+    assert tables is not None
+    grid = next(
+        g
+        for k, g in tables.attention.items()
+        if (k.op, k.phase, k.architecture, k.gemm_dtype, k.kv_dtype, k.num_heads)
+        == ("module", "decode", "GlmMoeDsaForCausalLM", "fp8_block", "fp8", 64)
+    )
+    assert grid(128.0, 2049.0) == pytest.approx(0.171e-3, rel=0.01)
+    assert 0.170e-3 <= grid(128.0, 8193.0) <= 0.190e-3
+    # prefill tables keep the straight extension: rebuilt from the file both ways, the
+    # loaded grid is the straight one wherever the two differ
+    raw = json.loads(
+        gzip.decompress(
+            resources.files("moerun.catalog")
+            .joinpath("data/kernels/b200_sxm/sglang.json.gz")
+            .read_bytes()
+        )
+    )
+    a = next(
+        a
+        for a in raw["attention"]
+        if (a["op"], a["phase"], a["architecture"], a["gemm_dtype"], a["kv_dtype"])
+        == ("module", "prefill", "GlmMoeDsaForCausalLM", "fp8_block", "fp8")
+        and a["num_heads"] == 64
+    )
+    ns = len(a["seq"])
+    cells = [
+        [None if v is None else v * 1e-3 for v in a["latency_ms"][i * ns : (i + 1) * ns]]
+        for i in range(len(a["batch"]))
+    ]
+    rows, seqs = [float(b) for b in a["batch"]], [float(x) for x in a["seq"]]
+    straight = Grid.from_cells(rows, seqs, cells)
+    shaped = Grid.from_cells(rows, seqs, cells, shape_beyond=True)
+    loaded = next(
+        g
+        for k, g in tables.attention.items()
+        if (k.op, k.phase, k.architecture, k.gemm_dtype, k.kv_dtype, k.num_heads)
+        == ("module", "prefill", "GlmMoeDsaForCausalLM", "fp8_block", "fp8", 64)
+    )
+    assert straight is not None and shaped is not None
+    differ = [(b, x) for b in rows for x in seqs if straight(b, x) != pytest.approx(shaped(b, x))]
+    assert differ
+    for b, x in differ:
+        assert loaded(b, x) == pytest.approx(straight(b, x))
 
 
 def test_gemm_grid_bilinear_in_n_and_k() -> None:

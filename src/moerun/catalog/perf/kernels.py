@@ -135,7 +135,14 @@ def _tables(gpu: str, engine: str, raw: dict[str, Any], nccl: dict[str, Any]) ->
         cells = [
             [None if v is None else v * MS for v in flat[i * ns : (i + 1) * ns]] for i in range(nb)
         ]
-        grid = Grid.from_cells([float(b) for b in a["batch"]], [float(s) for s in a["seq"]], cells)
+        grid = Grid.from_cells(
+            [float(b) for b in a["batch"]],
+            [float(s) for s in a["seq"]],
+            cells,
+            # decode module tables extend past their measured contexts along the nearest row's
+            # shape (Grid.from_cells says why and what it was measured against)
+            shape_beyond=a["op"] == "module" and a["phase"] == "decode",
+        )
         if grid is not None:
             key = AttentionKey(
                 a["op"],
