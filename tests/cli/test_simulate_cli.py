@@ -158,3 +158,17 @@ def test_calibrate_holds_a_parameter_and_the_profile_says_so(
         err = capsys.readouterr().err
         assert "--hold" in err and bad in err and len(err.strip().splitlines()) == 1
     assert len(list((tmp_path / "prof").iterdir())) == 1  # nothing written by the refusals
+
+
+def test_simulate_says_what_an_extrapolated_band_rests_on(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    base = ["simulate", "--model", "glm-5.1", "--engine", "sglang", "--isl", "1000", "--osl",
+            "100", "--concurrency", "4", "--num-requests", "8"]  # fmt: skip
+    assert main([*base, "--gpu", "h100_sxm", "--num-gpus", "16"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "calibration: extrapolated" in out
+    assert "error band: largest measured error of a sglang profile on another GPU's runs" in out
+    assert main([*base, "--gpu", "h200_sxm", "--num-gpus", "8"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "calibration: calibrated" in out and "error band:" not in out

@@ -207,6 +207,9 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
         f"calibration: {cal['status']} ({cal['note']})"
         + (f"; typical error {band}" if band else "")
     )
+    if cal["status"] != "calibrated":
+        # an extrapolated band is not this GPU's own: say what it rests on
+        console.print(f"error band: {cal['error_band_basis']}", highlight=False)
     t = Table()
     t.add_column("metric")
     t.add_column("predicted", justify="right")
