@@ -27,7 +27,6 @@ import argparse
 import random
 from collections import defaultdict
 from dataclasses import replace
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -37,8 +36,8 @@ from moerun.catalog.perf.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_
 from moerun.catalog.perf.kernels import silicon_runs
 from moerun.catalog.perf.measurements import (
     MeasuredRun,
+    all_catalog_measurements,
     builtin_measurements,
-    catalog_measurements,
 )
 from moerun.catalog.perf.mtp import acceptance_for
 from moerun.commands.calibrate import calibrate_runs
@@ -223,17 +222,9 @@ def aic_question(quick: bool) -> None:
 
 def holdout_runs() -> None:
     """Every holdout row of the catalog, predicted with its GPU and engine's profile."""
-    from importlib import resources
-
-    root = resources.files("moerun.catalog").joinpath("data/measurements")
-    names = sorted(f.name for f in root.iterdir() if f.name.endswith(".csv"))
     print("\n4. holdout runs (never fitted): measured / predicted, error")
-    runs, skipped = [], []
-    for name in names:
-        try:
-            runs += [r for r in catalog_measurements((name,)) if r.split == "holdout"]
-        except MoerunError as exc:  # rows waiting for a catalog model (README.md says which)
-            skipped.append(f"{name} ({str(exc).splitlines()[0][:50]})")
+    every, skipped = all_catalog_measurements()
+    runs = [r for r in every if r.split == "holdout"]
     by_group: dict[tuple[str, str, str], list[list[float]]] = defaultdict(list)
     for r in runs:
         if r.engine not in ("vllm", "sglang") or r.concurrency is None:
@@ -289,10 +280,6 @@ def _acceptance(r: MeasuredRun) -> float:
 
 def extrapolation(write: bool) -> None:
     """Section 5: the measured error of extrapolated predictions (the band they carry)."""
-    import datetime as dt
-
-    import yaml
-
     from moerun.commands.calibrate import extrapolation_errors
 
     rows = extrapolation_errors()
@@ -303,23 +290,9 @@ def extrapolation(write: bool) -> None:
             f"  {row['profile']:20} on {row['to_gpu']:9} ({len(row['runs'])} runs, no MTP): " + errs
         )
     if write:
-        from importlib import resources
+        from moerun.catalog.perf.extrapolation import write_extrapolation
 
-        path = Path(str(resources.files("moerun.catalog").joinpath("data", EXTRAPOLATION_FILE)))
-        text = (
-            "# The measured error of extrapolated predictions: each engine's profile fitted on "
-            "one GPU\n# predicting another GPU's closed-loop runs without MTP, as "
-            "calibration_for extrapolates\n# (that GPU's tables, kernel scale 1); median "
-            "absolute % error per metric. Written by\n"
-            "# .venv/bin/python benchmarks/bench_accuracy.py --write-extrapolation\n"
-        ) + yaml.safe_dump(
-            {"schema": 1, "measured": dt.date.today().isoformat(), "rows": rows}, sort_keys=False
-        )
-        path.write_text(text, encoding="utf-8")
-        print(f"  wrote {path}")
-
-
-EXTRAPOLATION_FILE = "extrapolation_error.yaml"
+        print(f"  wrote {write_extrapolation(rows)}")
 
 
 def main() -> None:

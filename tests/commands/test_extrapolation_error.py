@@ -24,9 +24,9 @@ def test_the_stored_errors_are_reproduced() -> None:
 
 
 def test_runs_with_mtp_or_offline_are_not_measured() -> None:
-    from moerun.commands.calibrate import catalog_runs
+    from moerun.catalog.perf.measurements import all_catalog_measurements
 
-    runs = catalog_runs()
+    runs, _ = all_catalog_measurements()
     picked = extrapolation_runs(runs, "sglang", "b200_sxm")
     assert picked and all(r.gpu == "b200_sxm" and r.engine == "sglang" for r in picked)
     assert all(r.mtp_tokens == 0 and r.concurrency is not None for r in picked)

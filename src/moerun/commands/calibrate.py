@@ -7,7 +7,6 @@ import datetime as dt
 import json
 import sys
 from collections import defaultdict
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,8 +26,8 @@ from moerun.catalog.perf.calibration import (
 from moerun.catalog.perf.extrapolation import METRICS as EXTRAPOLATION_METRICS
 from moerun.catalog.perf.measurements import (
     MeasuredRun,
+    all_catalog_measurements,
     builtin_measurements,
-    catalog_measurements,
 )
 from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.arg_types import positive_float as _positive_float
@@ -307,19 +306,6 @@ def register(sub: Any) -> None:
 MIN_RUNS_PER_METRIC = 3
 
 
-def catalog_runs() -> list[MeasuredRun]:
-    """Every run of the catalog's measurement files that the catalog can price (a file
-    waiting for a catalog model is left out)."""
-    root = resources.files("moerun.catalog").joinpath("data/measurements")
-    runs: list[MeasuredRun] = []
-    for name in sorted(f.name for f in root.iterdir() if f.name.endswith(".csv")):
-        try:
-            runs += catalog_measurements((name,))
-        except MoerunError:
-            continue
-    return runs
-
-
 def extrapolation_runs(runs: list[MeasuredRun], engine: str, gpu: str) -> list[MeasuredRun]:
     """The runs an extrapolation to `gpu` is measured on: closed-loop runs of that GPU and
     engine without MTP (an unknown draft acceptance would blur the error)."""
@@ -342,7 +328,7 @@ def extrapolation_errors() -> list[dict[str, Any]]:
         key = (prof.gpu, prof.engine)
         if key not in newest or prof.version > newest[key].version:
             newest[key] = prof
-    runs = catalog_runs()
+    runs, _ = all_catalog_measurements()
     out = []
     for (home, engine), prof in sorted(newest.items()):
         for gpu in sorted({r.gpu for r in runs} - {home}):

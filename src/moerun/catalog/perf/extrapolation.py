@@ -5,9 +5,11 @@ for a (GPU, engine) without a profile of its own. Written by
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -73,6 +75,25 @@ def extrapolation_errors() -> tuple[tuple[ExtrapolationError, ...], str]:
     """The catalog's measured extrapolation errors and their date."""
     text = resources.files("moerun.catalog").joinpath("data", FILE).read_text()
     return parse_extrapolation(text)
+
+
+def write_extrapolation(rows: list[dict[str, Any]]) -> Path:
+    """Store measured rows (`moerun.commands.calibrate.extrapolation_errors`) in the catalog,
+    dated today; returns the path. The loader reads them back on the next start."""
+    path = Path(str(resources.files("moerun.catalog").joinpath("data", FILE)))
+    text = (
+        "# The measured error of extrapolated predictions: each engine's profile fitted on one "
+        "GPU\n# predicting another GPU's closed-loop runs without MTP, as calibration_for "
+        "extrapolates\n# (that GPU's tables, kernel scale 1); median absolute % error per "
+        "metric. Written by\n"
+        "# .venv/bin/python benchmarks/bench_accuracy.py --write-extrapolation\n"
+    ) + yaml.safe_dump(
+        {"schema": 1, "measured": dt.date.today().isoformat(), "rows": rows}, sort_keys=False
+    )
+    parse_extrapolation(text)  # what is written must read back
+    path.write_text(text, encoding="utf-8")
+    extrapolation_errors.cache_clear()
+    return path
 
 
 def extrapolation_band(

@@ -15,7 +15,7 @@ from typing import Any
 from moerun.catalog.models import model_index
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.perf.acceptance import PROMPT_KINDS
-from moerun.errors import CatalogError
+from moerun.errors import CatalogError, MoerunError
 
 BUILTIN_FILES = ("glm5-fp8-8xh200-vllm.csv", "qwen3-235b-8gpu-trtllm-offline.csv")
 # Published SGLang runs (README.md lists each source and run configuration). Kept apart from
@@ -278,6 +278,20 @@ def catalog_measurements(names: tuple[str, ...]) -> list[MeasuredRun]:
     for name in names:
         runs.extend(parse_csv(root.joinpath(name).read_text("utf-8"), f"measurements/{name}"))
     return runs
+
+
+def all_catalog_measurements() -> tuple[list[MeasuredRun], list[str]]:
+    """Every run of every file in the catalog's `data/measurements/`, and the files it cannot
+    read yet (rows waiting for a catalog model: README.md says which), each with why."""
+    root = resources.files("moerun.catalog").joinpath("data/measurements")
+    runs: list[MeasuredRun] = []
+    skipped: list[str] = []
+    for name in sorted(f.name for f in root.iterdir() if f.name.endswith(".csv")):
+        try:
+            runs += catalog_measurements((name,))
+        except MoerunError as exc:
+            skipped.append(f"{name} ({str(exc).splitlines()[0][:50]})")
+    return runs, skipped
 
 
 def builtin_measurements() -> list[MeasuredRun]:

@@ -146,12 +146,9 @@ class Grid:
         row's last measured cell follows the shape of the nearest row (in log batch) measured
         at both: the row's last cell times that row's growth between the two sequence
         lengths. Decode time grows with the context in a way straight lines do not follow
-        (DSA's attention stops growing at its top-k, its indexer does not). With the second
-        half of every row's measured cells hidden, the straight extension misses the
-        catalog's decode module cells by 6.0% median / 320% p90, the shape by 4.3% / 28%;
-        with every cell past 2049 hidden, 16.0% / 327% against 5.3% / 28%. Prefill tables and
-        the bare MLA decode kernel keep the straight extension, which misses them less
-        (`docs/performance-model.md`).
+        (DSA's attention stops growing at its top-k, its indexer does not). Prefill tables and
+        the bare MLA decode kernel keep the straight extension, which fits their own hidden
+        cells better; `docs/performance-model.md` has both rules' errors on the catalog's cells.
         """
         known = [[v if v is not None and v > 0 else None for v in row] for row in cells]
         keep = [i for i, row in enumerate(known) if sum(v is not None for v in row) >= 2]
