@@ -13,6 +13,7 @@ prices, and writes compact JSON that moerun loads with the standard library alon
   src/moerun/catalog/data/kernels/<gpu>/<engine>.json.gz   GEMM per dtype (m x n x k grid), fused
         MoE per (shape, dtype, moe TP, moe EP), attention modules (DSA / MLA, prefill and
         decode, batch x sequence grid) or MLA kernels, custom all-reduce, DeepEP all-to-all
+        (low-latency and normal mode) and the expert GEMMs SGLang runs behind DeepEP
   src/moerun/catalog/data/kernels/<gpu>/nccl.json.gz       NCCL all-reduce / all-to-all
   src/moerun/catalog/data/kernels/SOURCE.yaml           wheel, sha256, date, license notice
   src/moerun/catalog/data/validation/aic_silicon_sample.csv   the measured end-to-end points
@@ -296,15 +297,30 @@ def nccl_tables(rows: Iterable[dict[str, Any]]) -> list[Any]:
     ]
 
 
+# DeepEP's two modes and the columns of AIConfigurator's tables that sum to dispatch + combine:
+# low latency (decode; per-phase averages) and normal (prefill; transmit + notify per phase,
+# one row per SM count tried, the fastest kept as for every other table)
+DEEPEP_COLUMNS = {
+    "deepep_low_latency": ("dispatch_avg_t_us", "combine_avg_t_us"),
+    "deepep_normal": (
+        "dispatch_transmit_us",
+        "dispatch_notify_us",
+        "combine_transmit_us",
+        "combine_notify_us",
+    ),
+}
+
+
 def deepep_tables(rows: Iterable[dict[str, Any]], kind: str) -> list[Any]:
-    """DeepEP dispatch + combine latency over tokens per rank (SGLang's wide-EP tables)."""
+    """DeepEP dispatch + combine latency over tokens per rank (SGLang's wide-EP tables), within
+    one node; `kind` is the mode (DEEPEP_COLUMNS)."""
     by: dict[tuple[Any, ...], dict[int, float]] = defaultdict(dict)
     for r in rows:
         if int(r.get("node_num", 1)) != 1:
             continue
         key = (int(r["hidden_size"]), int(r["num_topk"]), int(r["num_experts"]))
         t = int(r["num_token"])
-        lat = (float(r["dispatch_avg_t_us"]) + float(r["combine_avg_t_us"])) / 1e3
+        lat = sum(float(r[c]) for c in DEEPEP_COLUMNS[kind]) / 1e3
         if lat > 0 and (t not in by[key] or lat < by[key][t]):
             by[key][t] = lat
     return [
@@ -317,6 +333,50 @@ def deepep_tables(rows: Iterable[dict[str, Any]], kind: str) -> list[Any]:
             "latency_ms": [_sig(d[t]) for t in sorted(d)],
         }
         for k, d in sorted(by.items())
+    ]
+
+
+def deepep_moe_tables(
+    rows: Iterable[dict[str, Any]], phase: str, shapes: set[tuple[int, int]]
+) -> list[Any]:
+    """The expert GEMMs SGLang runs behind DeepEP (DeepGEMM), per (dtype, shape, EP), over
+    tokens per rank: `phase` "prefill" is the normal-mode table (AIConfigurator's
+    wideep_context_moe), "decode" the low-latency one (wideep_generation_moe). Its collector
+    times one rank's experts and logs tokens per rank x EP; the mildest power-law load is kept,
+    as for the fused-MoE tables; shapes of catalog models only."""
+    best: dict[tuple[Any, ...], dict[int, float]] = defaultdict(dict)
+    for r in rows:
+        if (int(r["hidden_size"]), int(r["num_experts"])) not in shapes:
+            continue
+        if str(r.get("distribution", "")) != MOE_DISTRIBUTION[0] or int(r["moe_tp_size"]) != 1:
+            continue
+        ep = int(r["moe_ep_size"])
+        key = (
+            str(r["moe_dtype"]),
+            int(r["hidden_size"]),
+            int(r["inter_size"]),
+            int(r["topk"]),
+            int(r["num_experts"]),
+            ep,
+        )
+        t, lat = int(r["num_tokens"]) // ep, float(r["latency"])
+        if lat > 0 and (t not in best[key] or lat < best[key][t]):
+            best[key][t] = lat
+    return [
+        {
+            "phase": phase,
+            "dtype": k[0],
+            "hidden": k[1],
+            "inter": k[2],
+            "topk": k[3],
+            "experts": k[4],
+            "moe_ep": k[5],
+            "distribution": MOE_DISTRIBUTION[0],
+            "tokens_per_rank": sorted(d),
+            "latency_ms": [_sig(d[t]) for t in sorted(d)],
+        }
+        for k, d in sorted(best.items())
+        if len(d) >= 2
     ]
 
 
@@ -366,6 +426,15 @@ def extract(
                 doc["gemm"] = gemm_tables(rows)
             if rows := take("moe", "moe_perf"):
                 doc["moe"] = moe_tables(rows, shapes)
+            deepep_moe: list[Any] = []
+            for name, phase in (
+                ("wideep_context_moe_perf", "prefill"),
+                ("wideep_generation_moe_perf", "decode"),
+            ):
+                if rows := take("moe", name):
+                    deepep_moe += deepep_moe_tables(rows, phase, shapes)
+            if deepep_moe:
+                doc["moe_deepep"] = deepep_moe
             attn: list[Any] = []
             for op_dir, name, op, phase in (
                 ("sparse_attention", "dsa_context_module_perf", "module", "prefill"),
@@ -383,6 +452,8 @@ def extract(
                 doc["all_reduce"] = allreduce_tables(rows)
             if rows := take("comm", "wideep_deepep_ll_perf"):
                 doc["alltoall"] = deepep_tables(rows, "deepep_low_latency")
+            if rows := take("comm", "wideep_deepep_normal_perf"):
+                doc["alltoall_normal"] = deepep_tables(rows, "deepep_normal")
             if len(doc) > 1:
                 out[(gpu, engine)] = doc
     return out

@@ -12,6 +12,8 @@ import zipfile
 from pathlib import Path
 from types import ModuleType
 
+import pytest
+
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "extract_kernel_tables.py"
 BASE = "aiconfigurator_core/systems/data/h200_sxm"
 
@@ -130,6 +132,44 @@ def _wheel(path: Path) -> Path:
             "silicon_tpot_ms": 1.0,
         },
     ]
+    deepep_moe = [
+        {
+            "moe_dtype": "fp8_block",
+            "hidden_size": 7168,
+            "inter_size": 2048,
+            "topk": 8,
+            "num_experts": 256,
+            "moe_tp_size": 1,
+            "moe_ep_size": 8,
+            "distribution": dist,
+            "kernel_source": "deepepmoe",
+            "num_tokens": t,  # the collector logs tokens per rank x EP
+            "latency": lat,
+        }
+        for dist, t, lat in [
+            ("power_law_1.01", 128, 0.5),
+            ("power_law_1.01", 256, 0.7),
+            ("power_law_1.01", 256, 0.6),  # the faster of two is kept
+            ("uniform", 128, 0.1),  # another load distribution: dropped
+        ]
+    ]
+    normal = [
+        {
+            "node_num": 1,
+            "hidden_size": 6144,
+            "num_token": t,
+            "num_topk": 8,
+            "num_experts": 256,
+            "dispatch_sms": sms,
+            "dispatch_transmit_us": 100.0 * t / sms,
+            "dispatch_notify_us": 1.0,
+            "combine_sms": sms,
+            "combine_transmit_us": 50.0,
+            "combine_notify_us": 2.0,
+        }
+        for t in (1, 2)
+        for sms in (10, 20)
+    ]
     wheel = path / "aiconfigurator_core-0.0.1-py3-none-any.whl"
     with zipfile.ZipFile(wheel, "w") as zf:
         zf.writestr(f"{BASE}/gemm/sglang/0.5.1/gemm_perf.csv", _csv(gemm))
@@ -138,6 +178,8 @@ def _wheel(path: Path) -> Path:
         zf.writestr(
             f"{BASE}/sparse_attention/sglang/0.5.14/dsa_generation_module_perf.csv", _csv(attn)
         )
+        zf.writestr(f"{BASE}/moe/sglang/0.5.10/wideep_context_moe_perf.csv", _csv(deepep_moe))
+        zf.writestr(f"{BASE}/comm/sglang/0.5.12/wideep_deepep_normal_perf.csv", _csv(normal))
         zf.writestr("aiconfigurator_core/systems/silicon_sample.csv", _csv(silicon))
     return wheel
 
@@ -157,6 +199,18 @@ def test_extracts_reduced_tables_and_validation_points(tmp_path: Path) -> None:
         [1, 8],
         [0.4, 0.6],
     )
+    (dmoe,) = doc["moe_deepep"]
+    assert (dmoe["phase"], dmoe["moe_ep"], dmoe["tokens_per_rank"], dmoe["latency_ms"]) == (
+        "prefill",
+        8,
+        [16, 32],
+        [0.5, 0.6],
+    )
+    assert doc["versions"]["wideep_context_moe_perf"] == "0.5.10"
+    (a2a,) = doc["alltoall_normal"]
+    # transmit + notify of dispatch and combine, in ms, at the faster SM count (20)
+    assert (a2a["hidden"], a2a["tokens"]) == (6144, [1, 2])
+    assert a2a["latency_ms"] == pytest.approx([(5 + 1 + 50 + 2) / 1e3, (10 + 1 + 50 + 2) / 1e3])
     (a,) = doc["attention"]
     # decode: sequence = step + 1 (the context the new token attends to); the hole stays None
     assert (a["batch"], a["seq"], a["latency_ms"]) == ([1, 4], [1, 1024], [0.07, 0.08, 0.09, None])

@@ -35,10 +35,9 @@ def base_argv(ctx: GroupContext) -> list[str]:
         argv += ["--pp-size", str(par.pp)]
     if par.ep > 1:
         argv += ["--ep-size", str(par.ep)]
-        if par.dp > 1 and dep.gpu.vendor == "nvidia":
-            # DP attention hands tokens to experts with an all-to-all: DeepEP, as in SGLang's
-            # large-scale EP recipes (--enable-deepep-moe is the deprecated spelling). DeepEP
-            # is NVIDIA-only; elsewhere SGLang's default all-to-all is kept.
+        if dep.uses_deepep:
+            # DP attention hands tokens to experts with DeepEP (--enable-deepep-moe is the
+            # deprecated spelling); elsewhere SGLang's default all-to-all is kept
             argv += ["--moe-a2a-backend", "deepep"]
     argv += ["--mem-fraction-static", v["mem_fraction"]]
     argv += ["--context-length", v["max_context"], "--kv-cache-dtype", ctx.kv_cache_dtype]

@@ -17,7 +17,15 @@ import yaml
 
 from moerun.catalog.perf.measurements import MeasuredRun
 from moerun.core.deploy.parallel import Parallel
-from moerun.core.perf.tables import AttentionKey, Curve, GemmGrid, Grid, KernelTables, MoeKey
+from moerun.core.perf.tables import (
+    AttentionKey,
+    Curve,
+    DeepepMoeKey,
+    GemmGrid,
+    Grid,
+    KernelTables,
+    MoeKey,
+)
 from moerun.errors import CatalogError
 
 MS = 1e-3
@@ -165,11 +173,22 @@ def _tables(gpu: str, engine: str, raw: dict[str, Any], nccl: dict[str, Any]) ->
             all_reduce[int(r["num_gpus"])] = Curve(
                 tuple(float(b) for b in r["bytes"]), tuple(v * MS for v in r["latency_ms"])
             )
-    alltoall = {
-        (int(r["hidden"]), int(r["topk"]), int(r["experts"])): Curve(
-            tuple(float(t) for t in r["tokens"]), tuple(v * MS for v in r["latency_ms"])
+    alltoall, alltoall_normal = (
+        {
+            (int(r["hidden"]), int(r["topk"]), int(r["experts"])): Curve(
+                tuple(float(t) for t in r["tokens"]), tuple(v * MS for v in r["latency_ms"])
+            )
+            for r in raw.get(name, [])
+        }
+        for name in ("alltoall", "alltoall_normal")
+    )
+    moe_deepep = {
+        DeepepMoeKey(
+            r["phase"], r["dtype"], r["hidden"], r["inter"], r["topk"], r["experts"], r["moe_ep"]
+        ): Curve(
+            tuple(float(t) for t in r["tokens_per_rank"]), tuple(v * MS for v in r["latency_ms"])
         )
-        for r in raw.get("alltoall", [])
+        for r in raw.get("moe_deepep", [])
     }
     return KernelTables(
         gpu,
@@ -180,6 +199,8 @@ def _tables(gpu: str, engine: str, raw: dict[str, Any], nccl: dict[str, Any]) ->
         attention,
         all_reduce,
         alltoall,
+        alltoall_normal,
+        moe_deepep,
     )
 
 

@@ -85,6 +85,22 @@ class Deployment:
         )
 
     @property
+    def uses_deepep(self) -> bool:
+        """SGLang hands tokens to experts with DeepEP: attention DP with expert parallelism on
+        NVIDIA GPUs, as its large-scale EP recipes run it (`deploy` passes
+        `--moe-a2a-backend deepep`; DeepEP is NVIDIA-only). Its expert GEMMs are then
+        DeepGEMM's, in DeepEP's normal mode for a step in which any rank prefills and its
+        low-latency mode otherwise (sglang `DeepEPMode.resolve`, `is_extend_in_batch`
+        OR-reduced over the DP ranks)."""
+        par = self.parallel
+        return (
+            self.engine.name == "sglang"
+            and par.dp > 1
+            and par.ep > 1
+            and self.gpu.vendor == "nvidia"
+        )
+
+    @property
     def kv_layout(self) -> str:
         """The KV-cache layout the engine uses for `kv_dtype` on this GPU."""
         blackwell = self.gpu.vendor == "nvidia" and self.gpu.supports("fp4")

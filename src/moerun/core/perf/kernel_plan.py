@@ -11,6 +11,7 @@ into a measured part and a modelled part.
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 
@@ -66,12 +67,16 @@ class KernelPlan:
     fallback_bytes: float
     head: Curve | None  # lm_head, over rows that need logits per rank
     moe: Curve | None  # fused MoE of every MoE layer, over tokens per MoE group
+    # behind DeepEP (`Deployment.uses_deepep`) `moe` is its low-latency mode's expert GEMMs and
+    # these the normal mode's, for a step in which any rank prefills (None: `moe` throughout)
+    moe_prefill: Curve | None
     attn_decode: Grid | None  # every layer, over (sequences per rank, context)
     attn_prefill: Grid | None  # every layer, over (prompts per rank, prompt tokens)
     attn_module: bool  # the attention tables include the attention projections
     attn_prefill_fixed_s: float  # every layer's prompt-table time at its shortest prompt
     all_reduce: Curve | None  # one all-reduce, over message bytes
     alltoall: Curve | None  # dispatch + combine of every MoE layer, over tokens per rank
+    alltoall_prefill: Curve | None  # the same in DeepEP's normal mode (None: `alltoall`)
 
 
 def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
@@ -92,7 +97,8 @@ def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
         fallback_params=dense.fallback_params,
         fallback_bytes=dense.fallback_bytes,
         head=dense.head,
-        moe=_moe(dep, tables),
+        moe=_deepep_moe(dep, tables, "decode") or _moe(dep, tables),
+        moe_prefill=_deepep_moe(dep, tables, "prefill"),
         attn_decode=decode[0].scaled(arch.num_layers) if decode else None,
         attn_prefill=prefill[0].scaled(arch.num_layers) if prefill else None,
         attn_module=module,
@@ -100,7 +106,8 @@ def build_plan(dep: Deployment, tables: KernelTables) -> KernelPlan:
         if prefill
         else 0.0,
         all_reduce=tables.all_reduce.get(par.tp) if par.tp > 1 else None,
-        alltoall=_alltoall(dep, tables),
+        alltoall=_alltoall(dep, tables.alltoall),
+        alltoall_prefill=_alltoall(dep, tables.alltoall_normal) if dep.uses_deepep else None,
     )
 
 
@@ -219,12 +226,65 @@ def _moe(dep: Deployment, tables: KernelTables) -> Curve | None:
     return curve.scaled(arch.num_moe_layers) if curve else None
 
 
-def _alltoall(dep: Deployment, tables: KernelTables) -> Curve | None:
-    """DeepEP low-latency dispatch + combine, measured within one 8-GPU node."""
+def _alltoall(dep: Deployment, table: dict[tuple[int, int, int], Curve]) -> Curve | None:
+    """DeepEP dispatch + combine in one mode (`table`), measured within one 8-GPU node."""
     arch = dep.model.arch
     moe, par = arch.moe, dep.parallel
     if moe is None or par.ep <= 1 or par.dp <= 1 or par.moe_group > 8:
         return None
     key = (arch.hidden_size, moe.num_experts_per_tok, moe.num_routed_experts)
-    curve = tables.alltoall.get(key)
+    curve = table.get(key)
     return curve.scaled(arch.num_moe_layers) if curve else None
+
+
+def _deepep_moe(dep: Deployment, tables: KernelTables, phase: str) -> Curve | None:
+    """The expert GEMMs SGLang runs behind DeepEP in `phase`'s mode, every MoE layer, over
+    tokens per MoE group; None when the deployment does not use DeepEP or nothing fits.
+
+    The tables time one rank's experts over tokens per rank; a group's tokens are EP times
+    that. A model whose width was not measured takes the nearest width's table times the ratio
+    of widths (at a fixed expert width both expert GEMMs scale with it); an EP that was not
+    measured lies between its measured neighbours, log-linear in EP at equal tokens per rank
+    (tried on the tables by hiding each measured EP: median 6-10%, p90 17-23%). Either makes
+    the curve derived, so it does not count as measured coverage.
+    """
+    arch, par = dep.model.arch, dep.parallel
+    moe = arch.moe
+    if moe is None or not dep.uses_deepep or par.moe_group != par.ep:
+        return None
+    same = {
+        k: c
+        for k, c in tables.moe_deepep.items()
+        if k.phase == phase
+        and k.dtype == MOE_DTYPE.get(dep.weights, "")
+        and (k.inter, k.topk, k.experts)
+        == (moe.moe_intermediate_size, moe.num_experts_per_tok, moe.num_routed_experts)
+    }
+    if not same:
+        return None
+    hidden = min({k.hidden for k in same}, key=lambda h: (abs(h - arch.hidden_size), h))
+    by_ep = {k.ep: c for k, c in same.items() if k.hidden == hidden}
+    curve = by_ep.get(par.ep) or _between_eps(by_ep, par.ep)
+    if curve is None:
+        return None
+    width = arch.hidden_size / hidden
+    return Curve(
+        tuple(x * par.ep for x in curve.xs),
+        tuple(y * width * arch.num_moe_layers for y in curve.ys),
+        curve.measured and width == 1.0,
+    )
+
+
+def _between_eps(by_ep: dict[int, Curve], ep: int) -> Curve | None:
+    """A derived curve for an EP that lies between two measured ones (None outside them)."""
+    lo = max((e for e in by_ep if e < ep), default=None)
+    hi = min((e for e in by_ep if e > ep), default=None)
+    if lo is None or hi is None:
+        return None
+    w = math.log(ep / lo) / math.log(hi / lo)
+    a, b = by_ep[lo], by_ep[hi]
+    xs = tuple(x for x in a.xs if a.xs[0] <= x <= a.xs[-1] and b.xs[0] <= x <= b.xs[-1])
+    if len(xs) < 2:
+        return None
+    ys = tuple(math.exp((1 - w) * math.log(a.at(x)) + w * math.log(b.at(x))) for x in xs)
+    return Curve(xs, ys, measured=False)

@@ -361,6 +361,13 @@ def _where(x: Any, y: Any) -> Any:
     return y if x > 0 else 0.0
 
 
+def _pick(cond: Any, a: Any, b: Any) -> Any:
+    """a where cond, else b (a bool, or arrays)."""
+    if isinstance(cond, np.ndarray):
+        return np.where(cond, a, b)
+    return a if cond else b
+
+
 def _curve(c: Curve, x: Any, coverage: bool = True) -> tuple[Any, Any]:
     """(time, time inside the measured range) of a curve at x (0 where x is 0); without
     `coverage` the second is 0 (not computed)."""
@@ -411,7 +418,9 @@ def step_time_parts(
         total = total + part[0] * p.kernel_scale
         measured = measured + part[1] * p.kernel_scale
 
-    layers, layers_m = _table_layers(s, p, plan, tokens, mx, coverage)
+    # DeepEP runs its normal mode (and prices) for a step in which any rank prefills
+    extend = b.prefill_tokens > 0
+    layers, layers_m = _table_layers(s, p, plan, tokens, mx, coverage, extend)
     add((layers, layers_m))
     # attention: decoding sequences (k + 1 queries each under MTP) and prompts, per DP rank
     dec_ctx = _ratio(b.decode_context, b.decode_seqs)
@@ -435,12 +444,12 @@ def step_time_parts(
         add(_curve(plan.head, logits, coverage))
     else:
         total = total + _gemm(p, 2 * s.head_params_rank * logits, s.head_bytes, logits, s, mx)
-    comm, comm_m = _table_comm(s, p, plan, rank_tokens, coverage)
+    comm, comm_m = _table_comm(s, p, plan, rank_tokens, coverage, extend)
     total, measured = total + comm, measured + comm_m
     if k:
         # k sequential passes of the MTP layer over the decoding sequences, each with lm_head
         rank_dec = b.decode_seqs / s.dp
-        draft, draft_m = _table_layers(s, p, plan, b.decode_seqs, mx, coverage)
+        draft, draft_m = _table_layers(s, p, plan, b.decode_seqs, mx, coverage, extend)
         if plan.attn_decode is not None:
             a, a_m = _grid(plan.attn_decode, rank_dec, dec_ctx, coverage)
             draft, draft_m = draft + a, draft_m + a_m
@@ -465,7 +474,8 @@ def _table_step_scalar(s: _Shape, p: StepParams, plan: KernelPlan, b: StepBatch)
     dp = s.dp
     verify = b.decode_seqs * (k + 1)
     tokens = b.prefill_tokens + verify
-    total = _layers_scalar(s, p, plan, tokens) * ks
+    extend = b.prefill_tokens > 0
+    total = _layers_scalar(s, p, plan, tokens, extend) * ks
     if b.decode_seqs > 0:
         ctx = b.decode_context / b.decode_seqs
         if plan.attn_decode is not None:
@@ -489,10 +499,10 @@ def _table_step_scalar(s: _Shape, p: StepParams, plan: KernelPlan, b: StepBatch)
         else:
             total += _gemm(p, 2 * s.head_params_rank * logits, s.head_bytes, logits, s, max)
     if tokens > 0:
-        total += _comm_scalar(s, p, plan, tokens / dp)
+        total += _comm_scalar(s, p, plan, tokens / dp, extend)
     if k and b.decode_seqs > 0:
         rank_dec = b.decode_seqs / dp
-        draft = _layers_scalar(s, p, plan, b.decode_seqs)
+        draft = _layers_scalar(s, p, plan, b.decode_seqs, extend)
         if plan.attn_decode is not None:
             draft += plan.attn_decode.at(rank_dec, b.decode_context / b.decode_seqs)
         total += k * draft * ks * s.num_mtp_layers / s.num_layers
@@ -504,7 +514,9 @@ def _table_step_scalar(s: _Shape, p: StepParams, plan: KernelPlan, b: StepBatch)
     return float(total + overhead)
 
 
-def _layers_scalar(s: _Shape, p: StepParams, plan: KernelPlan, tokens: float) -> float:
+def _layers_scalar(
+    s: _Shape, p: StepParams, plan: KernelPlan, tokens: float, extend: bool = False
+) -> float:
     """`_table_layers(...)[0]` for one step."""
     if tokens <= 0:
         return 0.0
@@ -518,8 +530,9 @@ def _layers_scalar(s: _Shape, p: StepParams, plan: KernelPlan, tokens: float) ->
             / p.kernel_scale
         )
     if s.num_experts:
-        if plan.moe is not None:
-            total += plan.moe.at(tokens * s.moe_group / (s.tp * s.dp))
+        moe = plan.moe_prefill if extend and plan.moe_prefill is not None else plan.moe
+        if moe is not None:
+            total += moe.at(tokens * s.moe_group / (s.tp * s.dp))
         else:
             total += _experts_time(s, p, tokens, max) / p.kernel_scale
     return float(total)
@@ -532,9 +545,11 @@ def _table_layers(
     tokens: Any,
     mx: Callable[[Any, Any], Any],
     coverage: bool = True,
+    extend: Any = False,
 ) -> tuple[Any, Any]:
     """Non-expert GEMMs and routed experts from the tables (roofline for what they miss),
-    before the kernel scale; (time, measured part)."""
+    before the kernel scale; (time, measured part); `extend`: the step prefills (a bool, or
+    an array of them), which behind DeepEP selects its normal mode's tables."""
     rank_tokens = tokens / s.dp
     total: Any = 0.0
     measured: Any = 0.0
@@ -551,6 +566,9 @@ def _table_layers(
         if plan.moe is not None:
             group_tokens = tokens * s.moe_group / (s.tp * s.dp)
             t, m = _curve(plan.moe, group_tokens, coverage)
+            if plan.moe_prefill is not None:
+                te, me = _curve(plan.moe_prefill, group_tokens, coverage)
+                t, m = _pick(extend, te, t), _pick(extend, me, m)
             total, measured = total + t, measured + m
         else:
             total = total + _experts_time(s, p, tokens, mx) / p.kernel_scale
@@ -558,10 +576,15 @@ def _table_layers(
 
 
 def _table_comm(
-    s: _Shape, p: StepParams, plan: KernelPlan, rank_tokens: Any, coverage: bool = True
+    s: _Shape,
+    p: StepParams,
+    plan: KernelPlan,
+    rank_tokens: Any,
+    coverage: bool = True,
+    extend: Any = False,
 ) -> tuple[Any, Any]:
     """TP all-reduce and the MoE layers' communication from the tables where measured
-    (scaled), else the roofline; (time, measured part)."""
+    (scaled), else the roofline; (time, measured part); `extend` as for `_table_layers`."""
     act = rank_tokens * s.hidden * ACT_BYTES
     total: Any = _pp_time(s, p, rank_tokens)
     measured: Any = 0.0
@@ -574,6 +597,9 @@ def _table_comm(
         total = total + _tp_time(s, p, rank_tokens)
     if plan.alltoall is not None:
         t, m = _curve(plan.alltoall, rank_tokens, coverage)
+        if plan.alltoall_prefill is not None:
+            te, me = _curve(plan.alltoall_prefill, rank_tokens, coverage)
+            t, m = _pick(extend, te, t), _pick(extend, me, m)
         total, measured = total + t * p.kernel_scale, measured + m * p.kernel_scale
     elif _moe_allreduce(s) and ar is not None:
         t, m = _curve(ar, act, coverage)
@@ -589,7 +615,9 @@ def _moe_allreduce(s: _Shape) -> bool:
     return bool(s.num_experts and s.moe_group > 1 and s.ep == 1 and s.moe_group == s.tp)
 
 
-def _comm_scalar(s: _Shape, p: StepParams, plan: KernelPlan, rank_tokens: float) -> float:
+def _comm_scalar(
+    s: _Shape, p: StepParams, plan: KernelPlan, rank_tokens: float, extend: bool = False
+) -> float:
     """`_table_comm(...)[0]` for one step."""
     act = rank_tokens * s.hidden * ACT_BYTES
     total = float(_pp_time(s, p, rank_tokens))
@@ -599,7 +627,10 @@ def _comm_scalar(s: _Shape, p: StepParams, plan: KernelPlan, rank_tokens: float)
     else:
         total += _tp_time(s, p, rank_tokens)
     if plan.alltoall is not None:
-        total += plan.alltoall.at(rank_tokens) * p.kernel_scale
+        a2a = (
+            plan.alltoall_prefill if extend and plan.alltoall_prefill is not None else plan.alltoall
+        )
+        total += a2a.at(rank_tokens) * p.kernel_scale
     elif _moe_allreduce(s) and ar is not None:
         total += s.num_moe_layers * p.kernel_scale * ar.at(act)
     else:

@@ -61,6 +61,9 @@ class Curve:
 
     xs: tuple[float, ...]
     ys: tuple[float, ...]
+    # False: derived from tables of another shape or layout (scaled, interpolated), so no
+    # size of it counts as measured
+    measured: bool = True
     _xa: np.ndarray = field(init=False, repr=False)
     _ya: np.ndarray = field(init=False, repr=False)
 
@@ -82,14 +85,14 @@ class Curve:
         return y if y > 0.0 else 0.0
 
     def covered(self, x: Any) -> Any:
-        """Whether `x` lies within the measured sizes."""
+        """Whether `x` lies within the measured sizes (never, for a derived curve)."""
         if isinstance(x, np.ndarray):
-            return (x >= self.xs[0]) & (x <= self.xs[-1])
-        return self.xs[0] <= x <= self.xs[-1]
+            return (x >= self.xs[0]) & (x <= self.xs[-1]) & self.measured
+        return self.measured and self.xs[0] <= x <= self.xs[-1]
 
     def scaled(self, factor: float) -> Curve:
         """The same curve times `factor` (for example, once per layer)."""
-        return Curve(self.xs, tuple(y * factor for y in self.ys))
+        return Curve(self.xs, tuple(y * factor for y in self.ys), self.measured)
 
 
 def add_curves(curves: list[tuple[Curve, float]]) -> Curve:
@@ -323,6 +326,21 @@ class MoeKey:
 
 
 @dataclass(frozen=True, slots=True)
+class DeepepMoeKey:
+    """One table of the expert GEMMs SGLang runs behind DeepEP (DeepGEMM), one rank's experts
+    timed over tokens per rank: `phase` "prefill" is DeepEP's normal mode (a step in which any
+    rank prefills), "decode" its low-latency mode."""
+
+    phase: str
+    dtype: str
+    hidden: int
+    inter: int
+    topk: int
+    experts: int
+    ep: int
+
+
+@dataclass(frozen=True, slots=True)
 class AttentionKey:
     """Which attention table: a whole module (projections included) or the kernel alone."""
 
@@ -345,7 +363,11 @@ class KernelTables:
     moe: dict[MoeKey, Curve]
     attention: dict[AttentionKey, Grid]
     all_reduce: dict[int, Curve]  # GPUs -> latency over message bytes
-    alltoall: dict[tuple[int, int, int], Curve]  # (hidden, topk, experts) -> over tokens/rank
+    # DeepEP dispatch + combine in one 8-GPU node, (hidden, topk, experts) -> over tokens/rank:
+    # low-latency mode (decode steps) and normal mode (steps with a prefill)
+    alltoall: dict[tuple[int, int, int], Curve]
+    alltoall_normal: dict[tuple[int, int, int], Curve] = field(default_factory=dict)
+    moe_deepep: dict[DeepepMoeKey, Curve] = field(default_factory=dict)  # over tokens per rank
 
 
 def collective_constants(
