@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import pytest
+
 from moerun.catalog.deploy import load_deploy_facts
 from moerun.catalog.flags import flag_versions, load_flags
 from moerun.core.deploy.deployment import Deployment
@@ -61,3 +63,33 @@ def test_sglang_gets_a_request_limit_only_when_one_is_set() -> None:
     dp = replace(dep, parallel=Parallel(tp=1, dp=8, ep=8), max_num_seqs=32)
     assert flag(argv_of(dp), "--max-running-requests") == "256"
     assert build_replica(dp).config.max_num_seqs == 256
+
+
+def test_sglang_attention_dp_gets_the_prefill_chunk_the_simulator_gives_each_rank() -> None:
+    # SGLang divides --chunked-prefill-size over its attention-DP ranks (server_args
+    # _handle_data_parallelism: chunked_prefill_size // dp_size); moerun prices
+    # `batched_tokens` per rank, so deploy passes it DP times larger
+    dep = make_deployment("glm-5.1-fp8", engine="sglang", parallel=Parallel(tp=1, dp=8, ep=8))
+    assert flag(argv_of(dep), "--chunked-prefill-size") == str(8192 * 8)
+    assert build_replica(dep).config.max_num_batched_tokens == 8192 * 8  # 8 ranks x 8192
+    mine = replace(dep, max_num_batched_tokens=4096)
+    assert flag(argv_of(mine), "--chunked-prefill-size") == "32768"
+    # two DP ranks of TP4 each: the flag is for the instance too
+    half = replace(dep, parallel=Parallel(tp=4, dp=2, ep=8))
+    assert flag(argv_of(half), "--chunked-prefill-size") == "16384"
+    # vLLM's --max-num-batched-tokens is per engine core (each DP rank): passed as priced
+    vdp = make_deployment("glm-5.1-fp8", engine="vllm", parallel=Parallel(tp=1, dp=8, ep=8))
+    assert flag(argv_of(vdp), "--max-num-batched-tokens") == "8192"
+
+
+def test_sglang_attention_dp_admits_with_its_lowered_conservativeness() -> None:
+    # with DP attention SGLang multiplies schedule_conservativeness by 0.3: the new-token
+    # ratio starts at 0.7 x 0.3 = 0.21 and decays to 0.21 x 0.14 over 600 decode steps
+    tp = build_replica(make_deployment("glm-5.1-fp8", engine="sglang")).config.admission
+    dep = make_deployment("glm-5.1-fp8", engine="sglang", parallel=Parallel(tp=1, dp=8, ep=8))
+    dp = build_replica(dep).config.admission
+    assert tp is not None and dp is not None
+    assert tp.init == 0.7 and dp.init == pytest.approx(0.21)
+    assert dp.minimum == pytest.approx(0.21 * 0.14)
+    assert dp.decay == pytest.approx((0.21 - 0.21 * 0.14) / 600)
+    assert (dp.decay_steps, dp.clip_max_new_tokens) == (tp.decay_steps, tp.clip_max_new_tokens)

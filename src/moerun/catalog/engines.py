@@ -69,6 +69,7 @@ def get_engine(engine: str) -> EngineMemory:
                 decay_steps=int(ratio["decay_steps"]),
                 retract_decode_steps=int(ratio["retract_decode_steps"]),
                 clip_max_new_tokens=int(ratio["clip_max_new_tokens"]),
+                dp_attention_conservativeness=float(ratio["dp_attention_conservativeness"]),
             )
             if ratio
             else None,

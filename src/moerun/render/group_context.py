@@ -69,7 +69,7 @@ def common_values(ctx: GroupContext) -> dict[str, str]:
     return {
         "mem_fraction": f"{dep.effective_mem_fraction:g}",
         "max_context": str(dep.effective_max_context),
-        "batched_tokens": str(dep.batched_tokens),
+        "batched_tokens": str(dep.batched_tokens_flag),
         "port": str(ctx.facts.port),
     }
 

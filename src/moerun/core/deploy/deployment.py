@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from moerun.core.deploy.engine import EngineMemory, ReserveModel
+from moerun.core.deploy.engine import Admission, EngineMemory, ReserveModel
 from moerun.core.deploy.hardware import GPU
 from moerun.core.deploy.mtp import MTP_OFF, Mtp
 from moerun.core.deploy.parallel import Parallel, divisors
@@ -63,6 +63,24 @@ class Deployment:
         if self.max_num_batched_tokens is not None:
             return self.max_num_batched_tokens
         return self.engine.batch_default(self.gpu).max_num_batched_tokens
+
+    @property
+    def batched_tokens_flag(self) -> int:
+        """The value of the engine's flag that gives each DP rank `batched_tokens` per forward
+        pass (what moerun prices): vLLM's --max-num-batched-tokens is per engine core (each DP
+        rank); SGLang divides --chunked-prefill-size over its attention-DP ranks
+        (`server_args._handle_data_parallelism`: chunked_prefill_size // dp_size), so it is
+        passed DP times larger."""
+        if self.engine.name == "sglang":
+            return self.batched_tokens * self.parallel.dp
+        return self.batched_tokens
+
+    @property
+    def admission(self) -> Admission | None:
+        """SGLang's admission estimate as this deployment runs it (None: no such rule), with
+        its attention-DP factor applied."""
+        adm = self.engine.admission
+        return adm.for_dp(self.parallel.dp) if adm is not None else None
 
     @property
     def default_max_num_seqs(self) -> int | None:

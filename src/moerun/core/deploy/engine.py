@@ -3,7 +3,7 @@ catalog/data/engines.yaml, with their sources)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from moerun.core.deploy.hardware import GPU
 
@@ -62,6 +62,15 @@ class Admission:
     decay_steps: int
     retract_decode_steps: int
     clip_max_new_tokens: int
+    # the factor SGLang applies to schedule_conservativeness under attention DP
+    dp_attention_conservativeness: float = 1.0
+
+    def for_dp(self, dp: int) -> Admission:
+        """The estimate an attention-DP deployment of `dp` ranks runs with (the ratio starts
+        at init x the DP factor, capped at 1; its floor and decay follow)."""
+        if dp <= 1:
+            return self
+        return replace(self, init=min(self.init * self.dp_attention_conservativeness, 1.0))
 
     @property
     def minimum(self) -> float:

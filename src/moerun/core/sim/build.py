@@ -81,9 +81,7 @@ def build_replica(
         max_context=dep.effective_max_context,
         chunked_prefill=opts.chunked_prefill,
         prefix_caching=opts.prefix_caching,
-        admission=dep.engine.admission
-        if ENGINE_POLICY[dep.engine.name] == "prefill_first"
-        else None,
+        admission=dep.admission if ENGINE_POLICY[dep.engine.name] == "prefill_first" else None,
     )
     return EngineReplica(model, config, track_tokens=track_tokens)
 
