@@ -24,7 +24,7 @@ from dataclasses import replace
 from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec
-from moerun.catalog.perf.calibration import calibration_for
+from moerun.catalog.perf.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
 from moerun.catalog.plan_catalog import plan_catalog
 from moerun.catalog.plan_data import get_preset
 from moerun.core.calibrate.calibration import Calibration
@@ -79,6 +79,7 @@ def default_plan(with_tables: bool) -> float:
         preset=preset,
         volume=Volume(preset.requests_per_day, preset.profile),
         slo=preset.slo,
+        mtp_acceptance=DEFAULT_MTP_ACCEPTANCE,
     )
     catalog = plan_catalog()
     if not with_tables:
