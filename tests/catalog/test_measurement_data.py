@@ -21,6 +21,7 @@ README = ROOT.joinpath("README.md").read_text("utf-8")
 MEAN_COLUMNS = ["ttft_mean_ms", "tpot_mean_ms"]
 # the launch command's request cap, where it set one (empty: the engine's default)
 LAUNCH_COLUMNS = ["max_running_requests"]
+PINNED_COLUMNS = ["mtp_accept_pinned"]
 INFERENCEX_FILES = (
     "deepseek-r1-fp8-8xh200-sglang-inferencex.csv",
     "deepseek-r1-fp8-b200-sglang-inferencex.csv",
@@ -68,12 +69,33 @@ def test_added_files_keep_the_columns_and_load(name: str) -> None:
     assert header("deepseek-r1-fp8-8xb200-sglang.csv") == COLUMNS and len(COLUMNS) == 32
     cols = header(name)
     assert cols[: len(COLUMNS)] == COLUMNS
-    assert cols[len(COLUMNS) :] in ([], MEAN_COLUMNS, LAUNCH_COLUMNS, MEAN_COLUMNS + LAUNCH_COLUMNS)
+    assert cols[len(COLUMNS) :] in (
+        [],
+        MEAN_COLUMNS,
+        LAUNCH_COLUMNS,
+        MEAN_COLUMNS + LAUNCH_COLUMNS,
+        LAUNCH_COLUMNS + PINNED_COLUMNS,
+    )
     runs = catalog_measurements((name,))
     assert len(runs) == len(rows(name)) and len({r.id for r in runs}) == len(runs)
     if "max_running_requests" in cols:
         caps = {r["id"]: int(r["max_running_requests"] or 0) or None for r in rows(name)}
         assert {r.id: r.max_running_requests for r in runs} == caps
+    if "mtp_accept_pinned" in cols:
+        pinned = {r["id"]: r["mtp_accept_pinned"] == "true" for r in rows(name)}
+        assert {r.id: r.mtp_accept_pinned for r in runs} == pinned
+
+
+def test_pinned_acceptance_is_the_launch_environment() -> None:
+    # the GLM-5.2 cookbook recipes with EAGLE export SGLANG_SIMULATE_ACC_LEN (3.5 for the
+    # low-latency TP8 recipe, 2 for the balanced DP8 one); the high-throughput recipe has no MTP
+    for name in ("glm52-fp8-8xh200-sglang.csv", "glm52-fp8-8xb200-sglang-cookbook.csv"):
+        for r in rows(name):
+            mtp = int(r["mtp_tokens"] or 0)
+            assert (r["mtp_accept_pinned"] == "true") == (mtp > 0), (name, r["id"])
+            if mtp:
+                want = 3.5 if "attention-dp" not in r["parallelism"] else 2.0
+                assert float(r["mtp_accept_len"]) == want, (name, r["id"])
 
 
 def test_request_caps_are_the_launch_commands() -> None:

@@ -175,3 +175,26 @@ def test_a_request_cap_bounds_the_simulated_batch() -> None:
         f = point_for(r, SimOptions(), 0.0).features
         peak.append(float((f["decode_seqs"] + f["prefill_seqs"]).max()))
     assert peak[0] <= 8 < peak[1]
+
+
+def _mtp_row(pinned: str, accept_len: str = "3.5") -> str:
+    header = "id,model,weights,gpu,num_gpus,engine,engine_version,parallelism,mtp_tokens,"
+    header += "isl,osl,max_concurrency,num_prompts,source,mtp_accept_len,mtp_accept_pinned\n"
+    row = f"X,zai-org/GLM-5-FP8,fp8,h200_sxm,8,sglang,v,tp8,5,8192,1024,16,64,s,{accept_len},"
+    return header + row + pinned + "\n"
+
+
+def test_a_pinned_accept_length_reaches_the_simulated_drafts() -> None:
+    from moerun.commands.calibration_points import deployment_for
+
+    (pinned,) = parse_csv(_mtp_row("true"), "x.csv")
+    (real,) = parse_csv(_mtp_row(""), "x.csv")
+    assert (pinned.mtp_accept_pinned, real.mtp_accept_pinned) == (True, False)
+    assert deployment_for(pinned, 0.6).mtp.pinned
+    assert deployment_for(pinned, 0.6).mtp.tokens_per_step_variance == 0.0
+    assert not deployment_for(real, 0.6).mtp.pinned
+    assert deployment_for(real, 0.6).mtp.tokens_per_step_variance > 0.0
+    with pytest.raises(CatalogError, match="mtp_accept_pinned"):
+        parse_csv(_mtp_row("yes"), "x.csv")
+    with pytest.raises(CatalogError, match="mtp_accept_pinned needs"):
+        parse_csv(_mtp_row("true", accept_len=""), "x.csv")

@@ -33,7 +33,7 @@ def deployment_for(run: MeasuredRun, mtp_acceptance: float) -> Deployment:
         weights=run.weights,
         kv_dtype=run.kv_dtype,
         parallel=run.parallel,
-        mtp=Mtp.drafting(run.mtp_tokens, mtp_acceptance),
+        mtp=Mtp.drafting(run.mtp_tokens, mtp_acceptance, run.mtp_accept_pinned),
         max_context=max(run.isl + run.osl, 8192),
     )
 

@@ -14,6 +14,17 @@ def test_no_drafts_means_no_acceptance() -> None:
     assert MTP_OFF.with_acceptance(0.9) == MTP_OFF
     with pytest.raises(ValueError, match="no MTP drafts"):
         Mtp(0, 0.85)
+    assert Mtp.drafting(0, 0.0, pinned=True) == MTP_OFF
+    with pytest.raises(ValueError, match="no MTP drafts"):
+        Mtp(0, 0.0, pinned=True)
+
+
+def test_a_pinned_acceptance_stays_pinned_at_another_value() -> None:
+    pinned = Mtp.drafting(3, 0.8, pinned=True)
+    assert pinned.with_acceptance(0.5) == Mtp(3, 0.5, pinned=True)
+    # the same mean; no per-sequence spread (the batch shares one draw per step)
+    assert pinned.tokens_per_step == Mtp.drafting(3, 0.8).tokens_per_step
+    assert pinned.tokens_per_step_variance == 0.0 < Mtp.drafting(3, 0.8).tokens_per_step_variance
 
 
 def test_drafts_keep_their_acceptance() -> None:

@@ -241,8 +241,8 @@ def test_mtp_spreads_the_finishing_steps_of_equal_requests() -> None:
     assert Mtp.drafting(3, 0.85).tokens_per_step_variance == pytest.approx(1.30679, abs=1e-4)
     assert Mtp.drafting(0, 0.85).tokens_per_step_variance == 0.0
 
-    def finish_steps(mtp: int) -> list[int]:
-        dep = make_deployment("glm-5.1-fp8", engine="sglang", mtp=Mtp.drafting(mtp, 0.85))
+    def finish_steps(mtp: int, pinned: bool = False) -> list[int]:
+        dep = make_deployment("glm-5.1-fp8", engine="sglang", mtp=Mtp.drafting(mtp, 0.85, pinned))
         rep = EngineReplica(
             StepModel(dep, PARAMS),
             EngineConfig(
@@ -275,3 +275,8 @@ def test_mtp_spreads_the_finishing_steps_of_equal_requests() -> None:
     sd = (sum((x - mean) ** 2 for x in spread) / 63) ** 0.5
     assert mean == pytest.approx(1 + 999 / 3.186625, abs=3)  # the prefill step, then decodes
     assert 3.5 < sd < 10
+    # acceptance pinned by the engine (SGLANG_SIMULATE_ACC_LEN): one accept length per verify
+    # step for the whole batch, so equal requests that decode together finish together, in
+    # 1 prefill step + ceil(999 / 3.186625) = 314 decode steps
+    assert Mtp.drafting(3, 0.85, pinned=True).tokens_per_step_variance == 0.0
+    assert finish_steps(3, pinned=True) == [1 + 314] * 64

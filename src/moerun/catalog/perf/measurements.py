@@ -64,6 +64,9 @@ class MeasuredRun:
     split: str = "fit"  # "fit": may be fitted to; "holdout": evaluation only
     checkpoint: str | None = None  # the checkpoint run, when it differs from `model`'s
     mtp_accept_len: float | None = None  # measured mean accepted tokens per step
+    # the accept length was pinned by the engine (SGLANG_SIMULATE_ACC_LEN): `mtp_accept_len` is
+    # the pinned value, shared by every sequence of a step
+    mtp_accept_pinned: bool = False
     # "random": random token ids (vLLM / InferenceX benchmark_serving); "text": real text
     # (sglang.bench_serving's `random` samples ShareGPT token ids, so it is text)
     prompts: str = "random"
@@ -142,6 +145,7 @@ def parse_csv(text: str, where: str) -> list[MeasuredRun]:
                     if row.get("mtp_accept_len")
                     else None,
                     max_running_requests=_positive(row.get("max_running_requests")),
+                    mtp_accept_pinned=_pinned(row),
                 )
             )
         except (KeyError, ValueError) as exc:
@@ -157,6 +161,19 @@ def _positive(text: str | None) -> int | None:
     if value <= 0:
         raise ValueError(f"max_running_requests must be positive, not {value}")
     return value
+
+
+def _pinned(row: dict[str, str]) -> bool:
+    """The optional `mtp_accept_pinned` column: "true" (with the pinned `mtp_accept_len`), or
+    empty."""
+    text = (row.get("mtp_accept_pinned") or "").strip()
+    if not text:
+        return False
+    if text != "true":
+        raise ValueError(f"mtp_accept_pinned must be 'true' or empty, not {text!r}")
+    if not row.get("mtp_accept_len"):
+        raise ValueError("mtp_accept_pinned needs the pinned value in mtp_accept_len")
+    return True
 
 
 def _prompts(text: str) -> str:

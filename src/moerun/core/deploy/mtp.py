@@ -18,26 +18,32 @@ class Mtp:
 
     num_draft_tokens: int = 0
     acceptance: float = 0.0
+    # The engine fixes the acceptance for benchmarking (SGLang's SGLANG_SIMULATE_ACC_LEN): one
+    # accept length is drawn per verify step for the whole batch (sglang
+    # `_generate_simulated_accept_index`: a single draw, `accept_length.fill_`), so sequences
+    # that decode side by side accept alike and do not drift apart as real acceptance makes them.
+    pinned: bool = False
 
     def __post_init__(self) -> None:
         if self.num_draft_tokens < 0:
             raise ValueError("the number of MTP draft tokens must not be negative")
         if not 0.0 <= self.acceptance < 1.0:
             raise ValueError("the MTP acceptance rate must be in [0, 1)")
-        if not self.num_draft_tokens and self.acceptance:
+        if not self.num_draft_tokens and (self.acceptance or self.pinned):
             raise ValueError("no MTP drafts, so no acceptance: build it with Mtp.drafting")
 
     @classmethod
-    def drafting(cls, num_draft_tokens: int, acceptance: float) -> Mtp:
-        """`num_draft_tokens` drafts at `acceptance`; MTP off (acceptance 0) without drafts.
-        The one place the rule "no MTP, no acceptance" is applied."""
+    def drafting(cls, num_draft_tokens: int, acceptance: float, pinned: bool = False) -> Mtp:
+        """`num_draft_tokens` drafts at `acceptance` (`pinned`: fixed by the engine); MTP off
+        (acceptance 0) without drafts. The one place the rule "no MTP, no acceptance" is
+        applied."""
         if not num_draft_tokens:
             return MTP_OFF
-        return cls(num_draft_tokens, acceptance)
+        return cls(num_draft_tokens, acceptance, pinned)
 
     def with_acceptance(self, acceptance: float) -> Mtp:
         """The same drafts at another acceptance (still off when off)."""
-        return Mtp.drafting(self.num_draft_tokens, acceptance)
+        return Mtp.drafting(self.num_draft_tokens, acceptance, self.pinned)
 
     @property
     def enabled(self) -> bool:
@@ -56,9 +62,10 @@ class Mtp:
 
     @property
     def tokens_per_step_variance(self) -> float:
-        """Variance of the tokens one decode step emits per sequence (0 without MTP)."""
+        """Variance of the tokens one decode step emits per sequence, independently of the
+        others (0 without MTP, and 0 when pinned: the batch shares one draw per step)."""
         k, a = self.num_draft_tokens, self.acceptance
-        if k <= 0 or not 0.0 < a < 1.0:
+        if k <= 0 or not 0.0 < a < 1.0 or self.pinned:
             return 0.0
         probs = [a**j * (1 - a) for j in range(k)] + [a**k]
         mean = sum(p * (j + 1) for j, p in enumerate(probs))
