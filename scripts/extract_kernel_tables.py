@@ -86,6 +86,13 @@ def _version_key(v: str) -> tuple[int, ...]:
     return tuple(int(n) for n in re.findall(r"\d+", v)) or (0,)
 
 
+def _keep_fastest(cells: dict[Any, float], at: Any, latency: float) -> None:
+    """Record `latency` at `at` unless a faster (positive) one is there: every table keeps the
+    fastest kernel or configuration measured per size."""
+    if latency > 0 and (at not in cells or latency < cells[at]):
+        cells[at] = latency
+
+
 def read_rows(zf: zipfile.ZipFile, member: str) -> list[dict[str, Any]]:
     """The rows of one table in the wheel: parquet through pyarrow, csv through csv."""
     data = zf.read(member)
@@ -141,8 +148,7 @@ def gemm_tables(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
         key = (m, int(r["n"]), int(r["k"]))
         lat = float(r["latency"])
         d = best[str(r["gemm_dtype"])]
-        if lat > 0 and (key not in d or lat < d[key]):
-            d[key] = lat
+        _keep_fastest(d, key, lat)
     out = {}
     for dtype, cells in sorted(best.items()):
         if dtype not in GEMM_DTYPES or (dtype == "fp8" and "fp8_block" in best):
@@ -181,8 +187,7 @@ def moe_tables(rows: Iterable[dict[str, Any]], shapes: set[tuple[int, int]]) -> 
             dist,
         )
         t, lat = int(r["num_tokens"]), float(r["latency"])
-        if lat > 0 and (t not in best[key] or lat < best[key][t]):
-            best[key][t] = lat
+        _keep_fastest(best[key], t, lat)
     out = []
     chosen: dict[tuple[Any, ...], tuple[int, Any]] = {}
     for key in best:
@@ -235,8 +240,7 @@ def attention_tables(rows: Iterable[dict[str, Any]], op: str, phase: str) -> lis
         )
         b, lat = int(r["batch_size"]), float(r["latency"])
         d = cells[key]
-        if lat > 0 and ((b, seq) not in d or lat < d[(b, seq)]):
-            d[(b, seq)] = lat
+        _keep_fastest(d, (b, seq), lat)
     out = []
     for key, d in sorted(cells.items()):
         bs = sorted({c[0] for c in d})
@@ -264,8 +268,7 @@ def allreduce_tables(rows: Iterable[dict[str, Any]]) -> list[Any]:
         if "graph" not in str(r.get("backend", r.get("kernel_source", ""))):
             continue
         n, size, lat = int(r["num_gpus"]), int(r["message_size"]), float(r["latency"])
-        if lat > 0 and (size not in by[n] or lat < by[n][size]):
-            by[n][size] = lat
+        _keep_fastest(by[n], size, lat)
     return [
         {
             "num_gpus": n,
@@ -284,8 +287,7 @@ def nccl_tables(rows: Iterable[dict[str, Any]]) -> list[Any]:
             continue
         key = (str(r["op_name"]), int(r["num_gpus"]))
         size, lat = int(r["message_size"]), float(r["latency"])
-        if lat > 0 and (size not in by[key] or lat < by[key][size]):
-            by[key][size] = lat
+        _keep_fastest(by[key], size, lat)
     return [
         {
             "op": k[0],
@@ -321,8 +323,7 @@ def deepep_tables(rows: Iterable[dict[str, Any]], kind: str) -> list[Any]:
         key = (int(r["hidden_size"]), int(r["num_topk"]), int(r["num_experts"]))
         t = int(r["num_token"])
         lat = sum(float(r[c]) for c in DEEPEP_COLUMNS[kind]) / 1e3
-        if lat > 0 and (t not in by[key] or lat < by[key][t]):
-            by[key][t] = lat
+        _keep_fastest(by[key], t, lat)
     return [
         {
             "kind": kind,
@@ -360,8 +361,7 @@ def deepep_moe_tables(
             ep,
         )
         t, lat = int(r["num_tokens"]) // ep, float(r["latency"])
-        if lat > 0 and (t not in best[key] or lat < best[key][t]):
-            best[key][t] = lat
+        _keep_fastest(best[key], t, lat)
     return [
         {
             "phase": phase,
