@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import gzip
 import json
 from dataclasses import replace
 from importlib import resources
@@ -16,6 +17,13 @@ from moerun.catalog.models import load_spec, model_index
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.model.model_spec import ModelSpec
+
+
+def raw_kernel_file(gpu: str, engine: str = "sglang") -> dict[str, Any]:
+    """A catalog kernel-table file as stored (`kernels/<gpu>/<engine>.json.gz`), read without
+    moerun's loader, so tests compare the loader against the file."""
+    f = resources.files("moerun.catalog").joinpath("data", "kernels", gpu, f"{engine}.json.gz")
+    return dict(json.loads(gzip.decompress(f.read_bytes())))
 
 
 def raw_config(model_id: str) -> dict[str, Any]:

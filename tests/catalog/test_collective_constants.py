@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
-import json
-from pathlib import Path
-
 import pytest
 
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.perf.calibration import calibration_for
-
-KERNELS = Path(__file__).parents[2] / "src/moerun/catalog/data/kernels"
+from tests.conftest import raw_kernel_file
 
 
 def test_h200_sglang_collectives_come_from_its_all_reduce_table() -> None:
-    raw = json.loads(gzip.decompress((KERNELS / "h200_sxm/sglang.json.gz").read_bytes()))
+    raw = raw_kernel_file("h200_sxm")
     eight = next(r for r in raw["all_reduce"] if int(r["num_gpus"]) == 8)
     # a ring all-reduce moves 2 (n - 1) / n of the message per GPU: 1.75 x 512 MiB in 4.021 ms
     bus_bw = 1.75 * eight["bytes"][-1] / (eight["latency_ms"][-1] / 1e3)

@@ -3,10 +3,6 @@ CUDA graphs, so moerun reads SGLang's graph-timed DeepGEMM table of the same GPU
 
 from __future__ import annotations
 
-import gzip
-import json
-from importlib import resources
-
 import pytest
 
 from moerun.catalog.perf.kernels import (
@@ -16,13 +12,9 @@ from moerun.catalog.perf.kernels import (
     parse_timing,
 )
 from moerun.errors import CatalogError
+from tests.conftest import raw_kernel_file
 
 MS = 1e-3
-
-
-def _raw(gpu: str, engine: str) -> dict:
-    f = resources.files("moerun.catalog").joinpath("data", "kernels", gpu, f"{engine}.json.gz")
-    return json.loads(gzip.decompress(f.read_bytes()))
 
 
 def _cell(g: dict, m: int, n: int, k: int) -> float:
@@ -34,8 +26,8 @@ def _cell(g: dict, m: int, n: int, k: int) -> float:
 def test_the_stored_vllm_fp8_block_table_reads_host_launch_gaps() -> None:
     # the premise, read off the published files: at (n, k) = (2048, 6144) vLLM's eager timings
     # sit at 55-95 us from one token to 512 while SGLang's graph-timed DeepGEMM reads 8-25 us
-    v = _raw("h200_sxm", "vllm")["gemm"]["fp8_block"]
-    s = _raw("h200_sxm", "sglang")["gemm"]["fp8_block"]
+    v = raw_kernel_file("h200_sxm", "vllm")["gemm"]["fp8_block"]
+    s = raw_kernel_file("h200_sxm", "sglang")["gemm"]["fp8_block"]
     for m in (1, 8, 64, 512):
         assert 0.055 <= _cell(v, m, 2048, 6144) <= 0.095
         assert 0.008 <= _cell(s, m, 2048, 6144) <= 0.025
@@ -47,7 +39,7 @@ def test_vllm_reads_sglangs_graph_timed_fp8_block_gemms(gpu: str) -> None:
     assert vllm is not None and sglang is not None
     assert vllm.gemm["fp8_block"] is sglang.gemm["fp8_block"]
     # a cell read back: SGLang's file, in seconds
-    g = _raw(gpu, "sglang")["gemm"]["fp8_block"]
+    g = raw_kernel_file(gpu, "sglang")["gemm"]["fp8_block"]
     m, n, k = 8, g["n"][-3], g["k"][-3]
     want = _cell(g, m, n, k)
     curve = vllm.gemm["fp8_block"].curve(n, k)
@@ -64,7 +56,7 @@ def test_without_a_donor_the_eager_table_is_dropped_and_said() -> None:
     # L40S: SGLang measured no fp8_block GEMM (no TMA), so vLLM's eager one is not used
     tables = load_kernel_tables("l40s", "vllm")
     assert tables is not None
-    assert "fp8_block" in _raw("l40s", "vllm")["gemm"]
+    assert "fp8_block" in raw_kernel_file("l40s", "vllm")["gemm"]
     assert "fp8_block" not in tables.gemm
     assert "fp8_block GEMMs unmeasured" in tables.source
 

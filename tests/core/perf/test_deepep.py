@@ -5,12 +5,8 @@ Expected values are read from the catalog's JSON files directly, not through the
 
 from __future__ import annotations
 
-import gzip
-import json
 import math
 from dataclasses import replace
-from importlib import resources
-from typing import Any
 
 import numpy as np
 import pytest
@@ -19,20 +15,15 @@ from moerun.catalog.gpus import get_gpu
 from moerun.catalog.perf.kernels import load_kernel_tables
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.perf.step_time import StepBatch, StepModel, StepParams, step_time_parts
-from tests.conftest import make_deployment
+from tests.conftest import make_deployment, raw_kernel_file
 
 DP8 = Parallel(tp=1, dp=8, ep=8)
-
-
-def _raw(gpu: str) -> dict[str, Any]:
-    f = resources.files("moerun.catalog").joinpath("data", "kernels", gpu, "sglang.json.gz")
-    return dict(json.loads(gzip.decompress(f.read_bytes())))
 
 
 def _row(gpu: str, phase: str, ep: int, hidden: int = 7168) -> tuple[list[float], list[float]]:
     (r,) = [
         r
-        for r in _raw(gpu)["moe_deepep"]
+        for r in raw_kernel_file(gpu)["moe_deepep"]
         if (r["phase"], r["dtype"], r["hidden"], r["moe_ep"]) == (phase, "fp8_block", hidden, ep)
     ]
     return r["tokens_per_rank"], [v / 1e3 for v in r["latency_ms"]]
@@ -45,11 +36,11 @@ def _model(model: str, gpu: str, parallel: Parallel = DP8, engine: str = "sglang
 
 def test_the_premise_the_tables_hold_deepseek_width_only_and_b200_lacks_ep8() -> None:
     for gpu in ("h200_sxm", "b200_sxm"):
-        rows = _raw(gpu)["moe_deepep"]
+        rows = raw_kernel_file(gpu)["moe_deepep"]
         assert {r["hidden"] for r in rows} == {7168}
-    assert {r["moe_ep"] for r in _raw("b200_sxm")["moe_deepep"]} >= {4, 16}
-    assert 8 not in {r["moe_ep"] for r in _raw("b200_sxm")["moe_deepep"]}
-    assert 8 in {r["moe_ep"] for r in _raw("h200_sxm")["moe_deepep"]}
+    assert {r["moe_ep"] for r in raw_kernel_file("b200_sxm")["moe_deepep"]} >= {4, 16}
+    assert 8 not in {r["moe_ep"] for r in raw_kernel_file("b200_sxm")["moe_deepep"]}
+    assert 8 in {r["moe_ep"] for r in raw_kernel_file("h200_sxm")["moe_deepep"]}
 
 
 @pytest.mark.parametrize("phase", ["decode", "prefill"])

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import gzip
-import json
 from dataclasses import replace
-from importlib import resources
 
 import numpy as np
 import pytest
@@ -14,7 +11,7 @@ from moerun.catalog.perf.kernels import load_kernel_tables
 from moerun.core.deploy.mtp import Mtp
 from moerun.core.perf.step_time import StepBatch, StepModel, StepParams
 from moerun.core.perf.tables import Curve, GemmGrid, Grid
-from tests.conftest import make_deployment
+from tests.conftest import make_deployment, raw_kernel_file
 
 
 def test_curve_exact_on_points_linear_between_and_beyond() -> None:
@@ -101,13 +98,7 @@ def test_the_catalog_shapes_decode_module_tables_only() -> None:
     assert 0.170e-3 <= grid(128.0, 8193.0) <= 0.190e-3
     # prefill tables keep the straight extension: rebuilt from the file both ways, the
     # loaded grid is the straight one wherever the two differ
-    raw = json.loads(
-        gzip.decompress(
-            resources.files("moerun.catalog")
-            .joinpath("data/kernels/b200_sxm/sglang.json.gz")
-            .read_bytes()
-        )
-    )
+    raw = raw_kernel_file("b200_sxm")
     a = next(
         a
         for a in raw["attention"]

@@ -283,7 +283,7 @@ def _between_eps(by_ep: dict[int, Curve], ep: int) -> Curve | None:
         return None
     w = math.log(ep / lo) / math.log(hi / lo)
     a, b = by_ep[lo], by_ep[hi]
-    xs = tuple(x for x in a.xs if a.xs[0] <= x <= a.xs[-1] and b.xs[0] <= x <= b.xs[-1])
+    xs = tuple(x for x in a.xs if b.xs[0] <= x <= b.xs[-1])
     if len(xs) < 2:
         return None
     ys = tuple(math.exp((1 - w) * math.log(a.at(x)) + w * math.log(b.at(x))) for x in xs)
