@@ -19,8 +19,8 @@ FILES = sorted(p.name for p in ROOT.iterdir() if p.name.endswith(".csv"))
 README = ROOT.joinpath("README.md").read_text("utf-8")
 # What a source reports when it prints no median (InferenceX publishes run means).
 MEAN_COLUMNS = ["ttft_mean_ms", "tpot_mean_ms"]
-# the launch command's request cap, where it set one (empty: the engine's default)
-LAUNCH_COLUMNS = ["max_running_requests"]
+# the launch command's request cap and token budget, where it set them (empty: the engine's default)
+LAUNCH_COLUMNS = ["max_running_requests", "max_batched_tokens"]
 PINNED_COLUMNS = ["mtp_accept_pinned"]
 INFERENCEX_FILES = (
     "deepseek-r1-fp8-8xh200-sglang-inferencex.csv",

@@ -198,3 +198,67 @@ def test_a_pinned_accept_length_reaches_the_simulated_drafts() -> None:
         parse_csv(_mtp_row("yes"), "x.csv")
     with pytest.raises(CatalogError, match="mtp_accept_pinned needs"):
         parse_csv(_mtp_row("true", accept_len=""), "x.csv")
+
+
+def _budgeted(
+    flag: str, parallelism: str = "tp8", engine: str = "sglang", gpu: str = "h200_sxm"
+) -> str:
+    header = "id,model,weights,gpu,num_gpus,engine,engine_version,parallelism,mtp_tokens,"
+    header += "isl,osl,max_concurrency,num_prompts,source,max_batched_tokens\n"
+    row = f"X,zai-org/GLM-5-FP8,fp8,{gpu},8,{engine},v,{parallelism},0,1024,64,64,128,s,{flag}\n"
+    return header + row
+
+
+def test_a_launch_token_budget_reaches_each_rank_as_the_engine_divides_it() -> None:
+    from moerun.commands.calibration_points import deployment_for
+
+    dp8 = "tp8 dp8 ep8 attention-dp"
+    cases = {
+        # SGLang divides --chunked-prefill-size over its attention-DP ranks
+        # (server_args._handle_data_parallelism: chunked_prefill_size // dp_size) ...
+        ("32768", dp8, "sglang", "h200_sxm"): 4096,
+        # ... its default as well: 8192 on H200 (141 GB), 16384 on B200, then // 8
+        ("", dp8, "sglang", "h200_sxm"): 1024,
+        ("", dp8, "sglang", "b200_sxm"): 2048,
+        # one rank: the flag as given, or the default
+        ("32768", "tp8", "sglang", "h200_sxm"): 32768,
+        ("", "tp8", "sglang", "h200_sxm"): 8192,
+        # vLLM's --max-num-batched-tokens is per engine core (each DP rank)
+        ("4096", "tp1 dp8 ep8", "vllm", "h200_sxm"): 4096,
+    }
+    for (flag, par, engine, gpu), per_rank in cases.items():
+        (run,) = parse_csv(_budgeted(flag, par, engine, gpu), "x.csv")
+        assert run.max_batched_tokens == (int(flag) if flag else None)
+        dep = deployment_for(run, 0.0)
+        assert dep.batched_tokens == per_rank, (flag, par, engine, gpu)
+        if flag:  # deploy would launch the engine with the flag the run used
+            assert dep.batched_tokens_flag == int(flag)
+    for bad in ("0", "-8192"):
+        with pytest.raises(CatalogError, match="max_batched_tokens"):
+            parse_csv(_budgeted(bad), "x.csv")
+
+
+def test_catalog_rows_keep_the_token_budget_their_launch_commands_set() -> None:
+    # InferenceX's scripts pass --chunked-prefill-size 32768 (dsr1_fp8_h200.sh, glm5_fp8_b200*.sh,
+    # dsr1_fp8_b200.sh at TP8; 8192 at TP4); the GLM-5.2 balanced recipe (DP8 + EAGLE 1-1-2)
+    # passes 32768; the low-latency and high-throughput recipes leave it at the default
+    runs = {
+        r.id: r
+        for f in (
+            "deepseek-r1-fp8-8xh200-sglang-inferencex.csv",
+            "deepseek-r1-fp8-b200-sglang-inferencex.csv",
+            "glm5-fp8-sglang-inferencex.csv",
+            "glm52-fp8-8xh200-sglang.csv",
+            "glm52-fp8-8xb200-sglang-cookbook.csv",
+        )
+        for r in catalog_measurements((f,))
+    }
+    expected = {"IXH-01": 32768, "IXH-10": 32768, "IXB-01": 32768, "IXB-09": 8192}
+    expected |= {"GXB-01": 32768, "GXBM-07": 32768, "GXHM-01": None}
+    expected |= {"G52S-01": None, "G52S-05": None, "G52B-05": None}
+    for rid, r in runs.items():
+        if r.id.startswith("G52") and r.parallel.dp > 1:
+            # balanced (MTP) rows set 32768; high-throughput (no MTP) rows set nothing
+            assert r.max_batched_tokens == (32768 if r.mtp_tokens else None), rid
+    for rid, value in expected.items():
+        assert runs[rid].max_batched_tokens == value, rid

@@ -22,9 +22,10 @@ SIMULATED_ENGINES = ("vllm", "sglang")
 
 
 def deployment_for(run: MeasuredRun, mtp_acceptance: float) -> Deployment:
-    """The deployment a measured run describes, its MTP drafts accepted at `mtp_acceptance`."""
+    """The deployment a measured run describes, its MTP drafts accepted at `mtp_acceptance`,
+    with the per-rank token budget its launch command gave the engine."""
     engine = run.engine if run.engine in SIMULATED_ENGINES else "vllm"
-    return Deployment(
+    dep = Deployment(
         model=load_spec(run.model),
         gpu=get_gpu(run.gpu),
         num_gpus=run.num_gpus,
@@ -36,6 +37,7 @@ def deployment_for(run: MeasuredRun, mtp_acceptance: float) -> Deployment:
         mtp=Mtp.drafting(run.mtp_tokens, mtp_acceptance, run.mtp_accept_pinned),
         max_context=max(run.isl + run.osl, 8192),
     )
+    return dep.launched_with_budget_flag(run.max_batched_tokens)
 
 
 def requests_per_rank(run: MeasuredRun, dep: Deployment) -> int:

@@ -77,6 +77,10 @@ class MeasuredRun:
     # the launch command's request cap (`--max-running-requests`, `--max-num-seqs`) for the
     # whole server, when it set one; None: the engine's default
     max_running_requests: int | None = None
+    # the launch command's token budget per forward pass for the whole server
+    # (`--chunked-prefill-size`, `--max-num-batched-tokens`), when it set one; None: the
+    # engine's default on that GPU
+    max_batched_tokens: int | None = None
 
     @property
     def group(self) -> str:
@@ -144,7 +148,8 @@ def parse_csv(text: str, where: str) -> list[MeasuredRun]:
                     mtp_accept_len=float(row["mtp_accept_len"])
                     if row.get("mtp_accept_len")
                     else None,
-                    max_running_requests=_positive(row.get("max_running_requests")),
+                    max_running_requests=_positive(row, "max_running_requests"),
+                    max_batched_tokens=_positive(row, "max_batched_tokens"),
                     mtp_accept_pinned=_pinned(row),
                 )
             )
@@ -153,13 +158,14 @@ def parse_csv(text: str, where: str) -> list[MeasuredRun]:
     return runs
 
 
-def _positive(text: str | None) -> int | None:
+def _positive(row: dict[str, str], column: str) -> int | None:
     """A positive whole number from an optional column (None when empty)."""
+    text = row.get(column)
     if not text or not text.strip():
         return None
     value = int(text)
     if value <= 0:
-        raise ValueError(f"max_running_requests must be positive, not {value}")
+        raise ValueError(f"{column} must be positive, not {value}")
     return value
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from moerun.core.deploy.engine import Admission, EngineMemory, ReserveModel
 from moerun.core.deploy.hardware import GPU
@@ -65,15 +65,27 @@ class Deployment:
         return self.engine.batch_default(self.gpu).max_num_batched_tokens
 
     @property
+    def _budget_flag_ranks(self) -> int:
+        """The ranks the engine divides its token-budget flag over: vLLM's
+        --max-num-batched-tokens is per engine core (each DP rank); SGLang divides
+        --chunked-prefill-size over its attention-DP ranks (`server_args._handle_data_parallelism`:
+        chunked_prefill_size // dp_size)."""
+        return self.parallel.dp if self.engine.name == "sglang" else 1
+
+    @property
     def batched_tokens_flag(self) -> int:
         """The value of the engine's flag that gives each DP rank `batched_tokens` per forward
-        pass (what moerun prices): vLLM's --max-num-batched-tokens is per engine core (each DP
-        rank); SGLang divides --chunked-prefill-size over its attention-DP ranks
-        (`server_args._handle_data_parallelism`: chunked_prefill_size // dp_size), so it is
-        passed DP times larger."""
-        if self.engine.name == "sglang":
-            return self.batched_tokens * self.parallel.dp
-        return self.batched_tokens
+        pass (what moerun prices), so SGLang's is passed DP times larger."""
+        return self.batched_tokens * self._budget_flag_ranks
+
+    def launched_with_budget_flag(self, flag: int | None) -> Deployment:
+        """This deployment as the engine runs it when launched with the token-budget flag at
+        `flag` (None: the flag left at the engine's default on this GPU, which SGLang divides
+        over its DP ranks as it divides a given value)."""
+        value = (
+            flag if flag is not None else self.engine.batch_default(self.gpu).max_num_batched_tokens
+        )
+        return replace(self, max_num_batched_tokens=max(1, value // self._budget_flag_ranks))
 
     @property
     def admission(self) -> Admission | None:
