@@ -49,7 +49,13 @@ def add_deployment_args(p: argparse.ArgumentParser, *, model_positional: bool) -
     )
     g.add_argument("--max-context", type=positive_int, help="longest sequence to hold")
     g.add_argument("--mem-fraction", type=fraction, help="engine memory fraction")
-    g.add_argument("--max-num-batched-tokens", type=positive_int)
+    g.add_argument(
+        "--max-num-batched-tokens",
+        type=positive_int,
+        help="tokens per forward pass per attention-DP rank (vLLM's --max-num-batched-tokens; "
+        "SGLang's --chunked-prefill-size is this x DP, as deploy passes it; default: the "
+        "engine's own, by GPU)",
+    )
     g.add_argument(
         "--max-num-seqs",
         type=positive_int,
