@@ -139,11 +139,18 @@ def test_random_range_ratio_gives_sglang_bench_serving_lengths() -> None:
     assert run_lengths(1000, 1.0).kind == "fixed"
 
 
-def _capped(cap: str, parallelism: str = "tp8", engine: str = "sglang") -> str:
+def _launch_row(
+    column: str, value: str, parallelism: str, engine: str, gpu: str = "h200_sxm"
+) -> str:
+    """A one-row measurement CSV whose last column is a launch setting."""
     header = "id,model,weights,gpu,num_gpus,engine,engine_version,parallelism,mtp_tokens,"
-    header += "isl,osl,max_concurrency,num_prompts,source,max_running_requests\n"
-    row = f"X,zai-org/GLM-5-FP8,fp8,h200_sxm,8,{engine},v,{parallelism},0,1024,64,64,128,s,{cap}\n"
+    header += f"isl,osl,max_concurrency,num_prompts,source,{column}\n"
+    row = f"X,zai-org/GLM-5-FP8,fp8,{gpu},8,{engine},v,{parallelism},0,1024,64,64,128,s,{value}\n"
     return header + row
+
+
+def _capped(cap: str, parallelism: str = "tp8", engine: str = "sglang") -> str:
+    return _launch_row("max_running_requests", cap, parallelism, engine)
 
 
 def test_a_launch_request_cap_is_read_and_split_as_the_engine_splits_it() -> None:
@@ -203,10 +210,7 @@ def test_a_pinned_accept_length_reaches_the_simulated_drafts() -> None:
 def _budgeted(
     flag: str, parallelism: str = "tp8", engine: str = "sglang", gpu: str = "h200_sxm"
 ) -> str:
-    header = "id,model,weights,gpu,num_gpus,engine,engine_version,parallelism,mtp_tokens,"
-    header += "isl,osl,max_concurrency,num_prompts,source,max_batched_tokens\n"
-    row = f"X,zai-org/GLM-5-FP8,fp8,{gpu},8,{engine},v,{parallelism},0,1024,64,64,128,s,{flag}\n"
-    return header + row
+    return _launch_row("max_batched_tokens", flag, parallelism, engine, gpu)
 
 
 def test_a_launch_token_budget_reaches_each_rank_as_the_engine_divides_it() -> None:
