@@ -82,6 +82,27 @@ def test_bench_results_become_measured_runs(tmp_path: Path) -> None:
     assert (run.isl, run.osl, run.concurrency, run.kv_dtype) == (2048, 128, 8, "fp8")
 
 
+def test_a_bench_result_keeps_the_budget_moerun_deploy_launched(tmp_path: Path) -> None:
+    # a bench result describes a moerun deployment: its budget is per DP rank (given, or the
+    # engine's default on the GPU: 8192 on H200), and deploy passes SGLang DP times that
+    from moerun.commands.calibration_points import deployment_for
+
+    dp8 = {"engine": "sglang", "tp": 1, "dp": 8, "ep": 8}
+    cases = [
+        ({}, 8192, 8192),  # vLLM TP8: the default, per engine core
+        (dp8, 8192 * 8, 8192),  # SGLang DP8: deploy's --chunked-prefill-size 65536
+        (dp8 | {"max_num_batched_tokens": 4096}, 4096 * 8, 4096),
+    ]
+    for extra, flag, per_rank in cases:
+        path = bench_file(tmp_path)
+        data = json.loads(path.read_text())
+        data["deployment"] |= extra
+        path.write_text(json.dumps(data))
+        (run,) = load_measurements(path)
+        assert run.max_batched_tokens == flag, extra
+        assert deployment_for(run, 0.6).batched_tokens == per_rank, extra
+
+
 def test_interrupted_or_open_loop_runs_are_refused(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="interrupted"):
         load_measurements(bench_file(tmp_path, interrupted=True))

@@ -12,7 +12,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from moerun.catalog.engines import get_engine
+from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import model_index
+from moerun.core.deploy.deployment import budget_flag_ranks
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.perf.acceptance import PROMPT_KINDS
 from moerun.errors import CatalogError, MoerunError
@@ -273,11 +276,23 @@ def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
                     measured={k: float(v) for k, v in measured.items()},
                     source=where,
                     kv_dtype=dep.get("kv_dtype") or "fp8",
+                    max_batched_tokens=_deployed_budget_flag(dep, par.dp),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise CatalogError(f"{where}: run {j}: not a moerun bench result ({exc})") from None
     return out
+
+
+def _deployed_budget_flag(dep: dict[str, Any], dp: int) -> int:
+    """The token-budget flag a bench result's engine ran with: the results describe a moerun
+    deployment, whose budget is per DP rank (its own, or the engine's default on the GPU), and
+    `deploy` launches it with `Deployment.batched_tokens_flag`, the same rule."""
+    engine = dep.get("engine", "vllm")
+    per_rank = dep.get("max_num_batched_tokens")
+    if per_rank is None:
+        per_rank = get_engine(engine).batch_default(get_gpu(dep["gpu"])).max_num_batched_tokens
+    return int(per_rank) * budget_flag_ranks(engine, dp)
 
 
 def load_measurements(path: Path) -> list[MeasuredRun]:

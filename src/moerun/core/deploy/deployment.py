@@ -16,6 +16,13 @@ from moerun.core.model.model_spec import ModelSpec
 FORMAT_COMPUTE = {"bf16": "bf16", "fp8": "fp8", "int4": "bf16", "nvfp4": "fp4", "mxfp4": "fp4"}
 
 
+def budget_flag_ranks(engine: str, dp: int) -> int:
+    """The ranks an engine divides its token-budget flag over: vLLM's --max-num-batched-tokens
+    is per engine core (each DP rank); SGLang divides --chunked-prefill-size over its
+    attention-DP ranks (`server_args._handle_data_parallelism`: chunked_prefill_size // dp_size)."""
+    return dp if engine == "sglang" else 1
+
+
 @dataclass(frozen=True, slots=True)
 class Deployment:
     """One replica of a model on `num_gpus` GPUs (build one, then call `memory_fit(dep)`)."""
@@ -66,11 +73,7 @@ class Deployment:
 
     @property
     def _budget_flag_ranks(self) -> int:
-        """The ranks the engine divides its token-budget flag over: vLLM's
-        --max-num-batched-tokens is per engine core (each DP rank); SGLang divides
-        --chunked-prefill-size over its attention-DP ranks (`server_args._handle_data_parallelism`:
-        chunked_prefill_size // dp_size)."""
-        return self.parallel.dp if self.engine.name == "sglang" else 1
+        return budget_flag_ranks(self.engine.name, self.parallel.dp)
 
     @property
     def batched_tokens_flag(self) -> int:
