@@ -280,7 +280,7 @@ def _acceptance(r: MeasuredRun) -> float:
 
 def extrapolation(write: bool) -> None:
     """Section 5: the measured error of extrapolated predictions (the band they carry)."""
-    from moerun.commands.calibrate import extrapolation_errors
+    from moerun.commands.calibrate import extrapolation_errors, model_extrapolation_errors
 
     rows = extrapolation_errors()
     print("\n5. extrapolation: a profile fitted on one GPU predicting another GPU's runs")
@@ -289,6 +289,20 @@ def extrapolation(write: bool) -> None:
         print(
             f"  {row['profile']:20} on {row['to_gpu']:9} ({len(row['runs'])} runs, no MTP): " + errs
         )
+    model_rows = model_extrapolation_errors()
+    print(
+        "   and a profile predicting its own GPU's runs it was not fitted on, per architecture"
+        "\n   (another: cross-model; its own: held out; no MTP, or MTP at the measured accept "
+        "length)"
+    )
+    for row in model_rows:
+        errs = "  ".join(f"{m} {v:.1f}%" for m, v in row["median_ape_pct"].items())
+        kind = "held out" if row["to_model_type"] in row["from_model_types"] else "cross-model"
+        print(
+            f"  {row['profile']:20} on {row['to_model_type']:12} {kind:11} ({len(row['runs'])} "
+            f"runs: {', '.join(row['runs'])}): " + errs
+        )
+    rows = rows + model_rows
     if write:
         from moerun.catalog.perf.extrapolation import write_extrapolation
 

@@ -168,7 +168,24 @@ def test_simulate_says_what_an_extrapolated_band_rests_on(
     assert main([*base, "--gpu", "h100_sxm", "--num-gpus", "16"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "calibration: extrapolated" in out
-    assert "error band: largest measured error of a sglang profile on another GPU's runs" in out
+    # GLM-5.1 on a profile fitted on DeepSeek-R1 runs, extrapolated to another GPU: both errors
+    assert "error band: measured error of h200_sxm-sglang v2 (fitted on deepseek_v3 runs)" in out
+    assert "largest measured error of a sglang profile on another GPU's runs" in out
     assert main([*base, "--gpu", "h200_sxm", "--num-gpus", "8"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "calibration: calibrated" in out and "used for glm_moe_dsa" in out
+    assert "error band: measured error of h200_sxm-sglang v2 (fitted on deepseek_v3 runs)" in out
+    # a model its runs served, by a profile fitted on one input length (no cross-validation):
+    # the band measured on its other runs, and it says so
+    deepseek = [*base, "--gpu", "h200_sxm", "--num-gpus", "8"]
+    deepseek[deepseek.index("glm-5.1")] = "deepseek-v3"
+    assert main(deepseek) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "calibration: calibrated" in out and "used for" not in out
+    assert "error band: measured error of h200_sxm-sglang v2 on 9 h200_sxm sglang runs" in out
+    # a cross-validated profile on a model its runs served: nothing more to say
+    vllm = [*base, "--gpu", "h200_sxm", "--num-gpus", "8"]
+    vllm[vllm.index("sglang")] = "vllm"
+    assert main(vllm) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "calibration: calibrated" in out and "error band:" not in out

@@ -9,17 +9,24 @@ from importlib import resources
 import pytest
 import yaml
 
-from moerun.commands.calibrate import extrapolation_errors, extrapolation_runs
+from moerun.commands.calibrate import (
+    extrapolation_errors,
+    extrapolation_runs,
+    model_extrapolation_errors,
+)
 
 
 def test_the_stored_errors_are_reproduced() -> None:
     text = resources.files("moerun.catalog").joinpath("data/extrapolation_error.yaml").read_text()
     stored = yaml.safe_load(text)["rows"]
-    got = extrapolation_errors()
-    key = [(r["profile"], r["to_gpu"]) for r in got]
-    assert key == [(r["profile"], r["to_gpu"]) for r in stored]
+    got = extrapolation_errors() + model_extrapolation_errors()
+    key = [(r["profile"], r["to_gpu"], r.get("to_model_type")) for r in got]
+    assert key == [(r["profile"], r["to_gpu"], r.get("to_model_type")) for r in stored]
+    # both kinds are there: other GPUs' runs, and the profiles' GPUs' runs of other models
+    assert {k[2] is None for k in key} == {True, False}
     for g, s in zip(got, stored, strict=True):
         assert g["runs"] == s["runs"]
+        assert g.get("from_model_types") == s.get("from_model_types")
         assert g["median_ape_pct"] == pytest.approx(s["median_ape_pct"], abs=0.05)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from moerun.catalog.models import load_spec
 from moerun.catalog.perf.calibration import (
     DEFAULT_MTP_ACCEPTANCE,
     extrapolate,
@@ -45,6 +46,7 @@ from moerun.core.calibrate.calibration import (
     point_errors,
     predict,
 )
+from moerun.core.perf.acceptance import per_token_acceptance
 from moerun.core.perf.step_time import StepParams
 from moerun.core.sim.build import SimOptions
 from moerun.errors import MoerunError, UsageError
@@ -101,11 +103,10 @@ def calibrate_runs(
         factor, params = _best(by_factor, all_groups, held)
         points = by_factor[factor]
         fitted = {p.id: predict(p, params) for p in points}
+        # leave one input length out; runs of one input length cannot be cross-validated (an
+        # in-sample error is no band): their profile's band is measured on other runs
         cv: dict[str, dict[str, float]] = {}
-        for g in sorted(all_groups):
-            if len(all_groups) == 1:
-                cv = fitted
-                break
+        for g in sorted(all_groups) if len(all_groups) > 1 else ():
             f_g, params_g = _best(by_factor, all_groups - {g}, held)
             for p in by_factor[f_g]:
                 if p.group == g:
@@ -118,7 +119,9 @@ def calibrate_runs(
                     "group": p.group,
                     "measured": {m: p.measured.get(m) for m in REPORT_METRICS},
                     "predicted": {m: fitted[p.id][m] for m in REPORT_METRICS},
-                    "cross_validated": {m: cv[p.id][m] for m in REPORT_METRICS},
+                    "cross_validated": {m: cv[p.id][m] for m in REPORT_METRICS}
+                    if p.id in cv
+                    else None,
                 }
             )
         out["groups"].append(
@@ -131,11 +134,14 @@ def calibrate_runs(
                 "held": held,
                 "runs": [r.id for r in members],
                 "sources": sorted({r.source.split(" (")[0] for r in members}),
+                "model_types": sorted({model_type(r) for r in members}),
                 "kv_dtype": _one({r.kv_dtype for r in members}),
                 "prompts": _one({r.prompts for r in members}),
                 "rows": rows,
                 "in_sample_mape": median_ape(point_errors(points, fitted)),
-                "cross_validated_mape": median_ape(point_errors(points, cv)),
+                "cross_validated_mape": median_ape(
+                    point_errors([p for p in points if p.id in cv], cv)
+                ),
             }
         )
     return out
@@ -159,7 +165,13 @@ def _profile(group: dict[str, Any], acceptance: float, version: int) -> Calibrat
         kv_dtype=group["kv_dtype"],
         prompts=group["prompts"],
         held=group["held"],
+        model_types=tuple(group["model_types"]),
     )
+
+
+def model_type(run: MeasuredRun) -> str:
+    """The architecture of the model a run served, as its config.json names it."""
+    return load_spec(run.model).arch.model_type
 
 
 def _held(text: str) -> tuple[str, float]:
@@ -235,8 +247,9 @@ def _print(console: Console, report: dict[str, Any]) -> None:
             cells = [row["id"]]
             for m in ("ttft_p50_ms", "ttft_p99_ms", "tpot_p50_ms", "output_tok_per_s"):
                 meas = row["measured"][m]
+                cv = row["cross_validated"]
                 cells.append(
-                    f"{meas:,.0f} / {row['predicted'][m]:,.0f} [{row['cross_validated'][m]:,.0f}]"
+                    f"{meas:,.0f} / {row['predicted'][m]:,.0f}" + (f" [{cv[m]:,.0f}]" if cv else "")
                     if meas
                     else "-"
                 )
@@ -245,7 +258,9 @@ def _print(console: Console, report: dict[str, Any]) -> None:
         console.print("median abs % error, in sample:", _fmt(g["in_sample_mape"]))
         console.print(
             "median abs % error, cross-validated (leave one input length out):",
-            _fmt(g["cross_validated_mape"]),
+            _fmt(g["cross_validated_mape"])
+            if g["cross_validated_mape"]
+            else "none: the runs share one input length (measure other lengths to get a band)",
         )
         console.print("parameters:", {k: round(v, 6) for k, v in g["params"].items()})
         console.print(
@@ -323,14 +338,10 @@ def extrapolation_runs(runs: list[MeasuredRun], engine: str, gpu: str) -> list[M
 def extrapolation_errors() -> list[dict[str, Any]]:
     """One row per (profile, other GPU with runs of its engine): the runs and the median
     absolute % error of each metric measured on at least MIN_RUNS_PER_METRIC of them."""
-    newest: dict[tuple[str, str], CalibrationProfile] = {}
-    for prof in load_profiles():
-        key = (prof.gpu, prof.engine)
-        if key not in newest or prof.version > newest[key].version:
-            newest[key] = prof
     runs, _ = all_catalog_measurements()
     out = []
-    for (home, engine), prof in sorted(newest.items()):
+    for prof in _newest_profiles():
+        home, engine = prof.gpu, prof.engine
         for gpu in sorted({r.gpu for r in runs} - {home}):
             targets = extrapolation_runs(runs, engine, gpu)
             cal = choose_calibration([prof], gpu, engine)
@@ -365,3 +376,87 @@ def extrapolation_errors() -> list[dict[str, Any]]:
                 }
             )
     return out
+
+
+def model_extrapolation_runs(
+    runs: list[MeasuredRun], prof: CalibrationProfile
+) -> list[MeasuredRun]:
+    """The runs a profile's error on its own GPU is measured on: closed-loop runs of its GPU
+    and engine that it was not fitted on (of other model architectures, and of its own at
+    other input lengths or versions), without MTP or with a measured accept length (an
+    unknown draft acceptance would blur the error)."""
+    return [
+        r
+        for r in runs
+        if r.gpu == prof.gpu
+        and r.engine == prof.engine
+        and r.id not in prof.fitted_on
+        and r.concurrency is not None
+        and (not r.mtp_tokens or r.mtp_accept_len)
+        and any(r.measured.get(m) for m in EXTRAPOLATION_METRICS)
+    ]
+
+
+def model_extrapolation_errors() -> list[dict[str, Any]]:
+    """One row per (profile, model architecture with runs on its GPU that it was not fitted
+    on): the runs, predicted with the profile at their measured acceptance, and the median
+    absolute % error of each metric measured on at least MIN_RUNS_PER_METRIC of them. An
+    architecture it was fitted on gives its held-out row (the band of a profile that could
+    not be cross-validated); another, its cross-model row."""
+    runs, _ = all_catalog_measurements()
+    out = []
+    for prof in _newest_profiles():
+        if not prof.model_types:
+            continue
+        cal = choose_calibration([prof], prof.gpu, prof.engine)
+        params = with_gpu_measurements(cal.params, prof.gpu, prof.engine)
+        opts = SimOptions(params=params, kv_capacity_factor=cal.kv_capacity_factor)
+        by_type: dict[str, list[MeasuredRun]] = defaultdict(list)
+        for r in model_extrapolation_runs(runs, prof):
+            by_type[model_type(r)].append(r)
+        for mtype, targets in sorted(by_type.items()):
+            errs: dict[str, list[float]] = defaultdict(list)
+            used = []
+            for r in targets:
+                acc = (
+                    per_token_acceptance(r.mtp_accept_len, r.mtp_tokens)
+                    if r.mtp_tokens and r.mtp_accept_len
+                    else 0.0
+                )
+                try:
+                    pred = predict(point_for(r, opts, acc), params)
+                except MoerunError:  # a layout the GPU cannot hold
+                    continue
+                used.append(r.id)
+                for m in EXTRAPOLATION_METRICS:
+                    if r.measured.get(m):
+                        errs[m].append(abs(pred[m] - r.measured[m]) / r.measured[m] * 100)
+            band = {
+                m: round(float(np.median(errs[m])), 1)
+                for m in EXTRAPOLATION_METRICS
+                if len(errs[m]) >= MIN_RUNS_PER_METRIC
+            }
+            if used and band:
+                out.append(
+                    {
+                        "engine": prof.engine,
+                        "profile": f"{prof.id} v{prof.version}",
+                        "from_gpu": prof.gpu,
+                        "to_gpu": prof.gpu,
+                        "from_model_types": list(prof.model_types),
+                        "to_model_type": mtype,
+                        "runs": used,
+                        "median_ape_pct": band,
+                    }
+                )
+    return out
+
+
+def _newest_profiles() -> list[CalibrationProfile]:
+    """Each (GPU, engine)'s newest profile in the catalog."""
+    newest: dict[tuple[str, str], CalibrationProfile] = {}
+    for prof in load_profiles():
+        key = (prof.gpu, prof.engine)
+        if key not in newest or prof.version > newest[key].version:
+            newest[key] = prof
+    return [newest[k] for k in sorted(newest)]

@@ -132,7 +132,7 @@ def _check_lengths(workload: Workload, max_context: int) -> None:
 
 def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
     """Simulate with the calibrated parameters and at the speed of light."""
-    calibration = calibration_for(dep.gpu.id, dep.engine.name)
+    calibration = calibration_for(dep.gpu.id, dep.engine.name, dep.model.arch.model_type)
     workload, slo = workload_from_args(args)
     _check_lengths(workload, dep.effective_max_context)
     options = sim_options_from_args(args, calibration)
@@ -207,8 +207,9 @@ def print_summary(console: Console, s: dict[str, Any]) -> None:
         f"calibration: {cal['status']} ({cal['note']})"
         + (f"; typical error {band}" if band else "")
     )
-    if cal["status"] != "calibrated":
-        # an extrapolated band is not this GPU's own: say what it rests on
+    if not cal["error_band_cross_validated"]:
+        # a band that is not this GPU and engine's own cross-validated error: say what it
+        # rests on
         console.print(f"error band: {cal['error_band_basis']}", highlight=False)
     t = Table()
     t.add_column("metric")

@@ -82,14 +82,11 @@ def _perf_cell(o: Option) -> str:
         p = sh.perf
         # the band of what the cell shows (p99 TTFT / TPOT) and of the capacity behind it;
         # what the band rests on is the tooltip
-        shown = ("ttft_p99_ms", "tpot_p99_ms", "output_tok_per_s")
-        band = ", ".join(f"{k} ±{p.error_band_pct[k]:.0f}%" for k in shown if k in p.error_band_pct)
+        band = ", ".join(f"{name} ±{v:.0f}%" for name, v in p.band_shown())
         title = f' title="{escape(p.error_band_basis)}"' if p.error_band_basis else ""
         return (
             f"{p.ttft_p99_ms or 0:,.0f} / {p.tpot_p99_ms or 0:.1f}<br><small{title}>{p.source}; "
-            f"calibration {escape(p.calibration_status)}"
-            + (f" ({band})" if band else "")
-            + "</small>"
+            f"{escape(p.calibration_label())}" + (f" ({band})" if band else "") + "</small>"
         )
     if o.managed is not None:
         m = o.managed

@@ -59,8 +59,11 @@ def _latency(o: Option) -> tuple[str, str]:
     sh = o.self_hosted
     if sh is not None and o.kind != "managed":
         p = sh.perf
-        band = p.error_band_pct.get("tpot_p99_ms")
-        err = f" ±{band:.0f}%" if band else ""
+        tpot = [(name, v) for name, v in p.band_shown() if name.endswith("TPOT")]
+        err = ""
+        if tpot:
+            name, v = tpot[0]
+            err = f" ±{v:.0f}%" + (" (median)" if name.startswith("median") else "")
         return (
             f"{p.ttft_p99_ms or 0:,.0f} / {p.tpot_p99_ms or 0:.1f}",
             f"{p.source}, {p.calibration_status}{err}",

@@ -14,7 +14,12 @@ from typing import Any
 import yaml
 
 from moerun.catalog.gpus import get_gpu
-from moerun.catalog.perf.extrapolation import extrapolation_band, extrapolation_errors
+from moerun.catalog.perf.extrapolation import (
+    extrapolation_band,
+    extrapolation_errors,
+    held_out_band,
+    model_band,
+)
 from moerun.catalog.perf.kernels import load_kernel_tables
 from moerun.core.calibrate.calibration import Calibration, CalibrationProfile, choose_calibration
 from moerun.core.perf.step_time import StepParams, with_values
@@ -59,6 +64,7 @@ def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
             kv_dtype=raw.get("kv_dtype"),
             prompts=raw.get("prompts"),
             held=_held(raw.get("held") or {}, names, where),
+            model_types=tuple(str(t) for t in raw.get("model_types") or ()),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CatalogError(f"{where}: not a calibration profile ({exc})") from None
@@ -76,8 +82,11 @@ def profile_to_dict(p: CalibrationProfile) -> dict[str, Any]:
     out = asdict(replace(p, params=StepParams()))  # asdict would walk the kernel tables
     out["params"] = p.params.values()
     out["fitted_on"] = list(p.fitted_on)
+    out["model_types"] = list(p.model_types)
     if not p.held:
         del out["held"]
+    if not p.model_types:
+        del out["model_types"]
     return out
 
 
@@ -98,19 +107,47 @@ def _load(directory: str) -> tuple[CalibrationProfile, ...]:
     return tuple(out)
 
 
-def calibration_for(gpu: str, engine: str) -> Calibration:
+def calibration_for(gpu: str, engine: str, model_type: str | None = None) -> Calibration:
     """The calibration for this GPU and engine, with the measured kernel tables of that GPU
-    and engine attached (the profile's residuals were fitted on top of them)."""
+    and engine attached (the profile's residuals were fitted on top of them); for a model
+    architecture (`model_type`, as config.json names it) the profile's runs did not serve,
+    with the band measured for such predictions."""
     cal = choose_calibration(load_profiles(), gpu, engine)
     params = with_gpu_measurements(cal.params, gpu, engine)
     if params.kernels is None:
-        return cal
-    if cal.status == "extrapolated" and cal.profile is not None and cal.profile.gpu != gpu:
+        pass
+    elif cal.status == "extrapolated" and cal.profile is not None and cal.profile.gpu != gpu:
         # the engine's CPU-side residuals (per-step and per-sequence overhead) carry over to
         # another GPU; the kernel scale compares the home GPU's kernels with the home GPU's
         # tables and does not: this GPU's own tables are taken as measured
-        return extrapolate(cal, params, gpu, engine)
-    return replace(cal, params=params)
+        cal = extrapolate(cal, params, gpu, engine)
+    else:
+        cal = replace(cal, params=params)
+    return for_model(with_held_out(cal, engine), engine, model_type)
+
+
+def with_held_out(cal: Calibration, engine: str) -> Calibration:
+    """`cal` on its own GPU with a profile that could not be cross-validated (its runs share
+    one input length): with its measured error on that GPU's runs it was not fitted on."""
+    prof = cal.profile
+    if cal.status != "calibrated" or prof is None or prof.cross_validated_mape:
+        return cal
+    rows, measured = extrapolation_errors()
+    band, basis = held_out_band(rows, measured, engine, prof.gpu, f"{prof.id} v{prof.version}")
+    return replace(cal, held_out_band_pct=band, held_out_basis=basis)
+
+
+def for_model(cal: Calibration, engine: str, model_type: str | None) -> Calibration:
+    """`cal` used for `model_type`: unchanged where its profile's runs served that
+    architecture (or where either is unknown); else with the band measured for a profile
+    predicting an architecture it was not fitted on (`catalog/data/extrapolation_error.yaml`)."""
+    prof = cal.profile
+    if not model_type or prof is None or not prof.model_types or model_type in prof.model_types:
+        return cal
+    rows, measured = extrapolation_errors()
+    band, basis = model_band(rows, measured, engine, prof.gpu, model_type)
+    note = f"{cal.note}; fitted on {', '.join(prof.model_types)} runs, used for {model_type}"
+    return replace(cal, note=note, model_band_pct=band, model_basis=basis)
 
 
 def extrapolate(cal: Calibration, params: StepParams, gpu: str, engine: str) -> Calibration:

@@ -1,6 +1,8 @@
 """The measured error of extrapolated predictions (`data/extrapolation_error.yaml`): a
 profile fitted on one GPU predicting another GPU's runs of the same engine, as moerun does
-for a (GPU, engine) without a profile of its own. Written by
+for a (GPU, engine) without a profile of its own; and a profile predicting runs of its own GPU
+and engine on a model architecture it was not fitted on (a row with `to_model_type`), as moerun
+does for every model but the ones a profile's runs served. Written by
 `benchmarks/bench_accuracy.py --write-extrapolation`."""
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ METRICS = (
 
 @dataclass(frozen=True)
 class ExtrapolationError:
-    """One profile's median absolute % error on another GPU's runs of its engine."""
+    """One profile's median absolute % error on another GPU's runs of its engine, or (with
+    `to_model_type`) on its own GPU's runs of a model architecture it was not fitted on."""
 
     engine: str
     profile: str  # "<id> v<version>"
@@ -38,6 +41,21 @@ class ExtrapolationError:
     to_gpu: str
     runs: tuple[str, ...]
     median_ape_pct: dict[str, float]
+    # a row on the profile's own GPU: the architectures (HF model_type) it was fitted on, and
+    # the one the runs here served (another: a cross-model row; one of them: its held-out runs,
+    # other input lengths or engine versions); empty for a cross-GPU row
+    from_model_types: tuple[str, ...] = ()
+    to_model_type: str = ""
+
+    @property
+    def cross_model(self) -> bool:
+        """A row measured on another model architecture of the profile's own GPU."""
+        return bool(self.to_model_type) and self.to_model_type not in self.from_model_types
+
+    @property
+    def held_out(self) -> bool:
+        """A row measured on the profile's own GPU and architecture, runs it was not fitted on."""
+        return bool(self.to_model_type) and self.to_model_type in self.from_model_types
 
 
 def parse_extrapolation(text: str) -> tuple[tuple[ExtrapolationError, ...], str]:
@@ -55,6 +73,12 @@ def parse_extrapolation(text: str) -> tuple[tuple[ExtrapolationError, ...], str]
             runs = tuple(str(r) for r in row["runs"])
             if not runs:
                 raise ValueError("no runs")
+            to_type = str(row.get("to_model_type") or "")
+            from_types = tuple(str(t) for t in row.get("from_model_types") or ())
+            if to_type and not from_types:
+                raise ValueError("to_model_type needs the from_model_types it was fitted on")
+            if to_type and row["from_gpu"] != row["to_gpu"]:
+                raise ValueError("a cross-model row is measured on the profile's own GPU")
             rows.append(
                 ExtrapolationError(
                     engine=str(row["engine"]),
@@ -63,6 +87,8 @@ def parse_extrapolation(text: str) -> tuple[tuple[ExtrapolationError, ...], str]
                     to_gpu=str(row["to_gpu"]),
                     runs=runs,
                     median_ape_pct={k: float(v) for k, v in errors.items()},
+                    from_model_types=from_types,
+                    to_model_type=to_type,
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -84,8 +110,10 @@ def write_extrapolation(rows: list[dict[str, Any]]) -> Path:
     text = (
         "# The measured error of extrapolated predictions: each engine's profile fitted on one "
         "GPU\n# predicting another GPU's closed-loop runs without MTP, as calibration_for "
-        "extrapolates\n# (that GPU's tables, kernel scale 1); median absolute % error per "
-        "metric. Written by\n"
+        "extrapolates\n# (that GPU's tables, kernel scale 1); and (rows with to_model_type) "
+        "each profile predicting its\n# own GPU's closed-loop runs of a model architecture it "
+        "was not fitted on (runs without MTP\n# or with a measured accept length, at that "
+        "acceptance). Median absolute % error per metric.\n# Written by\n"
         "# .venv/bin/python benchmarks/bench_accuracy.py --write-extrapolation\n"
     ) + yaml.safe_dump(
         {"schema": 1, "measured": dt.date.today().isoformat(), "rows": rows}, sort_keys=False
@@ -102,7 +130,7 @@ def extrapolation_band(
     """The band of a prediction on `gpu` with `engine`'s profile from `home_gpu`: that pair's
     measured error where it was measured, else the largest error measured for the engine's
     profiles on another GPU (per metric); ({}, why) where the engine has none."""
-    mine = [r for r in rows if r.engine == engine]
+    mine = [r for r in rows if r.engine == engine and not r.to_model_type]
     if not mine:
         return {}, f"no {engine} profile has been measured on another GPU's runs"
     pair = [r for r in mine if r.from_gpu == home_gpu and r.to_gpu == gpu]
@@ -121,4 +149,61 @@ def extrapolation_band(
     return band, (
         f"largest measured error of a {engine} profile on another GPU's runs ({pairs}; "
         f"{measured}, benchmarks/bench_accuracy.py); {home_gpu} to {gpu} itself not measured"
+    )
+
+
+def model_band(
+    rows: tuple[ExtrapolationError, ...], measured: str, engine: str, gpu: str, model_type: str
+) -> tuple[dict[str, float], str]:
+    """The band of a prediction for a `model_type` that `engine`'s profile on `gpu` was not
+    fitted on: that pair's measured error where it was measured, else the largest error
+    measured for the engine's profiles on another architecture (per metric); ({}, why) where
+    the engine has none."""
+    mine = [r for r in rows if r.engine == engine and r.cross_model]
+    if not mine:
+        return {}, (
+            f"no {engine} profile has been measured on a model architecture it was not "
+            f"fitted on; {model_type} is an extrapolation"
+        )
+    pair = [r for r in mine if r.from_gpu == gpu and r.to_model_type == model_type]
+    if pair:
+        r = pair[0]
+        return dict(r.median_ape_pct), (
+            f"measured error of {r.profile} (fitted on {', '.join(r.from_model_types)} runs) on "
+            f"{len(r.runs)} {gpu} {engine} runs of {model_type} ({measured}, "
+            "benchmarks/bench_accuracy.py)"
+        )
+    band = {
+        m: max(r.median_ape_pct[m] for r in mine if m in r.median_ape_pct)
+        for m in METRICS
+        if any(m in r.median_ape_pct for r in mine)
+    }
+    pairs = ", ".join(f"{r.profile} on {r.to_model_type}" for r in mine)
+    return band, (
+        f"largest measured error of a {engine} profile on a model architecture it was not "
+        f"fitted on ({pairs}; {measured}, benchmarks/bench_accuracy.py); {model_type} on {gpu} "
+        "itself not measured"
+    )
+
+
+def held_out_band(
+    rows: tuple[ExtrapolationError, ...], measured: str, engine: str, gpu: str, profile: str
+) -> tuple[dict[str, float], str]:
+    """The band of a prediction with `profile` (fitted on runs of one input length, so never
+    cross-validated) on its own GPU: its error on its GPU's runs of its architectures that it
+    was not fitted on (the largest per metric over those architectures); ({}, why) where none
+    was measured."""
+    mine = [r for r in rows if r.held_out and r.profile == profile and r.from_gpu == gpu]
+    if not mine:
+        return {}, f"{profile} was fitted on one input length and measured on no other runs"
+    band = {
+        m: max(r.median_ape_pct[m] for r in mine if m in r.median_ape_pct)
+        for m in METRICS
+        if any(m in r.median_ape_pct for r in mine)
+    }
+    runs = sum(len(r.runs) for r in mine)
+    return band, (
+        f"measured error of {profile} on {runs} {gpu} {engine} runs of "
+        f"{', '.join(r.to_model_type for r in mine)} it was not fitted on (its fitted runs share "
+        f"one input length: nothing to cross-validate; {measured}, benchmarks/bench_accuracy.py)"
     )

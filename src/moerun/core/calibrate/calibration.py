@@ -270,6 +270,8 @@ class CalibrationProfile:
     prompts: str | None = None
     # parameters fixed instead of fitted (`moerun calibrate --hold`), with their values
     held: dict[str, float] = field(default_factory=dict)
+    # the model architectures (HF model_type) its runs served; empty: not recorded
+    model_types: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -284,6 +286,15 @@ class Calibration:
     # absolute % per metric) and what it was measured on; empty where none was measured
     extrapolation_band_pct: dict[str, float] = field(default_factory=dict)
     extrapolation_basis: str = ""
+    # a prediction for a model architecture the profile was not fitted on: the measured error
+    # of such predictions (median absolute % per metric; empty where none was measured) and
+    # what it rests on; "" when the model is one the profile's runs served (or not known)
+    model_band_pct: dict[str, float] = field(default_factory=dict)
+    model_basis: str = ""
+    # a profile that could not be cross-validated (its runs share one input length): its
+    # measured error on its own GPU's runs of its architectures that it was not fitted on
+    held_out_band_pct: dict[str, float] = field(default_factory=dict)
+    held_out_basis: str = ""
 
     @property
     def kv_capacity_factor(self) -> float:
@@ -291,16 +302,46 @@ class Calibration:
         return self.profile.kv_capacity_factor if self.profile else 1.0
 
     @property
+    def band_cross_validated(self) -> bool:
+        """The band is this GPU and engine's own cross-validated error (not a measurement on
+        other runs standing in for it)."""
+        return (
+            self.status == "calibrated"
+            and self.profile is not None
+            and bool(self.profile.cross_validated_mape)
+            and not self.model_extrapolated
+        )
+
+    @property
+    def model_note(self) -> str:
+        """Which architectures the profile was fitted on, where this prediction is for
+        another ("" otherwise)."""
+        if not self.model_extrapolated or self.profile is None:
+            return ""
+        return f"fitted on {', '.join(self.profile.model_types)} runs"
+
+    @property
+    def model_extrapolated(self) -> bool:
+        """The prediction is for a model architecture the profile was not fitted on."""
+        return bool(self.model_basis)
+
+    @property
     def error_band_pct(self) -> dict[str, float]:
         """Median error per metric (percent): cross-validated, of this GPU and engine's own
         profile; for an extrapolation, the measured error of extrapolating the engine's
         profiles to another GPU's runs (the home profile's error does not carry over); empty
-        where neither was measured."""
+        where neither was measured. For a model the profile was not fitted on, only the
+        metrics measured on such a model count, each at the larger of the two errors: the
+        fitted runs' small error says nothing about another architecture."""
         if self.status == "extrapolated":
-            return dict(self.extrapolation_band_pct)
-        if self.status != "calibrated" or self.profile is None:
-            return {}
-        return dict(self.profile.cross_validated_mape)
+            band = dict(self.extrapolation_band_pct)
+        elif self.status != "calibrated" or self.profile is None:
+            band = {}
+        else:
+            band = dict(self.profile.cross_validated_mape or self.held_out_band_pct)
+        if not self.model_extrapolated:
+            return band
+        return {m: max(v, band.get(m, 0.0)) for m, v in self.model_band_pct.items()}
 
     def describe(self) -> dict[str, object]:
         """For reports: status, profile, error band, and what the band rests on."""
@@ -315,14 +356,30 @@ class Calibration:
             "runs_kv_dtype": self.profile.kv_dtype if self.profile else None,
             "runs_prompts": self.profile.prompts if self.profile else None,
             "error_band_basis": self.error_band_basis,
+            "error_band_cross_validated": self.band_cross_validated,
+            "profile_model_types": list(self.profile.model_types) if self.profile else [],
+            "model_extrapolated": self.model_extrapolated,
             "kernel_tables": kernels.source if kernels is not None else None,
         }
 
     @property
     def error_band_basis(self) -> str:
         """What the error band rests on (or why there is none)."""
+        if self.model_extrapolated:
+            if not self.model_band_pct:
+                return f"none measured: {self.model_basis}"
+            if self.status == "extrapolated" and self.extrapolation_band_pct:
+                return f"{self.model_basis}; {self.extrapolation_basis} (larger of the two)"
+            if self.status == "calibrated" and self.held_out_band_pct:
+                return f"{self.model_basis}; {self.held_out_basis} (larger of the two)"
+            return self.model_basis
         if self.status == "extrapolated" and self.extrapolation_band_pct:
             return self.extrapolation_basis
+        own = self.status == "calibrated" and self.profile is not None
+        if own and self.profile is not None and not self.profile.cross_validated_mape:
+            if self.held_out_band_pct:
+                return self.held_out_basis
+            return f"none measured: {self.held_out_basis or 'no cross-validation'}"
         if self.error_band_pct:
             return "cross-validated error of this GPU and engine's runs"
         return "none measured for this (GPU, engine)" + (

@@ -6,13 +6,6 @@ from moerun.core.market.offers import ManagedOffer
 from moerun.core.plan.plan_request import PlanCatalog, PlanRequest
 from moerun.core.plan.recommend import FOUR_BIT, SelfHosted
 
-# the calibration's cross-validated errors a reader of the plan needs, by metric
-BAND_NAMES = (
-    ("tpot_p99_ms", "p99 TPOT"),
-    ("ttft_p99_ms", "p99 TTFT"),
-    ("output_tok_per_s", "throughput"),
-)
-
 
 def self_hosted_notes(sh: SelfHosted, catalog: PlanCatalog, request: PlanRequest) -> list[str]:
     """What a reader must know to trust a self-hosted option."""
@@ -20,12 +13,8 @@ def self_hosted_notes(sh: SelfHosted, catalog: PlanCatalog, request: PlanRequest
     notes = []
     if dep.weights in FOUR_BIT:
         notes.append(f"quality ({dep.weights}): {catalog.weight_notes.get(dep.weights, 'unknown')}")
-    band = ", ".join(
-        f"{name} ±{perf.error_band_pct[key]:.0f}%"
-        for key, name in BAND_NAMES
-        if key in perf.error_band_pct
-    )
-    cal = f"calibration {perf.calibration_status}" + (f" (typical error {band})" if band else "")
+    band = ", ".join(f"{name} ±{v:.0f}%" for name, v in perf.band_shown())
+    cal = perf.calibration_label() + (f" (typical error {band})" if band else "")
     if perf.source == "simulated":
         warm = "" if perf.warmed_up else "; run shorter than one session, p99s optimistic"
         load = perf.simulated_req_per_s or 0.0

@@ -43,6 +43,28 @@ class Performance:
     # the analytic screen's unless the simulator found it over the SLO there
     simulated_req_per_s: float | None = None
     error_band_basis: str = ""  # what the band rests on (Calibration.error_band_basis)
+    # "" when the profile's runs served this model's architecture; else which ones they
+    # served (Calibration.model_note)
+    calibration_models: str = ""
+
+    def band_shown(self) -> list[tuple[str, float]]:
+        """The band a reader of a latency / throughput cell needs: p99 TPOT and TTFT (the
+        median's where the p99 was not measured, labelled so), then throughput."""
+        out = []
+        for name, key in (("TPOT", "tpot"), ("TTFT", "ttft")):
+            for label, metric in (("p99", f"{key}_p99_ms"), ("median", f"{key}_p50_ms")):
+                if metric in self.error_band_pct:
+                    out.append((f"{label} {name}", self.error_band_pct[metric]))
+                    break
+        if "output_tok_per_s" in self.error_band_pct:
+            out.append(("throughput", self.error_band_pct["output_tok_per_s"]))
+        return out
+
+    def calibration_label(self) -> str:
+        """`calibration <status>`, and the models its profile was fitted on where this
+        prediction is for another."""
+        text = f"calibration {self.calibration_status}"
+        return f"{text}, {self.calibration_models}" if self.calibration_models else text
 
 
 @dataclass(frozen=True, slots=True)

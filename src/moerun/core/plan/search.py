@@ -99,7 +99,7 @@ def search(
     space: SearchSpace,
     stats: WorkloadStats,
     slo: Slo,
-    calibration: Callable[[str, str], Calibration],
+    calibration: Callable[[str, str, str], Calibration],
     usd_per_gpu_hour: dict[str, float],
     progress: Progress | None = None,
 ) -> SearchResult:
@@ -134,7 +134,7 @@ def _screen_group(
     space: SearchSpace,
     stats: WorkloadStats,
     slo: Slo,
-    calibration: Callable[[str, str], Calibration],
+    calibration: Callable[[str, str, str], Calibration],
     price: float,
     result: SearchResult,
 ) -> None:
@@ -145,7 +145,7 @@ def _screen_group(
         if par.tp > node:
             continue
         for engine in space.engines:
-            cal = calibration(base.gpu.id, engine.name)
+            cal = calibration(base.gpu.id, engine.name, base.model.arch.model_type)
             for mtp in space.mtp_choices:
                 dep = replace(base, parallel=par, engine=engine, mtp=mtp)
                 result.num_deployments += 1
