@@ -40,7 +40,7 @@ from moerun.catalog.perf.measurements import (
     builtin_measurements,
 )
 from moerun.catalog.perf.mtp import acceptance_for
-from moerun.commands.calibrate import calibrate_runs
+from moerun.commands.calibrate import calibrate_runs, model_type
 from moerun.commands.calibration_points import deployment_for, point_for
 from moerun.core.calibrate.calibration import predict
 from moerun.core.load.workload import Arrival, LengthDist, Workload
@@ -231,7 +231,9 @@ def holdout_runs() -> None:
             skipped.append(f"{r.id} ({r.engine}, offline)")
             continue
         try:
-            cal = calibration_for(r.gpu, r.engine)
+            # as a user's prediction of this model gets it (a GPU without tables reads the
+            # roofline's fractions of peak off this model's steps on the profile's GPU)
+            cal = calibration_for(r.gpu, r.engine, model_type(r))
             acc = _acceptance(r)
             opts = SimOptions(params=cal.params, kv_capacity_factor=cal.kv_capacity_factor)
             pred = predict(point_for(r, opts, acc), cal.params)

@@ -137,7 +137,7 @@ def test_inferencex_blog_rows_follow_the_official_client_and_hold_out() -> None:
     # The same client as the API files; the blog tables give no TTFT and no means, and the
     # throughput is total tok/s, split 1024 : 8192 between output and input.
     data = rows(INFERENCEX_BLOG_FILE)
-    assert len(data) == 19
+    assert len(data) == 26
     for row in data:
         assert float(row["random_range_ratio"]) == 0.8 and row["prompts"] == "random"
         assert int(row["num_prompts"]) == 10 * int(row["max_concurrency"])
@@ -148,6 +148,20 @@ def test_inferencex_blog_rows_follow_the_official_client_and_hold_out() -> None:
     # No point is one of AIC's silicon rows: those GLM-5 runs are the March images.
     silicon = ROOT.joinpath("../validation/aic_silicon_sample.csv").read_text("utf-8")
     assert "0.5.12" not in {r["engine_version"] for r in csv.DictReader(io.StringIO(silicon))}
+
+
+def test_the_mi355x_rows_are_the_amd_recipe_as_launched() -> None:
+    # glm5-fp8-mi355x-sglang: TP4 on 4 GPUs, --kv-cache-dtype fp8_e4m3, --max-running-requests
+    # CONC, no --chunked-prefill-size (the engine default)
+    amd = [r for r in rows(INFERENCEX_BLOG_FILE) if r["gpu"] == "mi355x"]
+    assert [int(r["max_concurrency"]) for r in amd] == [4, 8, 16, 32, 64, 128, 256]
+    for r in amd:
+        assert (r["num_gpus"], r["parallelism"], r["kv_dtype"], r["mtp_tokens"]) == (
+            "4", "tp4", "fp8", "0")  # fmt: skip
+        assert r["max_running_requests"] == r["max_concurrency"] and not r["max_batched_tokens"]
+        assert "glm5-fp8-mi355x-sglang" in r["source"] and "sglang-rocm:v0.5.12" in r["source"]
+    # the blog prints tok/s/GPU 358.8 at C=4: total 1435.2 over 4 GPUs, 1/9 of it output
+    assert float(amd[0]["output_tok_per_s"]) == pytest.approx(358.8 * 4 / 9, abs=0.01)
 
 
 def test_inferencex_blog_rows_leave_room_for_the_first_token() -> None:

@@ -23,6 +23,7 @@ from moerun.catalog.perf.calibration import (
     profile_dir,
     save_profile,
     with_gpu_measurements,
+    without_tables,
 )
 from moerun.catalog.perf.extrapolation import METRICS as EXTRAPOLATION_METRICS
 from moerun.catalog.perf.measurements import (
@@ -346,13 +347,21 @@ def extrapolation_errors() -> list[dict[str, Any]]:
             targets = extrapolation_runs(runs, engine, gpu)
             cal = choose_calibration([prof], gpu, engine)
             params = with_gpu_measurements(cal.params, gpu, engine)
-            if not targets or params.kernels is None:
+            tables = params.kernels is not None
+            if not targets:
                 continue
-            cal = extrapolate(cal, params, gpu, engine)
-            opts = SimOptions(params=cal.params, kv_capacity_factor=cal.kv_capacity_factor)
+            base = cal
+            if tables:
+                cal = extrapolate(cal, params, gpu, engine)
             errs: dict[str, list[float]] = defaultdict(list)
             used = []
             for r in targets:
+                if not tables:
+                    # as calibration_for prices a GPU without tables, for the run's model
+                    cal = without_tables(base, params, gpu, engine, model_type(r))
+                    if cal.params is params:  # nothing to read the roofline's fractions off
+                        continue
+                opts = SimOptions(params=cal.params, kv_capacity_factor=cal.kv_capacity_factor)
                 try:
                     pred = predict(point_for(r, opts, 0.0), cal.params)
                 except MoerunError:  # a layout the GPU cannot hold
@@ -361,12 +370,15 @@ def extrapolation_errors() -> list[dict[str, Any]]:
                 for m in EXTRAPOLATION_METRICS:
                     if r.measured.get(m):
                         errs[m].append(abs(pred[m] - r.measured[m]) / r.measured[m] * 100)
+            if not used:
+                continue
             out.append(
                 {
                     "engine": engine,
                     "profile": f"{prof.id} v{prof.version}",
                     "from_gpu": home,
                     "to_gpu": gpu,
+                    **({} if tables else {"to_tables": False}),
                     "runs": used,
                     "median_ape_pct": {
                         m: round(float(np.median(errs[m])), 1)

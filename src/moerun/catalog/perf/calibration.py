@@ -21,6 +21,7 @@ from moerun.catalog.perf.extrapolation import (
     model_band,
 )
 from moerun.catalog.perf.kernels import load_kernel_tables
+from moerun.catalog.perf.roofline_transfer import transfer
 from moerun.core.calibrate.calibration import Calibration, CalibrationProfile, choose_calibration
 from moerun.core.perf.step_time import StepParams, with_values
 from moerun.core.perf.tables import collective_constants
@@ -115,7 +116,7 @@ def calibration_for(gpu: str, engine: str, model_type: str | None = None) -> Cal
     cal = choose_calibration(load_profiles(), gpu, engine)
     params = with_gpu_measurements(cal.params, gpu, engine)
     if params.kernels is None:
-        pass
+        cal = without_tables(cal, params, gpu, engine, model_type)
     elif cal.status == "extrapolated" and cal.profile is not None and cal.profile.gpu != gpu:
         # the engine's CPU-side residuals (per-step and per-sequence overhead) carry over to
         # another GPU; the kernel scale compares the home GPU's kernels with the home GPU's
@@ -124,6 +125,28 @@ def calibration_for(gpu: str, engine: str, model_type: str | None = None) -> Cal
     else:
         cal = replace(cal, params=params)
     return for_model(with_held_out(cal, engine), engine, model_type)
+
+
+def without_tables(
+    cal: Calibration, params: StepParams, gpu: str, engine: str, model_type: str | None = None
+) -> Calibration:
+    """`cal` on a GPU without kernel tables: the roofline at the fractions of peak that the
+    profile's own GPU's measured kernels reach (`roofline_transfer`), and the band measured
+    for such predictions; unchanged where there is nothing to read them off."""
+    prof = cal.profile
+    if prof is None or prof.gpu == gpu:
+        return cal
+    home = with_gpu_measurements(prof.params, prof.gpu, engine)
+    t = transfer(prof, home, model_type)
+    if t is None:
+        return cal
+    params = t.apply(params)
+    rows, measured = extrapolation_errors()
+    band, basis = extrapolation_band(rows, measured, engine, prof.gpu, gpu, tables=False)
+    note = f"{cal.note}; {gpu} has no kernel tables: {t.describe()}"
+    return replace(
+        cal, params=params, note=note, extrapolation_band_pct=band, extrapolation_basis=basis
+    )
 
 
 def with_held_out(cal: Calibration, engine: str) -> Calibration:

@@ -46,6 +46,9 @@ class ExtrapolationError:
     # other input lengths or engine versions); empty for a cross-GPU row
     from_model_types: tuple[str, ...] = ()
     to_model_type: str = ""
+    # the other GPU has kernel tables (False: priced by the roofline at the fractions of peak
+    # read off the profile's GPU, `roofline_transfer`)
+    to_tables: bool = True
 
     @property
     def cross_model(self) -> bool:
@@ -89,6 +92,7 @@ def parse_extrapolation(text: str) -> tuple[tuple[ExtrapolationError, ...], str]
                     median_ape_pct={k: float(v) for k, v in errors.items()},
                     from_model_types=from_types,
                     to_model_type=to_type,
+                    to_tables=bool(row.get("to_tables", True)),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -125,14 +129,21 @@ def write_extrapolation(rows: list[dict[str, Any]]) -> Path:
 
 
 def extrapolation_band(
-    rows: tuple[ExtrapolationError, ...], measured: str, engine: str, home_gpu: str, gpu: str
+    rows: tuple[ExtrapolationError, ...],
+    measured: str,
+    engine: str,
+    home_gpu: str,
+    gpu: str,
+    tables: bool = True,
 ) -> tuple[dict[str, float], str]:
-    """The band of a prediction on `gpu` with `engine`'s profile from `home_gpu`: that pair's
-    measured error where it was measured, else the largest error measured for the engine's
-    profiles on another GPU (per metric); ({}, why) where the engine has none."""
-    mine = [r for r in rows if r.engine == engine and not r.to_model_type]
+    """The band of a prediction on `gpu` (which has kernel tables, or not) with `engine`'s
+    profile from `home_gpu`: that pair's measured error where it was measured, else the
+    largest error measured for the engine's profiles on another GPU of the same kind (per
+    metric); ({}, why) where the engine has none."""
+    mine = [r for r in rows if r.engine == engine and not r.to_model_type and r.to_tables == tables]
     if not mine:
-        return {}, f"no {engine} profile has been measured on another GPU's runs"
+        kind = "another GPU's runs" if tables else "the runs of a GPU without kernel tables"
+        return {}, f"no {engine} profile has been measured on {kind}"
     pair = [r for r in mine if r.from_gpu == home_gpu and r.to_gpu == gpu]
     if pair:
         r = pair[0]
