@@ -103,6 +103,30 @@ def test_a_bench_result_keeps_the_budget_moerun_deploy_launched(tmp_path: Path) 
         assert deployment_for(run, 0.6).batched_tokens == per_rank, extra
 
 
+def test_a_bench_result_keeps_the_request_cap_moerun_deploy_launched(tmp_path: Path) -> None:
+    # deploy writes vLLM's --max-num-seqs always (the deployment's, else vLLM's 1024 on GPUs of
+    # 70 GiB and more) and SGLang's --max-running-requests only when the deployment set one,
+    # as its per-rank value times DP; the simulator gives each rank what the engine gives it
+    from moerun.commands.calibration_points import deployment_for, requests_per_rank
+
+    dp8 = {"engine": "sglang", "tp": 1, "dp": 8, "ep": 8}
+    cases = [
+        ({}, 1024, 1024),  # vLLM TP8 on H200: its default, per engine core
+        ({"max_num_seqs": 64}, 64, 64),
+        (dp8, None, None),  # SGLang sized it from memory
+        (dp8 | {"max_num_seqs": 32}, 32 * 8, 32),  # deploy's --max-running-requests 256
+    ]
+    for extra, flag, per_rank in cases:
+        path = bench_file(tmp_path)
+        data = json.loads(path.read_text())
+        data["deployment"] |= extra
+        path.write_text(json.dumps(data))
+        (run,) = load_measurements(path)
+        assert run.max_running_requests == flag, extra
+        if per_rank is not None:
+            assert requests_per_rank(run, deployment_for(run, 0.6)) == per_rank, extra
+
+
 def test_interrupted_or_open_loop_runs_are_refused(tmp_path: Path) -> None:
     with pytest.raises(CatalogError, match="interrupted"):
         load_measurements(bench_file(tmp_path, interrupted=True))

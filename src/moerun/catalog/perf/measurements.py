@@ -277,6 +277,7 @@ def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
                     source=where,
                     kv_dtype=dep.get("kv_dtype") or "fp8",
                     max_batched_tokens=_deployed_budget_flag(dep, par.dp),
+                    max_running_requests=_deployed_request_cap(dep, par.dp),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -292,6 +293,21 @@ def _deployed_budget_flag(dep: dict[str, Any], dp: int) -> int:
     per_rank = dep.get("max_num_batched_tokens")
     if per_rank is None:
         per_rank = get_engine(engine).batch_default(get_gpu(dep["gpu"])).max_num_batched_tokens
+    return int(per_rank) * budget_flag_ranks(engine, dp)
+
+
+def _deployed_request_cap(dep: dict[str, Any], dp: int) -> int | None:
+    """The request-cap flag a bench result's engine ran with, as `moerun deploy` passes it:
+    vLLM's --max-num-seqs per engine core (the deployment's, else vLLM's default on the GPU,
+    which deploy always writes out); SGLang's --max-running-requests for the whole server
+    (the deployment's per-rank value times DP, which SGLang divides back), or None where the
+    deployment set none and SGLang sized it from memory."""
+    engine = dep.get("engine", "vllm")
+    per_rank = dep.get("max_num_seqs")
+    if per_rank is None:
+        per_rank = get_engine(engine).batch_default(get_gpu(dep["gpu"])).max_num_seqs
+    if per_rank is None:
+        return None
     return int(per_rank) * budget_flag_ranks(engine, dp)
 
 
