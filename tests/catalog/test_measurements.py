@@ -9,6 +9,7 @@ import pytest
 
 from moerun.catalog.perf.measurements import (
     SGLANG_FILES,
+    MeasuredRun,
     builtin_measurements,
     catalog_measurements,
     load_measurements,
@@ -82,6 +83,16 @@ def test_bench_results_become_measured_runs(tmp_path: Path) -> None:
     assert (run.isl, run.osl, run.concurrency, run.kv_dtype) == (2048, 128, 8, "fp8")
 
 
+def _bench_run(tmp_path: Path, deployment: dict[str, object]) -> MeasuredRun:
+    """The one run of a bench result whose deployment has `deployment`'s fields changed."""
+    path = bench_file(tmp_path)
+    data = json.loads(path.read_text())
+    data["deployment"] |= deployment
+    path.write_text(json.dumps(data))
+    (run,) = load_measurements(path)
+    return run
+
+
 def test_a_bench_result_keeps_the_budget_moerun_deploy_launched(tmp_path: Path) -> None:
     # a bench result describes a moerun deployment: its budget is per DP rank (given, or the
     # engine's default on the GPU: 8192 on H200), and deploy passes SGLang DP times that
@@ -94,11 +105,7 @@ def test_a_bench_result_keeps_the_budget_moerun_deploy_launched(tmp_path: Path) 
         (dp8 | {"max_num_batched_tokens": 4096}, 4096 * 8, 4096),
     ]
     for extra, flag, per_rank in cases:
-        path = bench_file(tmp_path)
-        data = json.loads(path.read_text())
-        data["deployment"] |= extra
-        path.write_text(json.dumps(data))
-        (run,) = load_measurements(path)
+        run = _bench_run(tmp_path, extra)
         assert run.max_batched_tokens == flag, extra
         assert deployment_for(run, 0.6).batched_tokens == per_rank, extra
 
@@ -117,11 +124,7 @@ def test_a_bench_result_keeps_the_request_cap_moerun_deploy_launched(tmp_path: P
         (dp8 | {"max_num_seqs": 32}, 32 * 8, 32),  # deploy's --max-running-requests 256
     ]
     for extra, flag, per_rank in cases:
-        path = bench_file(tmp_path)
-        data = json.loads(path.read_text())
-        data["deployment"] |= extra
-        path.write_text(json.dumps(data))
-        (run,) = load_measurements(path)
+        run = _bench_run(tmp_path, extra)
         assert run.max_running_requests == flag, extra
         if per_rank is not None:
             assert requests_per_rank(run, deployment_for(run, 0.6)) == per_rank, extra

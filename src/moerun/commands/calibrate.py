@@ -353,23 +353,15 @@ def extrapolation_errors() -> list[dict[str, Any]]:
             base = cal
             if tables:
                 cal = extrapolate(cal, params, gpu, engine)
-            errs: dict[str, list[float]] = defaultdict(list)
-            used = []
+            priced = []
             for r in targets:
                 if not tables:
                     # as calibration_for prices a GPU without tables, for the run's model
                     cal = without_tables(base, params, gpu, engine, model_type(r))
                     if cal.params is params:  # nothing to read the roofline's fractions off
                         continue
-                opts = SimOptions(params=cal.params, kv_capacity_factor=cal.kv_capacity_factor)
-                try:
-                    pred = predict(point_for(r, opts, 0.0), cal.params)
-                except MoerunError:  # a layout the GPU cannot hold
-                    continue
-                used.append(r.id)
-                for m in EXTRAPOLATION_METRICS:
-                    if r.measured.get(m):
-                        errs[m].append(abs(pred[m] - r.measured[m]) / r.measured[m] * 100)
+                priced.append((r, cal.params, cal.kv_capacity_factor, 0.0))
+            used, band = _median_errors(priced)
             if not used:
                 continue
             out.append(
@@ -380,14 +372,36 @@ def extrapolation_errors() -> list[dict[str, Any]]:
                     "to_gpu": gpu,
                     **({} if tables else {"to_tables": False}),
                     "runs": used,
-                    "median_ape_pct": {
-                        m: round(float(np.median(errs[m])), 1)
-                        for m in EXTRAPOLATION_METRICS
-                        if len(errs[m]) >= MIN_RUNS_PER_METRIC
-                    },
+                    "median_ape_pct": band,
                 }
             )
     return out
+
+
+def _median_errors(
+    priced: list[tuple[MeasuredRun, StepParams, float, float]],
+) -> tuple[list[str], dict[str, float]]:
+    """Each (run, parameters, KV capacity factor, MTP acceptance) simulated and priced: the
+    runs that could run, and the median absolute % error of each metric measured on at least
+    MIN_RUNS_PER_METRIC of them."""
+    errs: dict[str, list[float]] = defaultdict(list)
+    used = []
+    for r, params, kv_factor, acceptance in priced:
+        opts = SimOptions(params=params, kv_capacity_factor=kv_factor)
+        try:
+            pred = predict(point_for(r, opts, acceptance), params)
+        except MoerunError:  # a layout the GPU cannot hold
+            continue
+        used.append(r.id)
+        for m in EXTRAPOLATION_METRICS:
+            if r.measured.get(m):
+                errs[m].append(abs(pred[m] - r.measured[m]) / r.measured[m] * 100)
+    band = {
+        m: round(float(np.median(errs[m])), 1)
+        for m in EXTRAPOLATION_METRICS
+        if len(errs[m]) >= MIN_RUNS_PER_METRIC
+    }
+    return used, band
 
 
 def model_extrapolation_runs(
@@ -422,32 +436,13 @@ def model_extrapolation_errors() -> list[dict[str, Any]]:
             continue
         cal = choose_calibration([prof], prof.gpu, prof.engine)
         params = with_gpu_measurements(cal.params, prof.gpu, prof.engine)
-        opts = SimOptions(params=params, kv_capacity_factor=cal.kv_capacity_factor)
         by_type: dict[str, list[MeasuredRun]] = defaultdict(list)
         for r in model_extrapolation_runs(runs, prof):
             by_type[model_type(r)].append(r)
         for mtype, targets in sorted(by_type.items()):
-            errs: dict[str, list[float]] = defaultdict(list)
-            used = []
-            for r in targets:
-                acc = (
-                    per_token_acceptance(r.mtp_accept_len, r.mtp_tokens)
-                    if r.mtp_tokens and r.mtp_accept_len
-                    else 0.0
-                )
-                try:
-                    pred = predict(point_for(r, opts, acc), params)
-                except MoerunError:  # a layout the GPU cannot hold
-                    continue
-                used.append(r.id)
-                for m in EXTRAPOLATION_METRICS:
-                    if r.measured.get(m):
-                        errs[m].append(abs(pred[m] - r.measured[m]) / r.measured[m] * 100)
-            band = {
-                m: round(float(np.median(errs[m])), 1)
-                for m in EXTRAPOLATION_METRICS
-                if len(errs[m]) >= MIN_RUNS_PER_METRIC
-            }
+            used, band = _median_errors(
+                [(r, params, cal.kv_capacity_factor, _measured_acceptance(r)) for r in targets]
+            )
             if used and band:
                 out.append(
                     {
@@ -462,6 +457,13 @@ def model_extrapolation_errors() -> list[dict[str, Any]]:
                     }
                 )
     return out
+
+
+def _measured_acceptance(r: MeasuredRun) -> float:
+    """The run's per-token draft acceptance from its measured accept length (0 without MTP)."""
+    if r.mtp_tokens and r.mtp_accept_len:
+        return per_token_acceptance(r.mtp_accept_len, r.mtp_tokens)
+    return 0.0
 
 
 def _newest_profiles() -> list[CalibrationProfile]:

@@ -151,11 +151,7 @@ def extrapolation_band(
             f"measured error of {r.profile} on {r.to_gpu}'s {len(r.runs)} {engine} runs "
             f"({measured}, benchmarks/bench_accuracy.py)"
         )
-    band = {
-        m: max(r.median_ape_pct[m] for r in mine if m in r.median_ape_pct)
-        for m in METRICS
-        if any(m in r.median_ape_pct for r in mine)
-    }
+    band = _largest(mine)
     pairs = ", ".join(f"{r.profile} on {r.to_gpu}" for r in mine)
     return band, (
         f"largest measured error of a {engine} profile on another GPU's runs ({pairs}; "
@@ -184,11 +180,7 @@ def model_band(
             f"{len(r.runs)} {gpu} {engine} runs of {model_type} ({measured}, "
             "benchmarks/bench_accuracy.py)"
         )
-    band = {
-        m: max(r.median_ape_pct[m] for r in mine if m in r.median_ape_pct)
-        for m in METRICS
-        if any(m in r.median_ape_pct for r in mine)
-    }
+    band = _largest(mine)
     pairs = ", ".join(f"{r.profile} on {r.to_model_type}" for r in mine)
     return band, (
         f"largest measured error of a {engine} profile on a model architecture it was not "
@@ -207,14 +199,19 @@ def held_out_band(
     mine = [r for r in rows if r.held_out and r.profile == profile and r.from_gpu == gpu]
     if not mine:
         return {}, f"{profile} was fitted on one input length and measured on no other runs"
-    band = {
-        m: max(r.median_ape_pct[m] for r in mine if m in r.median_ape_pct)
-        for m in METRICS
-        if any(m in r.median_ape_pct for r in mine)
-    }
+    band = _largest(mine)
     runs = sum(len(r.runs) for r in mine)
     return band, (
         f"measured error of {profile} on {runs} {gpu} {engine} runs of "
         f"{', '.join(r.to_model_type for r in mine)} it was not fitted on (its fitted runs share "
         f"one input length: nothing to cross-validate; {measured}, benchmarks/bench_accuracy.py)"
     )
+
+
+def _largest(rows: list[ExtrapolationError]) -> dict[str, float]:
+    """The largest error of each metric over `rows` (the metrics any of them measured)."""
+    return {
+        m: max(r.median_ape_pct[m] for r in rows if m in r.median_ape_pct)
+        for m in METRICS
+        if any(m in r.median_ape_pct for r in rows)
+    }
