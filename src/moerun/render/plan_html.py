@@ -86,7 +86,9 @@ def _perf_cell(o: Option) -> str:
         title = f' title="{escape(p.error_band_basis)}"' if p.error_band_basis else ""
         return (
             f"{p.ttft_p99_ms or 0:,.0f} / {p.tpot_p99_ms or 0:.1f}<br><small{title}>{p.source}; "
-            f"{escape(p.calibration_label())}" + (f" ({band})" if band else "") + "</small>"
+            f"{escape(p.calibration_label())}"
+            + (f" ({band})" if band else " (error never measured)")
+            + "</small>"
         )
     if o.managed is not None:
         m = o.managed

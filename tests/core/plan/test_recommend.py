@@ -116,6 +116,26 @@ def test_options_are_ranked_by_cost_and_notes_say_where_numbers_come_from() -> N
     assert any("[S" in n and "as of" in n for n in own.notes)  # price source and date
 
 
+def test_every_self_hosted_note_gives_its_band_or_says_it_has_none() -> None:
+    r = run_plan(allow_unverified=True)
+    own = [o for o in r.options if o.self_hosted is not None and o.kind == "self-hosted"]
+    assert own
+    for o in own:
+        assert o.self_hosted is not None
+        perf = o.self_hosted.perf
+        note = next(n for n in o.notes if "calibration" in n)
+        p99 = perf.error_band_pct.get("tpot_p99_ms")
+        median = perf.error_band_pct.get("tpot_p50_ms")
+        if p99 is not None:
+            assert f"p99 TPOT ±{p99:.0f}%" in note, note
+        elif median is not None:
+            assert f"median TPOT ±{median:.0f}%" in note, note
+        if not perf.error_band_pct:
+            assert "its error was never measured" in note and "typical error" not in note
+        else:
+            assert "typical error" in note and "never measured" not in note
+
+
 def test_output_caps_rule_out_long_agentic_generations() -> None:
     r = run_plan("agentic-coding")
     capped = {e.subject.split()[0]: e.reason for e in r.exclusions if "caps" in e.constraint}

@@ -14,7 +14,10 @@ def self_hosted_notes(sh: SelfHosted, catalog: PlanCatalog, request: PlanRequest
     if dep.weights in FOUR_BIT:
         notes.append(f"quality ({dep.weights}): {catalog.weight_notes.get(dep.weights, 'unknown')}")
     band = ", ".join(f"{name} ±{v:.0f}%" for name, v in perf.band_shown())
-    cal = perf.calibration_label() + (f" (typical error {band})" if band else "")
+    # a prediction without a measured band says so rather than looking as sure as one with
+    cal = perf.calibration_label() + (
+        f" (typical error {band})" if band else " (its error was never measured)"
+    )
     if perf.source == "simulated":
         warm = "" if perf.warmed_up else "; run shorter than one session, p99s optimistic"
         load = perf.simulated_req_per_s or 0.0
