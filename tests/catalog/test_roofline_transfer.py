@@ -11,11 +11,16 @@ from moerun.catalog.engines import get_engine, get_reserve
 from moerun.catalog.gpus import get_gpu
 from moerun.catalog.models import load_spec
 from moerun.catalog.perf.calibration import calibration_for, load_profiles, with_gpu_measurements
-from moerun.catalog.perf.extrapolation import ExtrapolationError, extrapolation_band
+from moerun.catalog.perf.extrapolation import (
+    ExtrapolationError,
+    extrapolation_band,
+    parse_extrapolation,
+)
 from moerun.catalog.perf.roofline_transfer import read_off, transfer
 from moerun.core.deploy.deployment import Deployment
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.perf.step_time import StepBatch, StepModel, StepParams
+from moerun.errors import CatalogError
 
 
 def _dep(model: str = "glm-5-fp8", gpu: str = "h200_sxm", tp: int = 8) -> Deployment:
@@ -88,3 +93,13 @@ def test_gpus_without_tables_take_bands_measured_on_gpus_without_tables() -> Non
     assert band == {"tpot_p50_ms": 40.0} and "mi300x itself not measured" in basis
     band, basis = extrapolation_band((nvidia,), "d", "sglang", "h200_sxm", "mi300x", tables=False)
     assert band == {} and "without kernel tables" in basis
+
+
+def test_a_row_says_plainly_whether_its_gpu_has_tables() -> None:
+    row = ("rows:\n- {engine: sglang, profile: p v1, from_gpu: a, to_gpu: b, runs: [X],\n"
+           "   median_ape_pct: {tpot_p50_ms: 1.0}}\n")  # fmt: skip
+    assert parse_extrapolation(row)[0][0].to_tables
+    no = row.replace("runs: [X]", "to_tables: false, runs: [X]")
+    assert not parse_extrapolation(no)[0][0].to_tables
+    with pytest.raises(CatalogError, match="to_tables must be true or false"):
+        parse_extrapolation(row.replace("runs: [X]", "to_tables: 'false', runs: [X]"))

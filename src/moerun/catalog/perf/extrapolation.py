@@ -82,6 +82,9 @@ def parse_extrapolation(text: str) -> tuple[tuple[ExtrapolationError, ...], str]
                 raise ValueError("to_model_type needs the from_model_types it was fitted on")
             if to_type and row["from_gpu"] != row["to_gpu"]:
                 raise ValueError("a cross-model row is measured on the profile's own GPU")
+            to_tables = row.get("to_tables", True)
+            if not isinstance(to_tables, bool):
+                raise ValueError(f"to_tables must be true or false, not {to_tables!r}")
             rows.append(
                 ExtrapolationError(
                     engine=str(row["engine"]),
@@ -92,7 +95,7 @@ def parse_extrapolation(text: str) -> tuple[tuple[ExtrapolationError, ...], str]
                     median_ape_pct={k: float(v) for k, v in errors.items()},
                     from_model_types=from_types,
                     to_model_type=to_type,
-                    to_tables=bool(row.get("to_tables", True)),
+                    to_tables=to_tables,
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
