@@ -119,6 +119,23 @@ def test_calibration_status_is_honest() -> None:
     assert none.status == "uncalibrated" and none.params == StepParams()
 
 
+def test_a_profile_that_served_the_model_comes_before_a_newer_one_that_did_not() -> None:
+    deepseek = dataclasses.replace(_profile("h200_sxm", "sglang", 2), model_types=("deepseek_v3",))
+    glm = dataclasses.replace(_profile("h200_sxm", "sglang", 3), model_types=("glm_moe_dsa",))
+    unknown = _profile("h200_sxm", "sglang", 4)  # written before profiles recorded models
+    profiles = [deepseek, glm]
+
+    def version(model_type: str | None, ps: list[CalibrationProfile] = profiles) -> int:
+        prof = choose_calibration(ps, "h200_sxm", "sglang", model_type).profile
+        assert prof is not None
+        return prof.version
+
+    assert version("deepseek_v3") == 2 and version("glm_moe_dsa") == 3
+    assert version(None) == 3 and version("qwen3_moe") == 3  # no match: the newest
+    assert version("deepseek_v3", [*profiles, unknown]) == 2
+    assert version("llama", [*profiles, unknown]) == 4
+
+
 def test_held_parameters_stay_fixed_and_the_rest_are_fitted() -> None:
     points = [point(i, c, measured(i, c, TRUE)) for i, c in LOADS]
     # the per-step overhead held at its true value: the others are still found

@@ -113,7 +113,7 @@ def calibration_for(gpu: str, engine: str, model_type: str | None = None) -> Cal
     and engine attached (the profile's residuals were fitted on top of them); for a model
     architecture (`model_type`, as config.json names it) the profile's runs did not serve,
     with the band measured for such predictions."""
-    cal = choose_calibration(load_profiles(), gpu, engine)
+    cal = choose_calibration(load_profiles(), gpu, engine, model_type)
     params = with_gpu_measurements(cal.params, gpu, engine)
     if params.kernels is None:
         cal = without_tables(cal, params, gpu, engine, model_type)

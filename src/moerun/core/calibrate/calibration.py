@@ -388,13 +388,16 @@ class Calibration:
 
 
 def choose_calibration(
-    profiles: Sequence[CalibrationProfile], gpu: str, engine: str
+    profiles: Sequence[CalibrationProfile], gpu: str, engine: str, model_type: str | None = None
 ) -> Calibration:
-    """This GPU and engine's newest profile; else the same engine on another GPU
-    (efficiencies are relative to each GPU's peak); else moerun's uncalibrated defaults."""
+    """This GPU and engine's newest profile, one whose runs served `model_type` before any
+    other (a team's GLM-5 refit does not replace the DeepSeek profile for DeepSeek); else the
+    same engine on another GPU (efficiencies are relative to each GPU's peak); else moerun's
+    uncalibrated defaults."""
     same = [p for p in profiles if p.gpu == gpu and p.engine == engine]
     if same:
-        p = max(same, key=lambda q: q.version)
+        p = max(same, key=lambda q: (model_type is not None and model_type in q.model_types,
+                                     q.version))  # fmt: skip
         return Calibration("calibrated", p.params, p, f"fitted on {len(p.fitted_on)} measured runs")
     other = [p for p in profiles if p.engine == engine] or list(profiles)
     if other:
