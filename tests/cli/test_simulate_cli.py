@@ -124,6 +124,10 @@ def test_calibrate_writes_a_versioned_profile(
     # --kv-cache-dtype in their launch), random-token prompts
     written = (tmp_path / "prof" / "h200_sxm-vllm-v2.yaml").read_text()
     assert "kv_dtype: bf16" in written and "prompts: random" in written
+    # the architecture its runs served, and no cross-validated band from runs of one input
+    # length (their in-sample error is not one)
+    assert "model_types:\n- glm_moe_dsa\n" in written
+    assert "cross_validated_mape: {}" in written
     capsys.readouterr()
 
 
