@@ -16,7 +16,7 @@ from moerun.core.plan.curves import cost_curves, pareto
 from moerun.core.plan.planner import PlanResult
 from moerun.core.plan.recommend import Option, api_equivalent_prices, reference_api
 from moerun.render.plan_json import assumptions
-from moerun.render.plan_text import headline
+from moerun.render.plan_text import break_even_band_text, headline
 from moerun.render.svg_charts import fmt, line_chart, scatter_chart, stacked_bars
 
 GB = 1e9
@@ -403,12 +403,13 @@ def render_plan_html(r: PlanResult, sources: Sources) -> str:
     if r.break_even_between is not None:
         own, api = r.break_even_between
         v = r.break_even_requests_per_day
+        band = break_even_band_text(r)
         be = (
             f"<p>Break-even: {escape(own.label)} beats {escape(api.label)} from "
-            f"{v:,.0f} requests/day.</p>"
+            f"{v:,.0f} requests/day.{' ' + escape(band) if band else ''}</p>"
             if v
             else f"<p>Break-even: {escape(own.label)} does not beat {escape(api.label)} below "
-            "1000x this volume.</p>"
+            f"1000x this volume.{' ' + escape(band) if band else ''}</p>"
         )
     over = "".join(f"<li>{escape(x)}</li>" for x in r.overridden)
     body = [

@@ -184,6 +184,15 @@ def plan_dict(r: PlanResult, weight_notes: dict[str, str]) -> dict[str, Any]:
             ),
             "self_hosted": own.label,
             "managed": api.label,
+            # the break-even with the fleet's capacity off by its typical throughput error
+            # (null requests: not below 1000x; null: that error was never measured)
+            "within_throughput_error": None
+            if r.break_even_band is None
+            else {
+                "band_pct": r.break_even_band.band_pct,
+                "faster_requests_per_day": r.break_even_band.optimistic_requests_per_day,
+                "slower_requests_per_day": r.break_even_band.pessimistic_requests_per_day,
+            },
         }
     return {
         "model": req.model.name,

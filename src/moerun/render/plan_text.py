@@ -190,12 +190,32 @@ def _print_break_even(console: Console, r: PlanResult) -> None:
         console.print(
             f"\nSelf-hosting ({own.label}) does not beat {api.label} below 1000x this volume."
         )
-        return
-    tokens = v * r.stats.tokens_per_request
-    side = "above" if v > r.request.volume.requests_per_day else "already, from"
-    console.print(
-        f"\nBreak-even: self-hosting ({own.label}) beats {api.label} {side} "
-        f"{v:,.0f} requests/day ({tokens / 1e9:.2f}B tokens/day)."
+    else:
+        tokens = v * r.stats.tokens_per_request
+        side = "above" if v > r.request.volume.requests_per_day else "already, from"
+        console.print(
+            f"\nBreak-even: self-hosting ({own.label}) beats {api.label} {side} "
+            f"{v:,.0f} requests/day ({tokens / 1e9:.2f}B tokens/day)."
+        )
+    band = break_even_band_text(r)
+    if band:
+        console.print(band)
+
+
+def break_even_band_text(r: PlanResult) -> str:
+    """How far the break-even moves within the self-hosted side's typical throughput error
+    ("" where that error was never measured)."""
+    b = r.break_even_band
+    if b is None:
+        return ""
+
+    def at(v: float | None) -> str:
+        return f"from {v:,.0f} requests/day" if v is not None else "not below 1000x"
+
+    return (
+        f"Within its typical throughput error (±{b.band_pct:.0f}%): "
+        f"{at(b.optimistic_requests_per_day)} if faster, {at(b.pessimistic_requests_per_day)} "
+        "if slower."
     )
 
 

@@ -181,3 +181,42 @@ def test_break_even_is_where_the_costs_cross() -> None:
     assert self_hosted_usd_per_day(own.self_hosted, r.request.volume, below) > (
         api.managed.usd_per_request * below
     )
+
+
+def test_the_break_even_band_is_the_crossing_at_either_end_of_the_throughput_error() -> None:
+    r = run_plan("agentic-coding")
+    assert r.break_even_between is not None
+    own, api = r.break_even_between
+    assert own.self_hosted is not None and api.managed is not None
+    sh, vol = own.self_hosted, r.request.volume
+    pct = sh.perf.error_band_pct.get("output_tok_per_s")
+    b = r.break_even_band
+    if pct is None:
+        assert b is None
+        return
+    assert b is not None and b.band_pct == pct
+    price = api.managed.usd_per_request
+    top = vol.requests_per_day * 1000
+    for factor, v in ((1 + pct / 100, b.optimistic_requests_per_day),
+                      (1 - pct / 100, b.pessimistic_requests_per_day)):  # fmt: skip
+        # the same fleet with its capacity scaled, costed independently of the planner
+        scaled = replace(sh, perf=replace(sh.perf, capacity_req_per_s=sh.perf.capacity_req_per_s
+                                          * factor))  # fmt: skip
+        if v is None:
+            assert self_hosted_usd_per_day(scaled, vol, top) > price * top
+        else:
+            assert self_hosted_usd_per_day(scaled, vol, v) <= price * v * 1.001
+            assert self_hosted_usd_per_day(scaled, vol, v * 0.99) > price * v * 0.99
+    # a faster fleet breaks even no later than a slower one
+    fast, slow = b.optimistic_requests_per_day, b.pessimistic_requests_per_day
+    assert fast is not None or slow is None
+    if fast is not None and slow is not None:
+        assert fast <= slow
+    # what the reader is told
+    from moerun.render.plan_text import break_even_band_text
+
+    text = break_even_band_text(r)
+    assert f"(±{pct:.0f}%)" in text
+    for v, side in ((fast, "if faster"), (slow, "if slower")):
+        said = f"from {v:,.0f} requests/day {side}" if v is not None else f"not below 1000x {side}"
+        assert said in text, text

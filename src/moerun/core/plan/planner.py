@@ -39,10 +39,12 @@ from moerun.core.plan.funnel import (
 from moerun.core.plan.option_notes import managed_notes, self_hosted_notes
 from moerun.core.plan.plan_request import PlanCatalog, PlanRequest
 from moerun.core.plan.recommend import (
+    BreakEvenBand,
     Option,
     Performance,
     SelfHosted,
     best_hybrid,
+    break_even_band,
     break_even_requests_per_day,
     daily_traffic,
     fleet_cost,
@@ -81,6 +83,8 @@ class PlanResult:
     acceptance_sensitivity: tuple[AcceptancePoint, ...] = ()
     # the cheapest feasible configurations the support gate kept out of the ranking
     held_out: tuple[HeldOut, ...] = ()
+    # the break-even at the ends of the self-hosted side's typical throughput error
+    break_even_band: BreakEvenBand | None = None
 
 
 def plan(
@@ -157,6 +161,11 @@ def plan(
         if pair and pair[0].self_hosted and pair[1].managed
         else None
     )
+    be_band = (
+        break_even_band(pair[0].self_hosted, pair[1].managed, request.volume)
+        if pair and pair[0].self_hosted and pair[1].managed
+        else None
+    )
     return PlanResult(
         request=request,
         stats=stats,
@@ -173,6 +182,7 @@ def plan(
             sorted(g for g in gpu_ids if not any(c.price.gpu == g for c in catalog.clouds))
         ),
         acceptance_sensitivity=_sensitivity(options, request, stats),
+        break_even_band=be_band,
     )
 
 

@@ -7,7 +7,7 @@ Every option carries its monthly cost, its $/Mtok, its predicted or published pe
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from moerun.core.deploy.support import Support
 from moerun.core.market.cost import (
@@ -239,6 +239,29 @@ def break_even_requests_per_day(
         offer.usd_per_request,
         volume.requests_per_day * 1000,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class BreakEvenBand:
+    """The break-even with the fleet's capacity off by its typical throughput error either
+    way (None: not below 1000x the volume)."""
+
+    band_pct: float
+    optimistic_requests_per_day: float | None  # capacity (1 + band) of the predicted
+    pessimistic_requests_per_day: float | None  # capacity (1 - band)
+
+
+def break_even_band(sh: SelfHosted, offer: ManagedOffer, volume: Volume) -> BreakEvenBand | None:
+    """The break-even at the ends of the prediction's typical throughput error (a replica's
+    capacity scales with its throughput); None where that error was never measured."""
+    pct = sh.perf.error_band_pct.get("output_tok_per_s")
+    if pct is None:
+        return None
+    ends = []
+    for f in (1 + pct / 100, max(1 - pct / 100, 1e-3)):
+        perf = replace(sh.perf, capacity_req_per_s=sh.perf.capacity_req_per_s * f)
+        ends.append(break_even_requests_per_day(replace(sh, perf=perf), offer, volume))
+    return BreakEvenBand(pct, ends[0], ends[1])
 
 
 def rank(options: Sequence[Option]) -> list[Option]:
