@@ -358,7 +358,7 @@ def extrapolation_errors() -> list[dict[str, Any]]:
                 if not tables:
                     # as calibration_for prices a GPU without tables, for the run's model
                     cal = without_tables(base, params, gpu, engine, model_type(r))
-                    if cal.params is params:  # nothing to read the roofline's fractions off
+                    if cal is base:  # nothing to read the roofline's fractions off
                         continue
                 priced.append((r, cal.params, cal.kv_capacity_factor, 0.0))
             used, band = _median_errors(priced)

@@ -169,8 +169,8 @@ def for_model(cal: Calibration, engine: str, model_type: str | None) -> Calibrat
         return cal
     rows, measured = extrapolation_errors()
     band, basis = model_band(rows, measured, engine, prof.gpu, model_type)
-    note = f"{cal.note}; fitted on {', '.join(prof.model_types)} runs, used for {model_type}"
-    return replace(cal, note=note, model_band_pct=band, model_basis=basis)
+    out = replace(cal, model_band_pct=band, model_basis=basis)
+    return replace(out, note=f"{cal.note}; {out.model_note}, used for {model_type}")
 
 
 def extrapolate(cal: Calibration, params: StepParams, gpu: str, engine: str) -> Calibration:

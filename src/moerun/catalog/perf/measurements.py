@@ -276,8 +276,8 @@ def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
                     measured={k: float(v) for k, v in measured.items()},
                     source=where,
                     kv_dtype=dep.get("kv_dtype") or "fp8",
-                    max_batched_tokens=_deployed_budget_flag(dep, par.dp),
-                    max_running_requests=_deployed_request_cap(dep, par.dp),
+                    max_batched_tokens=_deployed_flag(dep, par.dp, "max_num_batched_tokens"),
+                    max_running_requests=_deployed_flag(dep, par.dp, "max_num_seqs"),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -285,27 +285,17 @@ def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
     return out
 
 
-def _deployed_budget_flag(dep: dict[str, Any], dp: int) -> int:
-    """The token-budget flag a bench result's engine ran with: the results describe a moerun
-    deployment, whose budget is per DP rank (its own, or the engine's default on the GPU), and
-    `deploy` launches it with `Deployment.batched_tokens_flag`, the same rule."""
+def _deployed_flag(dep: dict[str, Any], dp: int, name: str) -> int | None:
+    """The value of the flag a bench result's engine ran with for the deployment's per-rank
+    `name` (`max_num_batched_tokens`, `max_num_seqs`), as `moerun deploy` passes it: the
+    deployment's value, else the engine's default on the GPU, times the ranks the engine divides
+    the flag over (`budget_flag_ranks`: SGLang's --chunked-prefill-size and
+    --max-running-requests are per server, vLLM's per engine core); None where the engine has
+    no fixed default (SGLang sizes its request cap from memory and deploy passes none)."""
     engine = dep.get("engine", "vllm")
-    per_rank = dep.get("max_num_batched_tokens")
+    per_rank = dep.get(name)
     if per_rank is None:
-        per_rank = get_engine(engine).batch_default(get_gpu(dep["gpu"])).max_num_batched_tokens
-    return int(per_rank) * budget_flag_ranks(engine, dp)
-
-
-def _deployed_request_cap(dep: dict[str, Any], dp: int) -> int | None:
-    """The request-cap flag a bench result's engine ran with, as `moerun deploy` passes it:
-    vLLM's --max-num-seqs per engine core (the deployment's, else vLLM's default on the GPU,
-    which deploy always writes out); SGLang's --max-running-requests for the whole server
-    (the deployment's per-rank value times DP, which SGLang divides back), or None where the
-    deployment set none and SGLang sized it from memory."""
-    engine = dep.get("engine", "vllm")
-    per_rank = dep.get("max_num_seqs")
-    if per_rank is None:
-        per_rank = get_engine(engine).batch_default(get_gpu(dep["gpu"])).max_num_seqs
+        per_rank = getattr(get_engine(engine).batch_default(get_gpu(dep["gpu"])), name)
     if per_rank is None:
         return None
     return int(per_rank) * budget_flag_ranks(engine, dp)

@@ -8,13 +8,13 @@ MI355X measured (catalog/data/measurements: GXM rows). Instead, the fractions ar
 the profile's own GPU: the GEMM, memory and attention efficiencies, and a per-step floor (the
 latency-bound kernels a one-sequence step spends milliseconds in, which no roofline sees), with
 which the roofline reproduces, on that GPU, the table-priced steps (times the profile's kernel
-scale) of the deployments the profile was fitted on, over decode batches of 1-256 sequences at
-1K and 8K context and prefill chunks of 1K-16K tokens. The other GPU is then priced at those
-fractions of its own peaks, with the same floor. The steps are those of the model being
-predicted (a catalog model of its architecture, FP8 weights, TP over one node of the profile's
-GPU), so its own module tables (GLM-5's DSA attention) set the fractions; without a model,
-those of the runs the profile was fitted on. What that is worth is measured, not assumed: the
-extrapolation rows of catalog/data/extrapolation_error.yaml for GPUs without tables.
+scale) of the model being predicted (a catalog model of its architecture, FP8 weights, TP over
+one node of the profile's GPU, so its own module tables, GLM-5's DSA attention, set the
+fractions; without a model, the deployments the profile was fitted on), over decode batches
+of 1-256 sequences at 1K and 8K context and prefill chunks of 1K-16K tokens. The other GPU is
+then priced at those fractions of its own peaks, with the same floor. What that is worth is
+measured, not assumed: the extrapolation rows of catalog/data/extrapolation_error.yaml for GPUs
+without tables.
 """
 
 from __future__ import annotations
@@ -51,7 +51,7 @@ class Transfer:
     gpu: str
     efficiencies: dict[str, float]
     floor_s: float  # per step, on top of the profile's own step overhead
-    deployments: int  # the fitted runs' distinct deployments they were read off
+    deployments: int  # the reference deployments they were read off
     median_abs_pct: float  # the roofline against the tables on those steps, after the fit
 
     def describe(self) -> str:

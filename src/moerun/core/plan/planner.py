@@ -156,16 +156,10 @@ def plan(
     exclusions += idle_clouds_over_budget(clouds, fleets, options, exclusions, request, stats)
     funnel = build_funnel(request, len(clouds_total(catalog, gpu_ids)) + num_offerings, exclusions)
     pair = _break_even_pair(options)
-    be = (
-        break_even_requests_per_day(pair[0].self_hosted, pair[1].managed, request.volume)
-        if pair and pair[0].self_hosted and pair[1].managed
-        else None
-    )
-    be_band = (
-        break_even_band(pair[0].self_hosted, pair[1].managed, request.volume)
-        if pair and pair[0].self_hosted and pair[1].managed
-        else None
-    )
+    be, be_band = None, None
+    if pair and pair[0].self_hosted and pair[1].managed:
+        be = break_even_requests_per_day(pair[0].self_hosted, pair[1].managed, request.volume)
+        be_band = break_even_band(pair[0].self_hosted, pair[1].managed, request.volume)
     return PlanResult(
         request=request,
         stats=stats,
