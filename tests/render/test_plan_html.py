@@ -17,6 +17,7 @@ import pytest
 
 from moerun.catalog.plan_data import plan_sources
 from moerun.catalog.sources import load_sources
+from moerun.core.plan.curves import pareto
 from moerun.core.plan.demand import DailyProfile, Volume
 from moerun.render.plan_html import render_plan_html
 from tests.fixtures.plan import run_plan
@@ -101,3 +102,8 @@ def test_plan_report_loads_cleanly_and_its_charts_render(tmp_path: Path) -> None
     assert re.search(r"\[S\d+[^\]]*\] 20\d\d-\d\d", dom)  # a price with its source and date
     assert "<b>S49</b>" in dom or "<b>S45</b>" in dom or "<b>S56</b>" in dom
     assert "hybrid" in dom
+    # the fixture's best-looking layouts are extrapolations no run measured: the chart draws
+    # them hollow with a dashed front of their own, and says so under the chart
+    assert pareto(result).unmeasured_front
+    assert 'class="series unmeasured"' in dom and 'class="point unmeasured"' in dom
+    assert "The dashed front runs through predictions whose error was never measured" in dom

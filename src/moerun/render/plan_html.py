@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from html import escape
 
-from moerun.core.plan.curves import cost_curves, pareto
+from moerun.core.plan.curves import ParetoPoint, cost_curves, pareto, unmeasured_front_note
 from moerun.core.plan.planner import PlanResult
 from moerun.core.plan.recommend import Option, api_equivalent_prices, reference_api
 from moerun.render.plan_json import assumptions
@@ -220,25 +220,40 @@ def _charts(r: PlanResult) -> str:
                 hlines=[(budget, f"budget ${budget:,.0f}")] if budget else [],
             )
         )
-    points, front = pareto(r)
+    chart = pareto(r)
+    points = chart.points
     statuses = sorted({p.calibration for p in points})
     # zoom on the SLO's neighbourhood: far slower layouts crowd the ranked ones into a corner
     bound = r.request.slo.tpot_ms
     x_max = ZOOM_X_BOUNDS * bound if bound else float("inf")
     beyond = sum(1 for p in points if p.tpot_p99_ms > x_max)
-    points = [p for p in points if p.tpot_p99_ms <= x_max]
-    front = [p for p in front if p.tpot_p99_ms <= x_max]
+
+    def xy(ps: list[ParetoPoint]) -> list[tuple[float, float, str]]:
+        return [
+            (p.tpot_p99_ms, p.output_tok_per_s_per_gpu, p.label)
+            for p in ps
+            if p.tpot_p99_ms <= x_max
+        ]
+
     out.append(
         scatter_chart(
             "Self-hosted layouts: output throughput per GPU against p99 TPOT",
-            [(p.tpot_p99_ms, p.output_tok_per_s_per_gpu, p.label) for p in points],
-            [(p.tpot_p99_ms, p.output_tok_per_s_per_gpu, p.label) for p in front],
+            xy([p for p in points if p.error_measured]),
+            xy(chart.front),
             x_label="p99 TPOT, ms (analytic screen)",
             y_label="output tokens/s per GPU",
             vline=(r.request.slo.tpot_ms, f"p99 TPOT bound {r.request.slo.tpot_ms:g} ms")
             if r.request.slo.tpot_ms
             else None,
             highlights=_ranked_points(r),
+            unmeasured=xy([p for p in points if not p.error_measured]),
+            unmeasured_front=xy(chart.all_front) if chart.unmeasured_front else [],
+            labels=(
+                "configurations (each at every load)",
+                "Pareto front (error measured)",
+                "error never measured",
+                "front if those were right",
+            ),
         )
     )
     if beyond:
@@ -254,6 +269,8 @@ def _charts(r: PlanResult) -> str:
         f"<p><small>Screening estimates; calibration status of the points: "
         f"{escape(', '.join(statuses) or 'none')}.</small></p>"
     )
+    if chart.unmeasured_front:
+        out.append(f"<p><small>{escape(unmeasured_front_note(chart))}</small></p>")
     rows, seen = [], set()
     for o in r.options:
         sh = o.self_hosted

@@ -13,6 +13,9 @@ from html import escape
 COLORS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#17becf")
 W, H = 720, 360
 L, R, T, B = 78, 20, 34, 52
+LEGEND_WIDTH = 250  # a legend at the right: its lines and text
+# predictions whose error was never measured (hollow points, a dashed front)
+UNMEASURED_COLOR = "#ff7f0e"
 
 
 def nice_ticks(lo: float, hi: float, n: int = 5) -> list[float]:
@@ -108,16 +111,20 @@ class _Frame:
 
 
 def _legend(
-    names: Sequence[str], dashed: Sequence[bool] | None = None, right: bool = False
+    names: Sequence[str],
+    dashed: Sequence[bool] | None = None,
+    right: bool = False,
+    colors: Sequence[str] | None = None,
 ) -> list[str]:
     out = []
-    x0 = W - R - 250 if right else L + 10
+    x0 = W - R - LEGEND_WIDTH if right else L + 10
     for i, name in enumerate(names):
         y = T + 8 + 16 * i
         dash = ' stroke-dasharray="5 3"' if dashed and dashed[i] else ""
+        color = colors[i] if colors else COLORS[i % len(COLORS)]
         out.append(
             f'<line x1="{x0}" x2="{x0 + 24}" y1="{y}" y2="{y}" '
-            f'stroke="{COLORS[i % len(COLORS)]}" stroke-width="2.5"{dash}/>'
+            f'stroke="{color}" stroke-width="2.5"{dash}/>'
             f'<text x="{x0 + 30}" y="{y + 4}" class="lg">{escape(name)}</text>'
         )
     return out
@@ -185,13 +192,25 @@ def scatter_chart(
     y_label: str,
     vline: tuple[float, str] | None = None,
     highlights: Sequence[tuple[float, float, str]] = (),
+    unmeasured: Sequence[tuple[float, float, str]] = (),
+    unmeasured_front: Sequence[tuple[float, float, str]] = (),
+    labels: tuple[str, str, str, str] = (
+        "configurations (each at every load)",
+        "Pareto front",
+        "error never measured",
+        "front with those",
+    ),
 ) -> str:
     """Points (with hover titles), the front through the best of them, and highlighted
-    configurations (the ranked ones) with labels placed so that none overlaps another."""
-    if not points:
+    configurations (the ranked ones) with labels placed so that none overlaps another.
+
+    `unmeasured` points (predictions no measurement checked) are drawn hollow in their own
+    colour, and `unmeasured_front` (the front when they count) dashed in it; `labels` names
+    the points, the front and those two in the legend."""
+    if not points and not unmeasured:
         return f'<p class="empty">{escape(title)}: no data</p>'
     # the front comes from every point, the scatter from a sample: frame them both
-    every = (*points, *front, *highlights)
+    every = (*points, *unmeasured, *front, *unmeasured_front, *highlights)
     xs = [p[0] for p in every] + ([vline[0]] if vline else [])
     f = _Frame(xs, [p[1] for p in every], False)
     out = f.svg(title, x_label, y_label)
@@ -201,6 +220,22 @@ def scatter_chart(
             f'fill="{COLORS[0]}" fill-opacity="0.35"><title>{escape(label)}: '
             f"{x:.1f} ms, {y:,.0f} tok/s/GPU</title></circle>"
         )
+    for x, y, label in unmeasured:
+        out.append(
+            f'<circle class="point unmeasured" cx="{f.px(x):.1f}" cy="{f.py(y):.1f}" r="2.5" '
+            f'fill="none" stroke="{UNMEASURED_COLOR}" stroke-opacity="0.6"><title>'
+            f"{escape(label)}: {x:.1f} ms, {y:,.0f} tok/s/GPU ({escape(labels[2])})"
+            "</title></circle>"
+        )
+    if unmeasured_front:
+        d = " ".join(
+            f"{'M' if i == 0 else 'L'}{f.px(x):.1f},{f.py(y):.1f}"
+            for i, (x, y, _) in enumerate(unmeasured_front)
+        )
+        out.append(
+            f'<path class="series unmeasured" d="{d}" fill="none" stroke="{UNMEASURED_COLOR}" '
+            f'stroke-width="1.5" stroke-dasharray="5 3"><title>{escape(labels[3])}</title></path>'
+        )
     if front:
         d = " ".join(
             f"{'M' if i == 0 else 'L'}{f.px(x):.1f},{f.py(y):.1f}"
@@ -208,7 +243,7 @@ def scatter_chart(
         )
         out.append(
             f'<path class="series" d="{d}" fill="none" stroke="{COLORS[1]}" '
-            'stroke-width="1.5"><title>Pareto front</title></path>'
+            f'stroke-width="1.5"><title>{escape(labels[1])}</title></path>'
         )
         for x, y, label in front:  # the front's own configurations, drawn on top of it
             out.append(
@@ -223,10 +258,20 @@ def scatter_chart(
             f'stroke="#444" stroke-dasharray="2 3"/><text x="{x + 4:.1f}" y="{T + 12}" '
             f'class="mk">{escape(vline[1])}</text>'
         )
-    legend = ["configurations (each at every load)", "Pareto front"]
+    legend = list(labels[:2])
+    colors = [COLORS[0], COLORS[1]]
+    dashed = [False, False]
+    if unmeasured:
+        legend.append(labels[2])
+        colors.append(UNMEASURED_COLOR)
+        dashed.append(False)
+    if unmeasured_front:
+        legend.append(labels[3])
+        colors.append(UNMEASURED_COLOR)
+        dashed.append(True)
     # boxes already taken by text: the legend, the bound's label, the axes' tick labels
     taken: list[tuple[float, float, float, float]] = [
-        (W - R - 250, T, W - R, T + 16 * len(legend) + 4)
+        (W - R - LEGEND_WIDTH, T, W - R, T + 16 * len(legend) + 4)
     ]
     if vline is not None:
         x = f.px(vline[0])
@@ -248,7 +293,7 @@ def scatter_chart(
                     f'<text x="{box[0]:.1f}" y="{cy + dy:.1f}" class="lg hl">{escape(short)}</text>'
                 )
                 break
-    out += _legend(legend, right=True)
+    out += _legend(legend, dashed, right=True, colors=colors)
     return "\n".join(out) + "\n</svg>"
 
 

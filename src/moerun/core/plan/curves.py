@@ -33,6 +33,27 @@ class ParetoPoint:
     output_tok_per_s_per_gpu: float
     label: str
     calibration: str
+    error_measured: bool  # the prediction has a measured error band (see `Calibration`)
+
+
+@dataclass(frozen=True, slots=True)
+class Pareto:
+    """The throughput-latency chart of a plan: sampled points and two fronts.
+
+    `front` is drawn through the points whose prediction error was measured; `all_front`
+    through every point, including predictions no measurement ever checked (a GPU, engine or
+    layout extrapolated to). Where the two differ, the best-looking layouts are the ones
+    nobody measured, and the reader should see that.
+    """
+
+    points: list[ParetoPoint]
+    front: list[ParetoPoint]
+    all_front: list[ParetoPoint]
+
+    @property
+    def unmeasured_front(self) -> bool:
+        """The front through every point lies beyond the measured one somewhere."""
+        return self.all_front != self.front
 
 
 def cost_curves(r: PlanResult) -> CostCurves | None:
@@ -70,28 +91,62 @@ def cost_curves(r: PlanResult) -> CostCurves | None:
     return CostCurves(vols, tuple(series), base, r.break_even_requests_per_day)
 
 
-def pareto(r: PlanResult) -> tuple[list[ParetoPoint], list[ParetoPoint]]:
-    """Every screened layout's load curve (sampled), and the front no layout beats."""
+def pareto(r: PlanResult) -> Pareto:
+    """Every screened layout's load curve (sampled), and the fronts no layout beats: among
+    the predictions whose error was measured, and among all of them."""
     points: list[ParetoPoint] = []
     for s in r.search.feasible + r.search.infeasible:
-        points += [_point(s, q.tpot_p99_ms, q.output_tok_per_s) for q in s.capacity.curve]
+        measured = bool(s.calibration.error_band_pct)
+        points += [_point(s, q.tpot_p99_ms, q.output_tok_per_s, measured) for q in s.capacity.curve]
+    front = front_of([p for p in points if p.error_measured])
+    all_front = front_of(points)
+    if len(points) > MAX_SCATTER:
+        step = len(points) / MAX_SCATTER
+        sample = [points[int(i * step)] for i in range(MAX_SCATTER)]
+        # the fronts are drawn through points that are shown: their own points join the sample
+        points = sample + [p for p in dict.fromkeys(front + all_front) if p not in sample]
+    return Pareto(points, front, all_front)
+
+
+def front_of(points: list[ParetoPoint]) -> list[ParetoPoint]:
+    """The points no other beats (lower p99 TPOT and more tokens/s per GPU), by TPOT."""
     front: list[ParetoPoint] = []
     for p in sorted(points, key=lambda p: (p.tpot_p99_ms, -p.output_tok_per_s_per_gpu)):
         if not front or p.output_tok_per_s_per_gpu > front[-1].output_tok_per_s_per_gpu:
             front.append(p)
-    if len(points) > MAX_SCATTER:
-        step = len(points) / MAX_SCATTER
-        sample = [points[int(i * step)] for i in range(MAX_SCATTER)]
-        # the front is drawn through points that are shown: its own points join the sample
-        points = sample + [p for p in front if p not in sample]
-    return points, front
+    return front
 
 
-def _point(s: Screened, tpot_ms: float, tok_per_s: float) -> ParetoPoint:
+def _point(s: Screened, tpot_ms: float, tok_per_s: float, measured: bool) -> ParetoPoint:
     d = s.dep
     pd = f" {s.disaggregation[0]}P{s.disaggregation[1]}D" if s.disaggregation else ""
     label = (
         f"{d.num_gpus}x {d.gpu.id} {d.weights} {d.parallel.describe()} {d.engine.name} "
         f"MTP{d.mtp.num_draft_tokens}{pd}"
     )
-    return ParetoPoint(tpot_ms, tok_per_s / s.gpus_per_unit, label, s.calibration.status)
+    return ParetoPoint(
+        tpot_ms,
+        tok_per_s / s.gpus_per_unit,
+        label,
+        s.calibration.status,
+        measured,
+    )
+
+
+def unmeasured_front_note(chart: Pareto) -> str:
+    """What the dashed front means, naming the layouts that make it ('' where it is the
+    measured front)."""
+    if not chart.unmeasured_front:
+        return ""
+    beyond = [p for p in chart.all_front if p not in chart.front]
+    names = list(dict.fromkeys(p.label for p in beyond))
+    best = max(beyond, key=lambda p: p.output_tok_per_s_per_gpu)
+    measured = max((p.output_tok_per_s_per_gpu for p in chart.front), default=0.0)
+    shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+    return (
+        f"The dashed front runs through predictions whose error was never measured "
+        f"(extrapolated to a GPU, engine or layout no measured run covers): {shown}. "
+        f"They reach {best.output_tok_per_s_per_gpu:,.0f} output tok/s per GPU, against "
+        f"{measured:,.0f} on the measured front; take them as a reason to measure, not as "
+        "an answer."
+    )
