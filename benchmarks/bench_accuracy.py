@@ -282,7 +282,11 @@ def _acceptance(r: MeasuredRun) -> float:
 
 def extrapolation(write: bool) -> None:
     """Section 5: the measured error of extrapolated predictions (the band they carry)."""
-    from moerun.commands.calibrate import extrapolation_errors, model_extrapolation_errors
+    from moerun.commands.calibrate import (
+        extrapolation_errors,
+        layout_extrapolation_errors,
+        model_extrapolation_errors,
+    )
 
     rows = extrapolation_errors()
     print("\n5. extrapolation: a profile fitted on one GPU predicting another GPU's runs")
@@ -304,7 +308,19 @@ def extrapolation(write: bool) -> None:
             f"  {row['profile']:20} on {row['to_model_type']:12} {kind:11} ({len(row['runs'])} "
             f"runs: {', '.join(row['runs'])}): " + errs
         )
-    rows = rows + model_rows
+    layout_rows = layout_extrapolation_errors()
+    print(
+        "   and a profile predicting its own GPU's runs of a kind of layout its runs did not use"
+        "\n   (any architecture; no MTP, or MTP at the measured accept length; the rows above "
+        "count only\n   runs of the layouts each profile was fitted on)"
+    )
+    for row in layout_rows:
+        errs = "  ".join(f"{m} {v:.1f}%" for m, v in row["median_ape_pct"].items())
+        print(
+            f"  {row['profile']:20} on {row['to_layout']:12} ({len(row['runs'])} runs: "
+            f"{', '.join(row['runs'])}): " + errs
+        )
+    rows = rows + model_rows + layout_rows
     if write:
         from moerun.catalog.perf.extrapolation import write_extrapolation
 

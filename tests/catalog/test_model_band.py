@@ -78,7 +78,10 @@ def test_the_band_keeps_only_metrics_measured_on_another_model_each_at_the_large
     # TTFT was measured only on the fitted model: it is dropped, not carried over
     assert other.error_band_pct == {"tpot_p50_ms": 25.0, "output_tok_per_s": 30.0}
     assert other.model_note == "fitted on deepseek_v3 runs"
-    assert other.error_band_basis == "measured"
+    # the throughput band is the fitted runs' own (larger): the basis names both
+    assert other.error_band_basis == (
+        "measured; cross-validated error of this GPU and engine's runs (larger of the two)"
+    )
     none = replace(cal, model_band_pct={}, model_basis="no vllm profile has been measured")
     assert none.error_band_pct == {}
     assert none.error_band_basis.startswith("none measured: no vllm profile")

@@ -127,6 +127,8 @@ def test_calibrate_writes_a_versioned_profile(
     # the architecture its runs served, and no cross-validated band from runs of one input
     # length (their in-sample error is not one)
     assert "model_types:\n- glm_moe_dsa\n" in written
+    # and the kind of layout they used (TP8 on one node)
+    assert "layouts:\n- single-node\n" in written
     assert "cross_validated_mape: {}" in written
     capsys.readouterr()
 
@@ -169,26 +171,36 @@ def test_simulate_says_what_an_extrapolated_band_rests_on(
 ) -> None:
     base = ["simulate", "--model", "glm-5.1", "--engine", "sglang", "--isl", "1000", "--osl",
             "100", "--concurrency", "4", "--num-requests", "8"]  # fmt: skip
-    assert main([*base, "--gpu", "h100_sxm", "--num-gpus", "16"]) == 0
+    assert main([*base, "--gpu", "gb200", "--num-gpus", "8", "--tp", "8"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "calibration: extrapolated" in out
     # GLM-5.1 on a profile fitted on DeepSeek-R1 runs, extrapolated to another GPU: both errors
     assert "error band: measured error of h200_sxm-sglang v2 (fitted on deepseek_v3 runs)" in out
     assert "largest measured error of a sglang profile on another GPU's runs" in out
+    # on two nodes (H100's default layout for GLM-5.1): no profile was measured on such a
+    # layout, so there is no band, and it says why
+    assert main([*base, "--gpu", "h100_sxm", "--num-gpus", "16"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "calibration: extrapolated" in out and "used for multi-node" in out
+    assert (
+        "error band: none measured: no sglang profile has been measured on runs of a "
+        "multi-node layout"
+    ) in out
     assert main([*base, "--gpu", "h200_sxm", "--num-gpus", "8"]) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "calibration: calibrated" in out and "used for glm_moe_dsa" in out
     assert "error band: measured error of h200_sxm-sglang v2 (fitted on deepseek_v3 runs)" in out
-    # a model its runs served, by a profile fitted on one input length (no cross-validation):
-    # the band measured on its other runs, and it says so
-    deepseek = [*base, "--gpu", "h200_sxm", "--num-gpus", "8"]
+    # a model its runs served, on the layout they used (TP8; DeepSeek's default here is DP8),
+    # by a profile fitted on one input length (no cross-validation): the band measured on its
+    # other runs, and it says so
+    deepseek = [*base, "--gpu", "h200_sxm", "--num-gpus", "8", "--tp", "8"]
     deepseek[deepseek.index("glm-5.1")] = "deepseek-v3"
     assert main(deepseek) == 0
     out = " ".join(capsys.readouterr().out.split())
     assert "calibration: calibrated" in out and "used for" not in out
     assert "error band: measured error of h200_sxm-sglang v2 on 9 h200_sxm sglang runs" in out
     # a cross-validated profile on a model its runs served: nothing more to say
-    vllm = [*base, "--gpu", "h200_sxm", "--num-gpus", "8"]
+    vllm = [*base, "--gpu", "h200_sxm", "--num-gpus", "8", "--tp", "8"]
     vllm[vllm.index("sglang")] = "vllm"
     assert main(vllm) == 0
     out = " ".join(capsys.readouterr().out.split())

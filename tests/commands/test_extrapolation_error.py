@@ -12,6 +12,7 @@ import yaml
 from moerun.commands.calibrate import (
     extrapolation_errors,
     extrapolation_runs,
+    layout_extrapolation_errors,
     model_extrapolation_errors,
 )
 
@@ -19,14 +20,21 @@ from moerun.commands.calibrate import (
 def test_the_stored_errors_are_reproduced() -> None:
     text = resources.files("moerun.catalog").joinpath("data/extrapolation_error.yaml").read_text()
     stored = yaml.safe_load(text)["rows"]
-    got = extrapolation_errors() + model_extrapolation_errors()
-    key = [(r["profile"], r["to_gpu"], r.get("to_model_type")) for r in got]
-    assert key == [(r["profile"], r["to_gpu"], r.get("to_model_type")) for r in stored]
-    # both kinds are there: other GPUs' runs, and the profiles' GPUs' runs of other models
-    assert {k[2] is None for k in key} == {True, False}
+    got = extrapolation_errors() + model_extrapolation_errors() + layout_extrapolation_errors()
+
+    def key(r: dict) -> tuple:
+        return (r["profile"], r["to_gpu"], r.get("to_model_type"), r.get("to_layout"))
+
+    assert [key(r) for r in got] == [key(r) for r in stored]
+    # the three kinds are there: other GPUs' runs, the profiles' GPUs' runs of other models,
+    # and of other kinds of layout
+    assert any(r["to_gpu"] != r["from_gpu"] for r in got)
+    assert any(r.get("to_model_type") for r in got) and any(r.get("to_layout") for r in got)
     for g, s in zip(got, stored, strict=True):
         assert g["runs"] == s["runs"]
         assert g.get("from_model_types") == s.get("from_model_types")
+        assert g.get("from_layouts") == s.get("from_layouts")
+        assert g.get("to_model_types") == s.get("to_model_types")
         assert g["median_ape_pct"] == pytest.approx(s["median_ape_pct"], abs=0.05)
 
 

@@ -34,7 +34,7 @@ from moerun.catalog.perf.measurements import (
 from moerun.commands.arg_types import acceptance as _acceptance
 from moerun.commands.arg_types import positive_float as _positive_float
 from moerun.commands.calibration_inputs import load_runs
-from moerun.commands.calibration_points import SIMULATED_ENGINES, point_for
+from moerun.commands.calibration_points import SIMULATED_ENGINES, deployment_for, point_for
 from moerun.commands.deployment_args import add_deployment_args
 from moerun.core.calibrate.calibration import (
     FIT_BOUNDS,
@@ -136,6 +136,7 @@ def calibrate_runs(
                 "runs": [r.id for r in members],
                 "sources": sorted({r.source.split(" (")[0] for r in members}),
                 "model_types": sorted({model_type(r) for r in members}),
+                "layouts": sorted({run_layout(r) for r in members}),
                 "kv_dtype": _one({r.kv_dtype for r in members}),
                 "prompts": _one({r.prompts for r in members}),
                 "rows": rows,
@@ -167,12 +168,18 @@ def _profile(group: dict[str, Any], acceptance: float, version: int) -> Calibrat
         prompts=group["prompts"],
         held=group["held"],
         model_types=tuple(group["model_types"]),
+        layouts=tuple(group["layouts"]),
     )
 
 
 def model_type(run: MeasuredRun) -> str:
     """The architecture of the model a run served, as its config.json names it."""
     return load_spec(run.model).arch.model_type
+
+
+def run_layout(run: MeasuredRun) -> str:
+    """The kind of layout a run used (`Deployment.layout_kind`)."""
+    return deployment_for(run, 0.0).layout_kind()
 
 
 def _held(text: str) -> tuple[str, float]:
@@ -344,7 +351,7 @@ def extrapolation_errors() -> list[dict[str, Any]]:
     for prof in _newest_profiles():
         home, engine = prof.gpu, prof.engine
         for gpu in sorted({r.gpu for r in runs} - {home}):
-            targets = extrapolation_runs(runs, engine, gpu)
+            targets = _of_layouts(extrapolation_runs(runs, engine, gpu), prof, True)
             cal = choose_calibration([prof], gpu, engine)
             params = with_gpu_measurements(cal.params, gpu, engine)
             tables = params.kernels is not None
@@ -437,7 +444,7 @@ def model_extrapolation_errors() -> list[dict[str, Any]]:
         cal = choose_calibration([prof], prof.gpu, prof.engine)
         params = with_gpu_measurements(cal.params, prof.gpu, prof.engine)
         by_type: dict[str, list[MeasuredRun]] = defaultdict(list)
-        for r in model_extrapolation_runs(runs, prof):
+        for r in _of_layouts(model_extrapolation_runs(runs, prof), prof, True):
             by_type[model_type(r)].append(r)
         for mtype, targets in sorted(by_type.items()):
             used, band = _median_errors(
@@ -452,6 +459,59 @@ def model_extrapolation_errors() -> list[dict[str, Any]]:
                         "to_gpu": prof.gpu,
                         "from_model_types": list(prof.model_types),
                         "to_model_type": mtype,
+                        "runs": used,
+                        "median_ape_pct": band,
+                    }
+                )
+    return out
+
+
+def _of_layouts(
+    runs: list[MeasuredRun], prof: CalibrationProfile, fitted: bool
+) -> list[MeasuredRun]:
+    """The runs of a kind of layout `prof`'s runs used (`fitted`) or did not use; every run
+    where the profile does not record its layouts (`fitted`) or none (not `fitted`)."""
+    if not prof.layouts:
+        return runs if fitted else []
+    return [r for r in runs if (_layout_or_none(r) in prof.layouts) == fitted]
+
+
+def _layout_or_none(r: MeasuredRun) -> str | None:
+    try:
+        return run_layout(r)
+    except MoerunError:  # a model or GPU the catalog lacks: the run cannot be priced anyway
+        return None
+
+
+def layout_extrapolation_errors() -> list[dict[str, Any]]:
+    """One row per (profile, kind of layout with runs on its GPU that its runs did not use):
+    the runs (any model architecture), predicted with the profile at their measured
+    acceptance, and the median absolute % error of each metric measured on at least
+    MIN_RUNS_PER_METRIC of them."""
+    runs, _ = all_catalog_measurements()
+    out = []
+    for prof in _newest_profiles():
+        cal = choose_calibration([prof], prof.gpu, prof.engine)
+        params = with_gpu_measurements(cal.params, prof.gpu, prof.engine)
+        by_kind: dict[str, list[MeasuredRun]] = defaultdict(list)
+        for r in _of_layouts(model_extrapolation_runs(runs, prof), prof, False):
+            kind = _layout_or_none(r)
+            if kind is not None:
+                by_kind[kind].append(r)
+        for kind, targets in sorted(by_kind.items()):
+            used, band = _median_errors(
+                [(r, params, cal.kv_capacity_factor, _measured_acceptance(r)) for r in targets]
+            )
+            if used and band:
+                out.append(
+                    {
+                        "engine": prof.engine,
+                        "profile": f"{prof.id} v{prof.version}",
+                        "from_gpu": prof.gpu,
+                        "to_gpu": prof.gpu,
+                        "from_layouts": list(prof.layouts),
+                        "to_layout": kind,
+                        "to_model_types": sorted({model_type(r) for r in targets if r.id in used}),
                         "runs": used,
                         "median_ape_pct": band,
                     }

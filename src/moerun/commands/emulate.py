@@ -38,7 +38,9 @@ def emulator_from_args(
     # an emulator answers whatever clients send: MTP priced as on real text unless told otherwise
     resolved = resolve_layout(*deployment_from_args(args, prompts="text"))
     dep = resolved.deployment
-    calibration = calibration_for(dep.gpu.id, dep.engine.name, dep.model.arch.model_type)
+    calibration = calibration_for(
+        dep.gpu.id, dep.engine.name, dep.model.arch.model_type, dep.layout_kind()
+    )
     options = sim_options_from_args(args, calibration)
     try:
         faults = Faults(

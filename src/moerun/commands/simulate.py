@@ -132,7 +132,8 @@ def _check_lengths(workload: Workload, max_context: int) -> None:
 
 def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
     """Simulate with the calibrated parameters and at the speed of light."""
-    calibration = calibration_for(dep.gpu.id, dep.engine.name, dep.model.arch.model_type)
+    layout = dep.layout_kind(disaggregated=bool(args.disaggregate))
+    calibration = calibration_for(dep.gpu.id, dep.engine.name, dep.model.arch.model_type, layout)
     workload, slo = workload_from_args(args)
     _check_lengths(workload, dep.effective_max_context)
     options = sim_options_from_args(args, calibration)

@@ -144,6 +144,7 @@ def _performance(o: Option) -> dict[str, Any]:
                 "error_band_pct": p.error_band_pct,
                 "error_band_basis": p.error_band_basis,
                 "other_model": p.calibration_models or None,
+                "other_layout": p.calibration_layouts or None,
             },
             "steady_state_reached": p.warmed_up,
             "simulated_at_req_per_s": p.simulated_req_per_s,

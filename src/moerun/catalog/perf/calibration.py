@@ -18,11 +18,13 @@ from moerun.catalog.perf.extrapolation import (
     extrapolation_band,
     extrapolation_errors,
     held_out_band,
+    layout_band,
     model_band,
 )
 from moerun.catalog.perf.kernels import load_kernel_tables
 from moerun.catalog.perf.roofline_transfer import transfer
 from moerun.core.calibrate.calibration import Calibration, CalibrationProfile, choose_calibration
+from moerun.core.deploy.deployment import LAYOUT_KINDS
 from moerun.core.perf.step_time import StepParams, with_values
 from moerun.core.perf.tables import collective_constants
 from moerun.errors import CatalogError
@@ -66,9 +68,20 @@ def profile_from_dict(raw: dict[str, Any], where: str) -> CalibrationProfile:
             prompts=raw.get("prompts"),
             held=_held(raw.get("held") or {}, names, where),
             model_types=tuple(str(t) for t in raw.get("model_types") or ()),
+            layouts=_layouts(raw.get("layouts") or (), where),
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise CatalogError(f"{where}: not a calibration profile ({exc})") from None
+
+
+def _layouts(raw: Any, where: str) -> tuple[str, ...]:
+    kinds = tuple(str(k) for k in raw)
+    unknown = [k for k in kinds if k not in LAYOUT_KINDS]
+    if unknown:
+        raise CatalogError(
+            f"{where}: layouts: unknown kind(s) {unknown}; known: {', '.join(LAYOUT_KINDS)}"
+        )
+    return kinds
 
 
 def _held(raw: dict[str, Any], names: set[str], where: str) -> dict[str, float]:
@@ -84,10 +97,13 @@ def profile_to_dict(p: CalibrationProfile) -> dict[str, Any]:
     out["params"] = p.params.values()
     out["fitted_on"] = list(p.fitted_on)
     out["model_types"] = list(p.model_types)
+    out["layouts"] = list(p.layouts)
     if not p.held:
         del out["held"]
     if not p.model_types:
         del out["model_types"]
+    if not p.layouts:
+        del out["layouts"]
     return out
 
 
@@ -108,11 +124,14 @@ def _load(directory: str) -> tuple[CalibrationProfile, ...]:
     return tuple(out)
 
 
-def calibration_for(gpu: str, engine: str, model_type: str | None = None) -> Calibration:
+def calibration_for(
+    gpu: str, engine: str, model_type: str | None = None, layout: str | None = None
+) -> Calibration:
     """The calibration for this GPU and engine, with the measured kernel tables of that GPU
     and engine attached (the profile's residuals were fitted on top of them); for a model
-    architecture (`model_type`, as config.json names it) the profile's runs did not serve,
-    with the band measured for such predictions."""
+    architecture (`model_type`, as config.json names it) the profile's runs did not serve, or
+    a kind of `layout` (`Deployment.layout_kind`) they did not use, with the band measured
+    for such predictions."""
     cal = choose_calibration(load_profiles(), gpu, engine, model_type)
     params = with_gpu_measurements(cal.params, gpu, engine)
     if params.kernels is None:
@@ -124,7 +143,20 @@ def calibration_for(gpu: str, engine: str, model_type: str | None = None) -> Cal
         cal = extrapolate(cal, params, gpu, engine)
     else:
         cal = replace(cal, params=params)
-    return for_model(with_held_out(cal, engine), engine, model_type)
+    return for_layout(for_model(with_held_out(cal, engine), engine, model_type), engine, layout)
+
+
+def for_layout(cal: Calibration, engine: str, layout: str | None) -> Calibration:
+    """`cal` used for a `layout` kind: unchanged where its profile's runs used that kind of
+    layout (or where either is unknown); else with the band measured for a profile
+    predicting runs of such layouts (`catalog/data/extrapolation_error.yaml`)."""
+    prof = cal.profile
+    if not layout or prof is None or not prof.layouts or layout in prof.layouts:
+        return cal
+    rows, measured = extrapolation_errors()
+    band, basis = layout_band(rows, measured, engine, prof.gpu, layout)
+    out = replace(cal, layout_band_pct=band, layout_basis=basis)
+    return replace(out, note=f"{cal.note}; {out.layout_note}, used for {layout}")
 
 
 def without_tables(

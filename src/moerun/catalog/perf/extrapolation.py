@@ -2,7 +2,9 @@
 profile fitted on one GPU predicting another GPU's runs of the same engine, as moerun does
 for a (GPU, engine) without a profile of its own; and a profile predicting runs of its own GPU
 and engine on a model architecture it was not fitted on (a row with `to_model_type`), as moerun
-does for every model but the ones a profile's runs served. Written by
+does for every model but the ones a profile's runs served; and a profile predicting runs of
+its own GPU and engine on a kind of layout its runs did not use (a row with `to_layout`:
+attention DP, several nodes, prefill/decode disaggregation). Written by
 `benchmarks/bench_accuracy.py --write-extrapolation`."""
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from moerun.core.deploy.deployment import LAYOUT_KINDS
 from moerun.errors import CatalogError
 
 FILE = "extrapolation_error.yaml"
@@ -49,6 +52,17 @@ class ExtrapolationError:
     # the other GPU has kernel tables (False: priced by the roofline at the fractions of peak
     # read off the profile's GPU, `roofline_transfer`)
     to_tables: bool = True
+    # a row on the profile's own GPU measured on runs of a kind of layout its runs did not use
+    # (`Deployment.layout_kind`), and the kinds they used; the model architectures of those
+    # runs (any: the layout is what the row is about)
+    from_layouts: tuple[str, ...] = ()
+    to_layout: str = ""
+    to_model_types: tuple[str, ...] = ()
+
+    @property
+    def cross_layout(self) -> bool:
+        """A row measured on another kind of layout of the profile's own GPU."""
+        return bool(self.to_layout)
 
     @property
     def cross_model(self) -> bool:
@@ -85,6 +99,15 @@ def parse_extrapolation(text: str) -> tuple[tuple[ExtrapolationError, ...], str]
             to_tables = row.get("to_tables", True)
             if not isinstance(to_tables, bool):
                 raise ValueError(f"to_tables must be true or false, not {to_tables!r}")
+            to_layout = str(row.get("to_layout") or "")
+            from_layouts = tuple(str(k) for k in row.get("from_layouts") or ())
+            for kind in (to_layout, *from_layouts) if to_layout else from_layouts:
+                if kind not in LAYOUT_KINDS:
+                    raise ValueError(f"layout {kind!r} is not one of {', '.join(LAYOUT_KINDS)}")
+            if to_layout and not from_layouts:
+                raise ValueError("to_layout needs the from_layouts the profile's runs used")
+            if to_layout and (to_type or row["from_gpu"] != row["to_gpu"]):
+                raise ValueError("a cross-layout row is measured on the profile's own GPU alone")
             rows.append(
                 ExtrapolationError(
                     engine=str(row["engine"]),
@@ -96,6 +119,9 @@ def parse_extrapolation(text: str) -> tuple[tuple[ExtrapolationError, ...], str]
                     from_model_types=from_types,
                     to_model_type=to_type,
                     to_tables=to_tables,
+                    from_layouts=from_layouts,
+                    to_layout=to_layout,
+                    to_model_types=tuple(str(t) for t in row.get("to_model_types") or ()),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -120,7 +146,10 @@ def write_extrapolation(rows: list[dict[str, Any]]) -> Path:
         "extrapolates\n# (that GPU's tables, kernel scale 1); and (rows with to_model_type) "
         "each profile predicting its\n# own GPU's closed-loop runs of a model architecture it "
         "was not fitted on (runs without MTP\n# or with a measured accept length, at that "
-        "acceptance). Median absolute % error per metric.\n# Written by\n"
+        "acceptance); and (rows with to_layout) each profile\n# predicting its own GPU's runs "
+        "of a kind of layout its runs did not use. Median absolute\n# % error per metric. "
+        "Each row counts only runs of the layouts its profile was fitted on,\n# but for "
+        "to_layout rows.\n# Written by\n"
         "# .venv/bin/python benchmarks/bench_accuracy.py --write-extrapolation\n"
     ) + yaml.safe_dump(
         {"schema": 1, "measured": dt.date.today().isoformat(), "rows": rows}, sort_keys=False
@@ -143,7 +172,11 @@ def extrapolation_band(
     profile from `home_gpu`: that pair's measured error where it was measured, else the
     largest error measured for the engine's profiles on another GPU of the same kind (per
     metric); ({}, why) where the engine has none."""
-    mine = [r for r in rows if r.engine == engine and not r.to_model_type and r.to_tables == tables]
+    mine = [
+        r
+        for r in rows
+        if r.engine == engine and not r.to_model_type and not r.to_layout and r.to_tables == tables
+    ]
     if not mine:
         kind = "another GPU's runs" if tables else "the runs of a GPU without kernel tables"
         return {}, f"no {engine} profile has been measured on {kind}"
@@ -189,6 +222,36 @@ def model_band(
         f"largest measured error of a {engine} profile on a model architecture it was not "
         f"fitted on ({pairs}; {measured}, benchmarks/bench_accuracy.py); {model_type} on {gpu} "
         "itself not measured"
+    )
+
+
+def layout_band(
+    rows: tuple[ExtrapolationError, ...], measured: str, engine: str, gpu: str, layout: str
+) -> tuple[dict[str, float], str]:
+    """The band of a prediction for a kind of `layout` that `engine`'s profile on `gpu` was
+    not fitted on: that pair's measured error where it was measured, else the largest error
+    measured for the engine's profiles on that kind of layout (per metric); ({}, why) where
+    none was."""
+    mine = [r for r in rows if r.engine == engine and r.to_layout == layout]
+    if not mine:
+        return {}, (
+            f"no {engine} profile has been measured on runs of a {layout} layout; this one "
+            "is an extrapolation"
+        )
+    pair = [r for r in mine if r.from_gpu == gpu]
+    if pair:
+        r = pair[0]
+        return dict(r.median_ape_pct), (
+            f"measured error of {r.profile} (fitted on {', '.join(r.from_layouts)} runs) on "
+            f"{len(r.runs)} {gpu} {engine} runs of {layout} layouts "
+            f"({', '.join(r.to_model_types) or 'models'}; {measured}, "
+            "benchmarks/bench_accuracy.py)"
+        )
+    band = _largest(mine)
+    pairs = ", ".join(f"{r.profile} on {r.from_gpu}" for r in mine)
+    return band, (
+        f"largest measured error of a {engine} profile on {layout} runs ({pairs}; {measured}, "
+        f"benchmarks/bench_accuracy.py); {gpu} itself not measured"
     )
 
 

@@ -272,6 +272,8 @@ class CalibrationProfile:
     held: dict[str, float] = field(default_factory=dict)
     # the model architectures (HF model_type) its runs served; empty: not recorded
     model_types: tuple[str, ...] = ()
+    # the kinds of layout its runs used (`Deployment.layout_kind`); empty: not recorded
+    layouts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -295,6 +297,11 @@ class Calibration:
     # measured error on its own GPU's runs of its architectures that it was not fitted on
     held_out_band_pct: dict[str, float] = field(default_factory=dict)
     held_out_basis: str = ""
+    # a prediction for a kind of layout the profile's runs did not use (attention DP, several
+    # nodes, prefill/decode disaggregation): the measured error of such predictions (empty
+    # where none was measured) and what it rests on; "" when the profile's runs used it
+    layout_band_pct: dict[str, float] = field(default_factory=dict)
+    layout_basis: str = ""
 
     @property
     def kv_capacity_factor(self) -> float:
@@ -326,22 +333,51 @@ class Calibration:
         return bool(self.model_basis)
 
     @property
+    def layout_note(self) -> str:
+        """Which kinds of layout the profile's runs used, where this prediction is for
+        another ("" otherwise)."""
+        if not self.layout_extrapolated or self.profile is None:
+            return ""
+        return f"fitted on {'/'.join(self.profile.layouts)} layouts"
+
+    @property
+    def layout_extrapolated(self) -> bool:
+        """The prediction is for a kind of layout the profile's runs did not use."""
+        return bool(self.layout_basis)
+
+    @property
     def error_band_pct(self) -> dict[str, float]:
         """Median error per metric (percent): cross-validated, of this GPU and engine's own
         profile; for an extrapolation, the measured error of extrapolating the engine's
         profiles to another GPU's runs (the home profile's error does not carry over); empty
-        where neither was measured. For a model the profile was not fitted on, only the
-        metrics measured on such a model count, each at the larger of the two errors: the
-        fitted runs' small error says nothing about another architecture."""
+        where neither was measured. For a model the profile was not fitted on, or a kind of
+        layout its runs did not use, only the metrics measured for such predictions count,
+        each at the largest of the errors: the fitted runs' small error says nothing about
+        another architecture or another way of running the engine."""
         if self.status == "extrapolated":
             band = dict(self.extrapolation_band_pct)
         elif self.status != "calibrated" or self.profile is None:
             band = {}
         else:
             band = dict(self.profile.cross_validated_mape or self.held_out_band_pct)
-        if not self.model_extrapolated:
+        # each way the prediction leaves what the profile was fitted on (another model
+        # architecture, another kind of layout) keeps only the metrics measured for every
+        # such way, at the largest error measured
+        dims = [
+            other
+            for left, other in (
+                (self.model_extrapolated, self.model_band_pct),
+                (self.layout_extrapolated, self.layout_band_pct),
+            )
+            if left
+        ]
+        if not dims:
             return band
-        return {m: max(v, band.get(m, 0.0)) for m, v in self.model_band_pct.items()}
+        return {
+            m: max(band.get(m, 0.0), *(d[m] for d in dims))
+            for m in dims[0]
+            if all(m in d for d in dims)
+        }
 
     def describe(self) -> dict[str, object]:
         """For reports: status, profile, error band, and what the band rests on."""
@@ -359,20 +395,37 @@ class Calibration:
             "error_band_cross_validated": self.band_cross_validated,
             "profile_model_types": list(self.profile.model_types) if self.profile else [],
             "model_extrapolated": self.model_extrapolated,
+            "profile_layouts": list(self.profile.layouts) if self.profile else [],
+            "layout_extrapolated": self.layout_extrapolated,
             "kernel_tables": kernels.source if kernels is not None else None,
         }
 
     @property
     def error_band_basis(self) -> str:
         """What the error band rests on (or why there is none)."""
-        if self.model_extrapolated:
-            if not self.model_band_pct:
-                return f"none measured: {self.model_basis}"
+        dims = [
+            (band, basis)
+            for left, band, basis in (
+                (self.model_extrapolated, self.model_band_pct, self.model_basis),
+                (self.layout_extrapolated, self.layout_band_pct, self.layout_basis),
+            )
+            if left
+        ]
+        if dims:
+            missing = [basis for band, basis in dims if not band]
+            if missing:
+                return "none measured: " + "; ".join(missing)
+            parts = [basis for _, basis in dims]
             if self.status == "extrapolated" and self.extrapolation_band_pct:
-                return f"{self.model_basis}; {self.extrapolation_basis} (larger of the two)"
-            if self.status == "calibrated" and self.held_out_band_pct:
-                return f"{self.model_basis}; {self.held_out_basis} (larger of the two)"
-            return self.model_basis
+                parts.append(self.extrapolation_basis)
+            if self.status == "calibrated" and self.profile is not None:
+                if self.profile.cross_validated_mape:
+                    parts.append("cross-validated error of this GPU and engine's runs")
+                elif self.held_out_band_pct:
+                    parts.append(self.held_out_basis)
+            if len(parts) == 2:
+                return "; ".join(parts) + " (larger of the two)"
+            return "; ".join(parts) + (" (largest of them)" if len(parts) > 2 else "")
         if self.status == "extrapolated" and self.extrapolation_band_pct:
             return self.extrapolation_basis
         own = self.status == "calibrated" and self.profile is not None

@@ -15,6 +15,13 @@ from moerun.core.model.model_spec import ModelSpec
 # dequantize to bf16, so any GPU with bf16 runs it).
 FORMAT_COMPUTE = {"bf16": "bf16", "fp8": "fp8", "int4": "bf16", "nvfp4": "fp4", "mxfp4": "fp4"}
 
+# The kinds of layout a calibration can have been measured on, each priced by parts of the
+# step model the others do not exercise: one scale-up domain with a single attention rank
+# (TP, experts over TP or EP); attention data parallel with expert parallel MoE in one domain
+# (per-rank batches, all-to-all); more than one scale-up domain (collectives on the network);
+# prefill and decode on separate instances (KV transfer).
+LAYOUT_KINDS = ("single-node", "attention-dp", "multi-node", "pd-disaggregated")
+
 
 def budget_flag_ranks(engine: str, dp: int) -> int:
     """The ranks an engine divides its token-budget flag over: vLLM's --max-num-batched-tokens
@@ -43,6 +50,15 @@ class Deployment:
     # Running sequences per attention-DP rank (vLLM --max-num-seqs; SGLang
     # --max-running-requests is this x DP); None: the engine's own default.
     max_num_seqs: int | None = None
+
+    def layout_kind(self, disaggregated: bool = False) -> str:
+        """Which of `LAYOUT_KINDS` this deployment is (`disaggregated`: it runs as one side
+        of a prefill/decode pair); a layout of several kinds is the one listed last."""
+        if disaggregated:
+            return "pd-disaggregated"
+        if self.num_gpus > max(self.gpu.gpus_per_node, self.gpu.scale_up_domain_gpus or 0):
+            return "multi-node"
+        return "attention-dp" if self.parallel.dp > 1 else "single-node"
 
     @property
     def num_nodes(self) -> int:

@@ -99,7 +99,7 @@ class PlanCatalog:
     reserve: ReserveModel
     clouds: tuple[CloudOffer, ...]
     providers: dict[str, Provider]
-    calibration: Callable[[str, str, str], Calibration]
+    calibration: Callable[[str, str, str, str], Calibration]
     # weight format -> quality note shown next to options that use it
     weight_notes: dict[str, str] = field(default_factory=dict)
     # human descriptions of prices a --prices file replaced or added

@@ -264,6 +264,7 @@ def _costed(
             s.calibration.error_band_pct,
             error_band_basis=s.calibration.error_band_basis,
             calibration_models=s.calibration.model_note,
+            calibration_layouts=s.calibration.layout_note,
         )
         sh = _fleet(s, cloud, point.req_per_s, perf, request, stats)
         d = s.dep
@@ -324,6 +325,7 @@ def _verify_one(sh: SelfHosted, request: PlanRequest, stats: WorkloadStats) -> S
         v.req_per_s if v.passed else rate,
         sh.perf.error_band_basis,
         sh.perf.calibration_models,
+        sh.perf.calibration_layouts,
     )
     if capacity <= 0:
         return replace(sh, perf=perf)

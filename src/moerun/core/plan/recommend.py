@@ -46,6 +46,9 @@ class Performance:
     # "" when the profile's runs served this model's architecture; else which ones they
     # served (Calibration.model_note)
     calibration_models: str = ""
+    # "" when the profile's runs used this kind of layout; else which ones they used
+    # (Calibration.layout_note)
+    calibration_layouts: str = ""
 
     def band_shown(self) -> list[tuple[str, float]]:
         """The band a reader of a latency / throughput cell needs: p99 TPOT and TTFT (the
@@ -61,10 +64,11 @@ class Performance:
         return out
 
     def calibration_label(self) -> str:
-        """`calibration <status>`, and the models its profile was fitted on where this
-        prediction is for another."""
-        text = f"calibration {self.calibration_status}"
-        return f"{text}, {self.calibration_models}" if self.calibration_models else text
+        """`calibration <status>`, and the models its profile was fitted on or the kinds of
+        layout its runs used, where this prediction is for another."""
+        parts = [f"calibration {self.calibration_status}"]
+        parts += [t for t in (self.calibration_models, self.calibration_layouts) if t]
+        return ", ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,7 +99,7 @@ def search(
     space: SearchSpace,
     stats: WorkloadStats,
     slo: Slo,
-    calibration: Callable[[str, str, str], Calibration],
+    calibration: Callable[[str, str, str, str], Calibration],
     usd_per_gpu_hour: dict[str, float],
     progress: Progress | None = None,
 ) -> SearchResult:
@@ -122,7 +122,7 @@ def search(
     if progress is not None:
         progress(len(jobs), len(jobs))
     if space.disaggregation:
-        _screen_disaggregated(space, stats, slo, result)
+        _screen_disaggregated(space, stats, slo, calibration, result)
     for gpu in gpus:
         if any(s.dep.gpu.id == gpu.id for s in result.feasible + result.infeasible):
             result.no_fit.pop(gpu.id, None)
@@ -134,7 +134,7 @@ def _screen_group(
     space: SearchSpace,
     stats: WorkloadStats,
     slo: Slo,
-    calibration: Callable[[str, str, str], Calibration],
+    calibration: Callable[[str, str, str, str], Calibration],
     price: float,
     result: SearchResult,
 ) -> None:
@@ -144,8 +144,9 @@ def _screen_group(
     for par in candidate_layouts(base.num_gpus, node):
         if par.tp > node:
             continue
+        layout = replace(base, parallel=par).layout_kind()
         for engine in space.engines:
-            cal = calibration(base.gpu.id, engine.name, base.model.arch.model_type)
+            cal = calibration(base.gpu.id, engine.name, base.model.arch.model_type, layout)
             for mtp in space.mtp_choices:
                 dep = replace(base, parallel=par, engine=engine, mtp=mtp)
                 result.num_deployments += 1
@@ -167,9 +168,14 @@ def _screen_group(
 
 
 def _screen_disaggregated(
-    space: SearchSpace, stats: WorkloadStats, slo: Slo, result: SearchResult
+    space: SearchSpace,
+    stats: WorkloadStats,
+    slo: Slo,
+    calibration: Callable[[str, str, str, str], Calibration],
+    result: SearchResult,
 ) -> None:
-    """xPyD units of the best colocated replicas (prefill and decode on the same layout)."""
+    """xPyD units of the best colocated replicas (prefill and decode on the same layout),
+    each with the band of a disaggregated prediction."""
     seeds = sorted(result.feasible, key=lambda s: s.usd_per_request_at_capacity)
     seeds += sorted(
         (s for s in result.infeasible if s.capacity.closest is not None),
@@ -183,8 +189,11 @@ def _screen_disaggregated(
             continue
         done += 1
         dep = s.dep
-        model = StepModel(dep, s.calibration.params)
-        limits = ReplicaLimits.of(dep, s.fit, s.calibration.kv_capacity_factor)
+        cal = calibration(
+            dep.gpu.id, dep.engine.name, dep.model.arch.model_type, dep.layout_kind(True)
+        )
+        model = StepModel(dep, cal.params)
+        limits = ReplicaLimits.of(dep, s.fit, cal.kv_capacity_factor)
         bw = dep.gpu.network_bw_bytes_per_s
         transfer_s = (
             (stats.p99_new_tokens + stats.mean_cached_tokens)
@@ -194,5 +203,5 @@ def _screen_disaggregated(
         for x, y in DISAGG_RATIOS:
             cap = disaggregated_capacity(model, limits, stats, slo, x, y, transfer_s)
             result.num_screened += 1
-            screened = Screened(dep, s.fit, cap, s.calibration, s.usd_per_gpu_hour, (x, y))
+            screened = Screened(dep, s.fit, cap, cal, s.usd_per_gpu_hour, (x, y))
             (result.feasible if cap.best else result.infeasible).append(screened)
