@@ -136,6 +136,29 @@ def test_a_profile_that_served_the_model_comes_before_a_newer_one_that_did_not()
     assert version("llama", [*profiles, unknown]) == 4
 
 
+def test_a_profile_whose_runs_used_the_layout_comes_before_a_newer_one_that_did_not() -> None:
+    single = dataclasses.replace(_profile("h200_sxm", "sglang", 2), model_types=("deepseek_v3",),
+                                 layouts=("single-node",))  # fmt: skip
+    dp = dataclasses.replace(_profile("h200_sxm", "sglang", 3), model_types=("deepseek_v3",),
+                             layouts=("attention-dp",))  # fmt: skip
+    glm_dp = dataclasses.replace(_profile("h200_sxm", "sglang", 4), model_types=("glm_moe_dsa",),
+                                 layouts=("attention-dp",))  # fmt: skip
+    profiles = [single, dp, glm_dp]
+
+    def version(model_type: str | None, layout: str | None) -> int:
+        prof = choose_calibration(profiles, "h200_sxm", "sglang", model_type, layout).profile
+        assert prof is not None
+        return prof.version
+
+    assert (
+        version("deepseek_v3", "single-node") == 2 and version("deepseek_v3", "attention-dp") == 3
+    )
+    # the model's architecture comes first: GLM-5 single-node takes the GLM-5 (DP) profile
+    assert version("glm_moe_dsa", "single-node") == 4
+    assert version(None, "single-node") == 2 and version(None, None) == 4
+    assert version("deepseek_v3", "multi-node") == 3  # no layout match: the newest of the model
+
+
 def test_held_parameters_stay_fixed_and_the_rest_are_fitted() -> None:
     points = [point(i, c, measured(i, c, TRUE)) for i, c in LOADS]
     # the per-step overhead held at its true value: the others are still found

@@ -132,7 +132,7 @@ def calibration_for(
     architecture (`model_type`, as config.json names it) the profile's runs did not serve, or
     a kind of `layout` (`Deployment.layout_kind`) they did not use, with the band measured
     for such predictions."""
-    cal = choose_calibration(load_profiles(), gpu, engine, model_type)
+    cal = choose_calibration(load_profiles(), gpu, engine, model_type, layout)
     params = with_gpu_measurements(cal.params, gpu, engine)
     if params.kernels is None:
         cal = without_tables(cal, params, gpu, engine, model_type)

@@ -441,16 +441,27 @@ class Calibration:
 
 
 def choose_calibration(
-    profiles: Sequence[CalibrationProfile], gpu: str, engine: str, model_type: str | None = None
+    profiles: Sequence[CalibrationProfile],
+    gpu: str,
+    engine: str,
+    model_type: str | None = None,
+    layout: str | None = None,
 ) -> Calibration:
     """This GPU and engine's newest profile, one whose runs served `model_type` before any
-    other (a team's GLM-5 refit does not replace the DeepSeek profile for DeepSeek); else the
-    same engine on another GPU (efficiencies are relative to each GPU's peak); else moerun's
-    uncalibrated defaults."""
+    other (a team's GLM-5 refit does not replace the DeepSeek profile for DeepSeek), then one
+    whose runs used the kind of `layout` (a refit on attention-DP runs does not replace the
+    single-node profile for single-node layouts); else the same engine on another GPU
+    (efficiencies are relative to each GPU's peak); else moerun's uncalibrated defaults."""
     same = [p for p in profiles if p.gpu == gpu and p.engine == engine]
     if same:
-        p = max(same, key=lambda q: (model_type is not None and model_type in q.model_types,
-                                     q.version))  # fmt: skip
+        p = max(
+            same,
+            key=lambda q: (
+                model_type is not None and model_type in q.model_types,
+                layout is not None and layout in q.layouts,
+                q.version,
+            ),
+        )
         return Calibration("calibrated", p.params, p, f"fitted on {len(p.fitted_on)} measured runs")
     other = [p for p in profiles if p.engine == engine] or list(profiles)
     if other:
