@@ -22,6 +22,8 @@ MEAN_COLUMNS = ["ttft_mean_ms", "tpot_mean_ms"]
 # the launch command's request cap and token budget, where it set them (empty: the engine's default)
 LAUNCH_COLUMNS = ["max_running_requests", "max_batched_tokens"]
 PINNED_COLUMNS = ["mtp_accept_pinned"]
+# the launch command's static memory fraction, where it set one (empty: the engine's default)
+MEM_COLUMNS = ["mem_fraction"]
 INFERENCEX_FILES = (
     "deepseek-r1-fp8-8xh200-sglang-inferencex.csv",
     "deepseek-r1-fp8-b200-sglang-inferencex.csv",
@@ -75,6 +77,7 @@ def test_added_files_keep_the_columns_and_load(name: str) -> None:
         LAUNCH_COLUMNS,
         MEAN_COLUMNS + LAUNCH_COLUMNS,
         LAUNCH_COLUMNS + PINNED_COLUMNS,
+        LAUNCH_COLUMNS + PINNED_COLUMNS + MEM_COLUMNS,
     )
     runs = catalog_measurements((name,))
     assert len(runs) == len(rows(name)) and len({r.id for r in runs}) == len(runs)
@@ -84,6 +87,10 @@ def test_added_files_keep_the_columns_and_load(name: str) -> None:
     if "mtp_accept_pinned" in cols:
         pinned = {r["id"]: r["mtp_accept_pinned"] == "true" for r in rows(name)}
         assert {r.id: r.mtp_accept_pinned for r in runs} == pinned
+    if "mem_fraction" in cols:
+        fractions = {r["id"]: float(r["mem_fraction"]) if r["mem_fraction"] else None
+                     for r in rows(name)}  # fmt: skip
+        assert {r.id: r.mem_fraction for r in runs} == fractions
 
 
 def test_pinned_acceptance_is_the_launch_environment() -> None:

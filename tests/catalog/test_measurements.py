@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import re
+from importlib import resources
 from pathlib import Path
 
 import pytest
@@ -314,3 +318,44 @@ def test_catalog_rows_keep_the_token_budget_their_launch_commands_set() -> None:
             assert r.max_batched_tokens == (32768 if r.mtp_tokens else None), rid
     for rid, value in expected.items():
         assert runs[rid].max_batched_tokens == value, rid
+
+
+def test_a_launch_memory_fraction_reaches_the_simulated_kv_capacity(tmp_path: Path) -> None:
+    from moerun.commands.calibration_points import deployment_for
+    from moerun.core.deploy.memory_fit import memory_fit
+
+    (given,) = parse_csv(_launch_row("mem_fraction", "0.80", "tp8", "sglang"), "x.csv")
+    (default,) = parse_csv(_launch_row("mem_fraction", "", "tp8", "sglang"), "x.csv")
+    assert (given.mem_fraction, default.mem_fraction) == (0.80, None)
+    low, usual = deployment_for(given, 0.0), deployment_for(default, 0.0)
+    assert low.effective_mem_fraction == 0.80
+    assert usual.effective_mem_fraction == usual.engine.default_mem_fraction == 0.85
+    # SGLang's static fraction holds weights and KV: 5% of 141 GB less is 5% of it less KV
+    gpu_bytes = low.gpu.memory_bytes
+    lost = memory_fit(usual).kv_free_bytes_per_gpu - memory_fit(low).kv_free_bytes_per_gpu
+    assert lost == pytest.approx(0.05 * gpu_bytes, rel=0.01)
+    for bad in ("0", "1.2", "most"):
+        with pytest.raises(CatalogError, match="mem_fraction must be a number in"):
+            parse_csv(_launch_row("mem_fraction", bad, "tp8", "sglang"), "x.csv")
+    # a bench result keeps the fraction its deployment was launched with
+    assert _bench_run(tmp_path, {"mem_fraction": 0.7}).mem_fraction == 0.7
+    assert _bench_run(tmp_path, {"mem_fraction": None}).mem_fraction is None
+
+
+def test_catalog_rows_keep_the_memory_fraction_their_launch_commands_set() -> None:
+    runs = {
+        r.id: r
+        for f in ("glm52-fp8-8xh200-sglang.csv", "glm52-fp8-8xb200-sglang-cookbook.csv")
+        for r in catalog_measurements((f,))
+    }
+    # as the cookbook cells' launch flags read (the rows' notes quote them)
+    expected = {"G52B-01": 0.8, "G52B-03": 0.85, "G52B-05": 0.8, "G52S-01": None, "G52S-05": 0.85}
+    for rid, value in expected.items():
+        assert runs[rid].mem_fraction == value, rid
+    # every row: the fraction its notes quote from the launch command, else none
+    root = resources.files("moerun.catalog").joinpath("data/measurements")
+    for f in ("glm52-fp8-8xh200-sglang.csv", "glm52-fp8-8xb200-sglang-cookbook.csv"):
+        for row in csv.DictReader(io.StringIO(root.joinpath(f).read_text("utf-8"))):
+            quoted = re.search(r"--mem-fraction-static ([0-9.]+)", row["dataset"])
+            want = float(quoted.group(1)) if quoted else None
+            assert runs[row["id"]].mem_fraction == want, row["id"]

@@ -23,7 +23,8 @@ SIMULATED_ENGINES = ("vllm", "sglang")
 
 def deployment_for(run: MeasuredRun, mtp_acceptance: float) -> Deployment:
     """The deployment a measured run describes, its MTP drafts accepted at `mtp_acceptance`,
-    with the per-rank token budget its launch command gave the engine."""
+    with the per-rank token budget and the memory fraction its launch command gave the
+    engine."""
     engine = run.engine if run.engine in SIMULATED_ENGINES else "vllm"
     dep = Deployment(
         model=load_spec(run.model),
@@ -36,6 +37,7 @@ def deployment_for(run: MeasuredRun, mtp_acceptance: float) -> Deployment:
         parallel=run.parallel,
         mtp=Mtp.drafting(run.mtp_tokens, mtp_acceptance, run.mtp_accept_pinned),
         max_context=max(run.isl + run.osl, 8192),
+        mem_fraction=run.mem_fraction,
     )
     return dep.launched_with_budget_flag(run.max_batched_tokens)
 

@@ -84,6 +84,9 @@ class MeasuredRun:
     # (`--chunked-prefill-size`, `--max-num-batched-tokens`), when it set one; None: the
     # engine's default on that GPU
     max_batched_tokens: int | None = None
+    # the launch command's static memory fraction (SGLang `--mem-fraction-static`, vLLM
+    # `--gpu-memory-utilization`), when it set one; None: the engine's default
+    mem_fraction: float | None = None
 
     @property
     def group(self) -> str:
@@ -153,12 +156,27 @@ def parse_csv(text: str, where: str) -> list[MeasuredRun]:
                     else None,
                     max_running_requests=_positive(row, "max_running_requests"),
                     max_batched_tokens=_positive(row, "max_batched_tokens"),
+                    mem_fraction=_fraction(row, "mem_fraction"),
                     mtp_accept_pinned=_pinned(row),
                 )
             )
         except (KeyError, ValueError) as exc:
             raise CatalogError(f"{where}: line {i}: bad or missing field ({exc})") from None
     return runs
+
+
+def _fraction(row: dict[str, str], column: str) -> float | None:
+    """A fraction in (0, 1] from an optional column (None when empty)."""
+    text = row.get(column)
+    if not text or not text.strip():
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value <= 1:
+        raise ValueError(f"{column} must be a number in (0, 1], got {text!r}")
+    return value
 
 
 def _positive(row: dict[str, str], column: str) -> int | None:
@@ -278,6 +296,7 @@ def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
                     kv_dtype=dep.get("kv_dtype") or "fp8",
                     max_batched_tokens=_deployed_flag(dep, par.dp, "max_num_batched_tokens"),
                     max_running_requests=_deployed_flag(dep, par.dp, "max_num_seqs"),
+                    mem_fraction=float(dep["mem_fraction"]) if dep.get("mem_fraction") else None,
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:
