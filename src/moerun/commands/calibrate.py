@@ -7,6 +7,7 @@ import datetime as dt
 import json
 import sys
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -441,29 +442,46 @@ def model_extrapolation_errors() -> list[dict[str, Any]]:
     for prof in _newest_profiles():
         if not prof.model_types:
             continue
-        cal = choose_calibration([prof], prof.gpu, prof.engine)
-        params = with_gpu_measurements(cal.params, prof.gpu, prof.engine)
         by_type: dict[str, list[MeasuredRun]] = defaultdict(list)
         for r in _of_layouts(model_extrapolation_runs(runs, prof), prof, True):
             by_type[model_type(r)].append(r)
-        for mtype, targets in sorted(by_type.items()):
-            used, band = _median_errors(
-                [(r, params, cal.kv_capacity_factor, _measured_acceptance(r)) for r in targets]
+        for mtype, used, band in _own_gpu_errors(prof, by_type):
+            out.append(
+                {
+                    **_own_gpu_row(prof),
+                    "from_model_types": list(prof.model_types),
+                    "to_model_type": mtype,
+                    "runs": used,
+                    "median_ape_pct": band,
+                }
             )
-            if used and band:
-                out.append(
-                    {
-                        "engine": prof.engine,
-                        "profile": f"{prof.id} v{prof.version}",
-                        "from_gpu": prof.gpu,
-                        "to_gpu": prof.gpu,
-                        "from_model_types": list(prof.model_types),
-                        "to_model_type": mtype,
-                        "runs": used,
-                        "median_ape_pct": band,
-                    }
-                )
     return out
+
+
+def _own_gpu_row(prof: CalibrationProfile) -> dict[str, Any]:
+    """The fields that name a row measured on the profile's own GPU."""
+    return {
+        "engine": prof.engine,
+        "profile": f"{prof.id} v{prof.version}",
+        "from_gpu": prof.gpu,
+        "to_gpu": prof.gpu,
+    }
+
+
+def _own_gpu_errors(
+    prof: CalibrationProfile, groups: dict[str, list[MeasuredRun]]
+) -> Iterator[tuple[str, list[str], dict[str, float]]]:
+    """Each group of runs of the profile's own GPU predicted with the profile (its GPU's
+    tables), at their measured acceptance: (group, the runs that ran, the median absolute %
+    error per metric), for the groups with any metric measured on enough runs."""
+    cal = choose_calibration([prof], prof.gpu, prof.engine)
+    params = with_gpu_measurements(cal.params, prof.gpu, prof.engine)
+    for key, targets in sorted(groups.items()):
+        used, band = _median_errors(
+            [(r, params, cal.kv_capacity_factor, _measured_acceptance(r)) for r in targets]
+        )
+        if used and band:
+            yield key, used, band
 
 
 def _of_layouts(
@@ -491,31 +509,24 @@ def layout_extrapolation_errors() -> list[dict[str, Any]]:
     runs, _ = all_catalog_measurements()
     out = []
     for prof in _newest_profiles():
-        cal = choose_calibration([prof], prof.gpu, prof.engine)
-        params = with_gpu_measurements(cal.params, prof.gpu, prof.engine)
         by_kind: dict[str, list[MeasuredRun]] = defaultdict(list)
         for r in _of_layouts(model_extrapolation_runs(runs, prof), prof, False):
             kind = _layout_or_none(r)
             if kind is not None:
                 by_kind[kind].append(r)
-        for kind, targets in sorted(by_kind.items()):
-            used, band = _median_errors(
-                [(r, params, cal.kv_capacity_factor, _measured_acceptance(r)) for r in targets]
+        for kind, used, band in _own_gpu_errors(prof, by_kind):
+            out.append(
+                {
+                    **_own_gpu_row(prof),
+                    "from_layouts": list(prof.layouts),
+                    "to_layout": kind,
+                    "to_model_types": sorted(
+                        {model_type(r) for r in by_kind[kind] if r.id in used}
+                    ),
+                    "runs": used,
+                    "median_ape_pct": band,
+                }
             )
-            if used and band:
-                out.append(
-                    {
-                        "engine": prof.engine,
-                        "profile": f"{prof.id} v{prof.version}",
-                        "from_gpu": prof.gpu,
-                        "to_gpu": prof.gpu,
-                        "from_layouts": list(prof.layouts),
-                        "to_layout": kind,
-                        "to_model_types": sorted({model_type(r) for r in targets if r.id in used}),
-                        "runs": used,
-                        "median_ape_pct": band,
-                    }
-                )
     return out
 
 

@@ -228,21 +228,14 @@ def scatter_chart(
             "</title></circle>"
         )
     if unmeasured_front:
-        d = " ".join(
-            f"{'M' if i == 0 else 'L'}{f.px(x):.1f},{f.py(y):.1f}"
-            for i, (x, y, _) in enumerate(unmeasured_front)
-        )
         out.append(
-            f'<path class="series unmeasured" d="{d}" fill="none" stroke="{UNMEASURED_COLOR}" '
-            f'stroke-width="1.5" stroke-dasharray="5 3"><title>{escape(labels[3])}</title></path>'
+            f'<path class="series unmeasured" d="{_polyline(f, unmeasured_front)}" fill="none" '
+            f'stroke="{UNMEASURED_COLOR}" stroke-width="1.5" stroke-dasharray="5 3"><title>'
+            f"{escape(labels[3])}</title></path>"
         )
     if front:
-        d = " ".join(
-            f"{'M' if i == 0 else 'L'}{f.px(x):.1f},{f.py(y):.1f}"
-            for i, (x, y, _) in enumerate(front)
-        )
         out.append(
-            f'<path class="series" d="{d}" fill="none" stroke="{COLORS[1]}" '
+            f'<path class="series" d="{_polyline(f, front)}" fill="none" stroke="{COLORS[1]}" '
             f'stroke-width="1.5"><title>{escape(labels[1])}</title></path>'
         )
         for x, y, label in front:  # the front's own configurations, drawn on top of it
@@ -295,6 +288,13 @@ def scatter_chart(
                 break
     out += _legend(legend, dashed, right=True, colors=colors)
     return "\n".join(out) + "\n</svg>"
+
+
+def _polyline(f: _Frame, points: Sequence[tuple[float, float, str]]) -> str:
+    """An SVG path through `points` in order."""
+    return " ".join(
+        f"{'M' if i == 0 else 'L'}{f.px(x):.1f},{f.py(y):.1f}" for i, (x, y, _) in enumerate(points)
+    )
 
 
 # where a highlighted point's label may go, tried in order (pixels from the point)
