@@ -132,7 +132,8 @@ def silicon(quick: bool) -> None:
             runs = runs[:5]
         if not runs:
             continue
-        cal = calibration_for(key[0], key[1])
+        # as a user's prediction of that model gets it (its architecture's residual, if any)
+        cal = calibration_for(key[0], key[1], model_type(runs[0]))
         tpot, ttft, cover = [], [], []
         aic_tpot, aic_ttft = [], []
         for r in runs:
@@ -195,7 +196,7 @@ def aic_question(quick: bool) -> None:
         kv_dtype="fp8",
     )
     dep = deployment_for(run, 0.0)
-    cal = calibration_for("h200_sxm", "sglang")
+    cal = calibration_for("h200_sxm", "sglang", "glm_moe_dsa")
     best = 0.0
     print("\n3. AIConfigurator's question: GLM-5-FP8, 8x H200, SGLang, 4000/1000")
     for conc in (4, 8, 16, 32) if quick else (4, 8, 16, 24, 32, 48, 64, 96):
@@ -283,13 +284,29 @@ def _acceptance(r: MeasuredRun) -> float:
 def extrapolation(write: bool) -> None:
     """Section 5: the measured error of extrapolated predictions (the band they carry)."""
     from moerun.commands.calibrate import (
+        architecture_residual_rows,
         extrapolation_errors,
         layout_extrapolation_errors,
         model_extrapolation_errors,
     )
 
+    residuals = architecture_residual_rows()
+    print("\n5. architecture residuals: per-step time of one architecture beyond another's")
+    for res in residuals:
+        print(
+            f"  {res['engine']} {res['engine_version']} on {res['gpu']}: {res['to_model_type']} "
+            f"{res['step_overhead_s'] * 1e3:+.2f} ms per step over {res['from_model_type']} "
+            f"({len(res['runs'])} runs against {len(res['base_runs'])}; in-sample "
+            + ", ".join(f"{k} {v:.1f}%" for k, v in res["in_sample_mape"].items())
+            + ")"
+        )
+    if write:  # the rows below price each run's architecture with it
+        from moerun.catalog.perf.architecture import write_residuals
+
+        print(f"  wrote {write_residuals(residuals)}")
+
     rows = extrapolation_errors()
-    print("\n5. extrapolation: a profile fitted on one GPU predicting another GPU's runs")
+    print("   extrapolation: a profile fitted on one GPU predicting another GPU's runs")
     for row in rows:
         errs = "  ".join(f"{m} {v:.1f}%" for m, v in row["median_ape_pct"].items())
         print(

@@ -16,6 +16,11 @@ from rich.console import Console
 from rich.table import Table
 
 from moerun.catalog.models import load_spec
+from moerun.catalog.perf.architecture import (
+    ArchitectureResidual,
+    residual_for,
+    with_residual,
+)
 from moerun.catalog.perf.calibration import (
     DEFAULT_MTP_ACCEPTANCE,
     extrapolate,
@@ -368,7 +373,10 @@ def extrapolation_errors() -> list[dict[str, Any]]:
                     cal = without_tables(base, params, gpu, engine, model_type(r))
                     if cal is base:  # nothing to read the roofline's fractions off
                         continue
-                priced.append((r, cal.params, cal.kv_capacity_factor, 0.0))
+                res = _residual(prof, r)
+                if res is not None and r.id in res.runs:
+                    continue  # fitted on: it measures nothing
+                priced.append((r, with_residual(cal.params, res), cal.kv_capacity_factor, 0.0))
             used, band = _median_errors(priced)
             if not used:
                 continue
@@ -477,11 +485,78 @@ def _own_gpu_errors(
     cal = choose_calibration([prof], prof.gpu, prof.engine)
     params = with_gpu_measurements(cal.params, prof.gpu, prof.engine)
     for key, targets in sorted(groups.items()):
-        used, band = _median_errors(
-            [(r, params, cal.kv_capacity_factor, _measured_acceptance(r)) for r in targets]
-        )
+        priced = []
+        for r in targets:
+            # as calibration_for prices the run's architecture: with its measured residual,
+            # which says nothing about the runs it was fitted on
+            res = _residual(prof, r)
+            if res is None or r.id not in res.runs:
+                priced.append(
+                    (r, with_residual(params, res), cal.kv_capacity_factor, _measured_acceptance(r))
+                )
+        used, band = _median_errors(priced)
         if used and band:
             yield key, used, band
+
+
+def _residual(prof: CalibrationProfile, r: MeasuredRun) -> ArchitectureResidual | None:
+    """The architecture residual `prof` adds when it predicts run `r`'s model."""
+    try:
+        mtype = model_type(r)
+    except MoerunError:
+        return None
+    return residual_for(prof.engine, prof.engine_version, prof.model_types, mtype)
+
+
+def architecture_residual_rows() -> list[dict[str, Any]]:
+    """One row per (GPU, engine version) whose closed-loop runs without MTP (split `fit`)
+    include at least MIN_RUNS of an architecture a catalog profile of the engine was fitted on
+    and MIN_RUNS of another: a base profile fitted on the first, and the per-step overhead
+    fitted on the second with every other parameter held at the base's."""
+    runs, _ = all_catalog_measurements()
+    fitted_types: dict[str, set[str]] = defaultdict(set)
+    for prof in load_profiles():
+        fitted_types[prof.engine] |= set(prof.model_types)
+    groups: dict[tuple[str, str, str], dict[str, list[MeasuredRun]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for r in runs:
+        if (
+            r.split == "fit"
+            and r.concurrency is not None
+            and not r.mtp_tokens
+            and r.engine in SIMULATED_ENGINES
+        ):
+            groups[(r.gpu, r.engine, r.engine_version)][model_type(r)].append(r)
+    out = []
+    for (gpu, engine, version), by_type in sorted(groups.items()):
+        bases = [t for t in sorted(by_type) if t in fitted_types[engine]]
+        others = [t for t in sorted(by_type) if t not in fitted_types[engine]]
+        for a in bases:
+            for b in others:
+                if len(by_type[a]) < MIN_RUNS or len(by_type[b]) < MIN_RUNS:
+                    continue
+                (base,) = calibrate_runs(by_type[a], 0.0)["groups"]
+                values = base["params"].values()
+                held = {n: values[n] for n in FIT_BOUNDS if n != "step_overhead_s"}
+                (other,) = calibrate_runs(by_type[b], 0.0, held)["groups"]
+                step = other["params"].step_overhead_s - base["params"].step_overhead_s
+                out.append(
+                    {
+                        "engine": engine,
+                        "engine_version": version,
+                        "gpu": gpu,
+                        "from_model_type": a,
+                        "to_model_type": b,
+                        "base_runs": base["runs"],
+                        "runs": other["runs"],
+                        "step_overhead_s": round(step, 6),
+                        "in_sample_mape": {
+                            k: round(v, 1) for k, v in other["in_sample_mape"].items()
+                        },
+                    }
+                )
+    return out
 
 
 def _of_layouts(

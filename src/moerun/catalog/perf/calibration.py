@@ -14,6 +14,7 @@ from typing import Any
 import yaml
 
 from moerun.catalog.gpus import get_gpu
+from moerun.catalog.perf.architecture import residual_for, with_residual
 from moerun.catalog.perf.extrapolation import (
     extrapolation_band,
     extrapolation_errors,
@@ -195,14 +196,21 @@ def with_held_out(cal: Calibration, engine: str) -> Calibration:
 def for_model(cal: Calibration, engine: str, model_type: str | None) -> Calibration:
     """`cal` used for `model_type`: unchanged where its profile's runs served that
     architecture (or where either is unknown); else with the band measured for a profile
-    predicting an architecture it was not fitted on (`catalog/data/extrapolation_error.yaml`)."""
+    predicting an architecture it was not fitted on (`catalog/data/extrapolation_error.yaml`),
+    and that architecture's per-step residual where one was measured for the profile's engine
+    version (`catalog/data/architecture_residual.yaml`)."""
     prof = cal.profile
     if not model_type or prof is None or not prof.model_types or model_type in prof.model_types:
         return cal
     rows, measured = extrapolation_errors()
     band, basis = model_band(rows, measured, engine, prof.gpu, model_type)
     out = replace(cal, model_band_pct=band, model_basis=basis)
-    return replace(out, note=f"{cal.note}; {out.model_note}, used for {model_type}")
+    note = f"{cal.note}; {out.model_note}, used for {model_type}"
+    # what that architecture costs per step beyond the fitted one, where it was measured
+    residual = residual_for(prof.engine, prof.engine_version, prof.model_types, model_type)
+    if residual is not None:
+        note += f" ({residual.describe()})"
+    return replace(out, params=with_residual(cal.params, residual), note=note)
 
 
 def extrapolate(cal: Calibration, params: StepParams, gpu: str, engine: str) -> Calibration:
