@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
 from importlib import resources
+from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
@@ -19,6 +21,21 @@ _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 def read_package_file(filename: str) -> str:
     """Text of a file in moerun/catalog/data (package data, never a path outside it)."""
     return resources.files("moerun.catalog").joinpath("data", filename).read_text("utf-8")
+
+
+def write_measured_rows(
+    filename: str, header: str, rows: list[dict[str, Any]], check: Callable[[str], object]
+) -> Path:
+    """Write measured `rows` to moerun/catalog/data/`filename` under the comment `header`,
+    dated today, after `check` (the file's parser) has read the text back; returns the path."""
+    path = Path(str(resources.files("moerun.catalog").joinpath("data", filename)))
+    comment = "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines())
+    text = comment + yaml.safe_dump(
+        {"schema": 1, "measured": dt.date.today().isoformat(), "rows": rows}, sort_keys=False
+    )
+    check(text)  # what is written must read back
+    path.write_text(text, encoding="utf-8")
+    return path
 
 
 def parse_file(text: str, filename: str, schema: type[M]) -> M:

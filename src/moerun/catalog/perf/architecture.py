@@ -14,7 +14,6 @@ measure that prediction's error. Written by
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass, replace
 from functools import cache
 from importlib import resources
@@ -23,6 +22,7 @@ from typing import Any
 
 import yaml
 
+from moerun.catalog.files import write_measured_rows
 from moerun.core.perf.step_time import StepParams
 from moerun.errors import CatalogError
 
@@ -114,17 +114,15 @@ def with_residual(params: StepParams, residual: ArchitectureResidual | None) -> 
 def write_residuals(rows: list[dict[str, Any]]) -> Path:
     """Store measured rows (`moerun.commands.calibrate.architecture_residual_rows`) in the
     catalog, dated today; returns the path."""
-    path = Path(str(resources.files("moerun.catalog").joinpath("data", FILE)))
-    text = (
-        "# What one model architecture costs per engine step beyond another, on the same GPU,\n"
-        "# engine version and harness: a base profile fitted on base_runs, every parameter held\n"
-        "# but the per-step overhead, fitted on runs (closed loop, no MTP, split fit).\n"
-        "# Written by\n"
-        "# .venv/bin/python benchmarks/bench_accuracy.py --write-extrapolation\n"
-    ) + yaml.safe_dump(
-        {"schema": 1, "measured": dt.date.today().isoformat(), "rows": rows}, sort_keys=False
+    path = write_measured_rows(
+        FILE,
+        "What one model architecture costs per engine step beyond another, on the same GPU,\n"
+        "engine version and harness: a base profile fitted on base_runs, every parameter held\n"
+        "but the per-step overhead, fitted on runs (closed loop, no MTP, split fit).\n"
+        "Written by\n"
+        ".venv/bin/python benchmarks/bench_accuracy.py --write-extrapolation",
+        rows,
+        parse_residuals,
     )
-    parse_residuals(text)  # what is written must read back
-    path.write_text(text, encoding="utf-8")
     architecture_residuals.cache_clear()
     return path

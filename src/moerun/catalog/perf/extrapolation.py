@@ -9,7 +9,6 @@ attention DP, several nodes, prefill/decode disaggregation). Written by
 
 from __future__ import annotations
 
-import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -18,10 +17,23 @@ from typing import Any
 
 import yaml
 
+from moerun.catalog.files import write_measured_rows
 from moerun.core.deploy.deployment import LAYOUT_KINDS
 from moerun.errors import CatalogError
 
 FILE = "extrapolation_error.yaml"
+# the comment the written file opens with
+_HEADER = """\
+The measured error of extrapolated predictions: each engine's profile fitted on one GPU
+predicting another GPU's closed-loop runs without MTP, as calibration_for extrapolates
+(that GPU's tables, kernel scale 1); and (rows with to_model_type) each profile predicting its
+own GPU's closed-loop runs of a model architecture it was not fitted on (runs without MTP
+or with a measured accept length, at that acceptance); and (rows with to_layout) each profile
+predicting its own GPU's runs of a kind of layout its runs did not use. Median absolute
+% error per metric. Each row counts only runs of the layouts its profile was fitted on,
+but for to_layout rows.
+Written by
+.venv/bin/python benchmarks/bench_accuracy.py --write-extrapolation"""
 METRICS = (
     "ttft_p50_ms",
     "ttft_p99_ms",
@@ -139,23 +151,12 @@ def extrapolation_errors() -> tuple[tuple[ExtrapolationError, ...], str]:
 def write_extrapolation(rows: list[dict[str, Any]]) -> Path:
     """Store measured rows (`moerun.commands.calibrate.extrapolation_errors`) in the catalog,
     dated today; returns the path. The loader reads them back on the next start."""
-    path = Path(str(resources.files("moerun.catalog").joinpath("data", FILE)))
-    text = (
-        "# The measured error of extrapolated predictions: each engine's profile fitted on one "
-        "GPU\n# predicting another GPU's closed-loop runs without MTP, as calibration_for "
-        "extrapolates\n# (that GPU's tables, kernel scale 1); and (rows with to_model_type) "
-        "each profile predicting its\n# own GPU's closed-loop runs of a model architecture it "
-        "was not fitted on (runs without MTP\n# or with a measured accept length, at that "
-        "acceptance); and (rows with to_layout) each profile\n# predicting its own GPU's runs "
-        "of a kind of layout its runs did not use. Median absolute\n# % error per metric. "
-        "Each row counts only runs of the layouts its profile was fitted on,\n# but for "
-        "to_layout rows.\n# Written by\n"
-        "# .venv/bin/python benchmarks/bench_accuracy.py --write-extrapolation\n"
-    ) + yaml.safe_dump(
-        {"schema": 1, "measured": dt.date.today().isoformat(), "rows": rows}, sort_keys=False
+    path = write_measured_rows(
+        FILE,
+        _HEADER,
+        rows,
+        parse_extrapolation,
     )
-    parse_extrapolation(text)  # what is written must read back
-    path.write_text(text, encoding="utf-8")
     extrapolation_errors.cache_clear()
     return path
 
