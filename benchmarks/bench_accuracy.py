@@ -33,7 +33,7 @@ import numpy as np
 
 from moerun.catalog.perf.aic_predictions import aic_predictions, aic_predictions_source
 from moerun.catalog.perf.calibration import DEFAULT_MTP_ACCEPTANCE, calibration_for
-from moerun.catalog.perf.kernels import silicon_runs
+from moerun.catalog.perf.kernels import WAVES, silicon_launch, silicon_runs
 from moerun.catalog.perf.measurements import (
     MeasuredRun,
     all_catalog_measurements,
@@ -104,7 +104,7 @@ def fitted_groups() -> None:
         )
 
 
-def silicon(quick: bool) -> None:
+def silicon(quick: bool, waves: int) -> None:
     """Error on NVIDIA's silicon points (validation only), moerun's beside AIConfigurator's."""
     print("\n2. aiconfigurator-core 0.12.0 silicon points (validation, never fitted)")
     print(f"   AIConfigurator's predictions: {aic_predictions_source()}")
@@ -119,7 +119,7 @@ def silicon(quick: bool) -> None:
     )
     groups: dict[tuple[str, str, str], list[MeasuredRun]] = defaultdict(list)
     seen = set()
-    for r in silicon_runs():
+    for r in silicon_runs(waves):
         key = (r.gpu, r.engine, r.checkpoint or r.model)
         point = (key, r.isl, r.osl, r.concurrency)
         if key in SILICON_GROUPS and point not in seen:
@@ -156,6 +156,14 @@ def silicon(quick: bool) -> None:
     print(
         "  AIConfigurator: cli_estimate agg, SILICON database, its current engine data, each "
         "point's batch / layout / quantisation, KV dtype inferred (aic_predictions.SOURCE.yaml)"
+    )
+    launch = silicon_launch()
+    print(
+        f"  moerun: each point as AIConfigurator's generator launched and measured it "
+        f"(silicon_launch.yaml): SGLang mixed chunks {'on' if launch.mixed_chunk else 'off'}, "
+        f"--max-prefill-tokens ISL + {launch.max_prefill_tokens_over_isl}, clients started "
+        f"together, {launch.warmup_requests_per_client} warm-up requests per client left out, "
+        f"{min(waves, launch.requests_per_client)} measured per client"
     )
 
 
@@ -353,10 +361,16 @@ def main() -> None:
         help="store section 5's errors in the catalog (catalog/data/extrapolation_error.yaml)",
     )
     ap.add_argument("--only-extrapolation", action="store_true", help="section 5 only")
+    ap.add_argument(
+        "--waves",
+        type=int,
+        default=WAVES,
+        help="measured requests per client simulated on each silicon point (its client sent 50)",
+    )
     args = ap.parse_args()
     if not args.only_extrapolation:
         fitted_groups()
-        silicon(args.quick)
+        silicon(args.quick, args.waves)
         aic_question(args.quick)
         holdout_runs()
     extrapolation(args.write_extrapolation)

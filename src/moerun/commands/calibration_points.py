@@ -38,6 +38,8 @@ def deployment_for(run: MeasuredRun, mtp_acceptance: float) -> Deployment:
         mtp=Mtp.drafting(run.mtp_tokens, mtp_acceptance, run.mtp_accept_pinned),
         max_context=max(run.isl + run.osl, 8192),
         mem_fraction=run.mem_fraction,
+        mixed_chunk=run.mixed_chunk,
+        max_prefill_tokens=run.max_prefill_tokens,
     )
     return dep.launched_with_budget_flag(run.max_batched_tokens)
 
@@ -65,14 +67,12 @@ def run_lengths(length: int, range_ratio: float) -> LengthDist:
 def workload_for(run: MeasuredRun) -> Workload:
     """The run's load: its lengths, closed loop (or everything at once when offline)."""
     arrival = (
-        Arrival("closed", concurrency=run.concurrency, staggered=run.clients_staggered)
-        if run.concurrency
-        else Arrival("burst")
+        Arrival("closed", concurrency=run.concurrency) if run.concurrency else Arrival("burst")
     )
     return Workload.single_turn(
         input_len=run_lengths(run.isl, run.random_range_ratio),
         output_len=run_lengths(run.osl, run.random_range_ratio),
-        num_requests=run.num_prompts,
+        num_requests=run.num_prompts + run.warmup_requests,
         arrival=arrival,
         rng=random.Random(0),
     )
@@ -95,5 +95,11 @@ def point_for(run: MeasuredRun, options: SimOptions, mtp_acceptance: float) -> P
         raise CatalogError(f"measured run {run.id} does not run in the simulator")
     outputs = {r.request_id: r.output_tokens for r in result.results}
     return Point.from_trace(
-        run.id, run.group, result.trace_model, result.trace, outputs, run.measured
+        run.id,
+        run.group,
+        result.trace_model,
+        result.trace,
+        outputs,
+        run.measured,
+        warmup_requests=run.warmup_requests,
     )

@@ -28,7 +28,13 @@ PARAMS = StepParams(
 
 
 def replica(
-    *, kv: int = 1000, chunk: int = 100, init: float = 0.5, clip: int = 300
+    *,
+    kv: int = 1000,
+    chunk: int = 100,
+    init: float = 0.5,
+    clip: int = 300,
+    mixed: bool = False,
+    prefill_cap: int | None = None,
 ) -> EngineReplica:
     """A prefill-first replica with a 1,000-token KV pool, no MTP, 1-token pages. The ratio
     decays from `init` to init x 0.2 over 4 decode steps; retraction adds 2 steps a request."""
@@ -48,6 +54,8 @@ def replica(
             retract_decode_steps=2,
             clip_max_new_tokens=clip,
         ),
+        mixed_chunk=mixed,
+        max_prefill_tokens=prefill_cap,
     )
     return EngineReplica(StepModel(dep, PARAMS), config)
 
@@ -75,6 +83,68 @@ def test_admission_reserves_the_running_requests_expected_output() -> None:
     loose.submit(req(1, 500, 500))
     step = loose.step(1.0)
     assert step.batch.prefill_tokens == 100 and step.batch.decode_seqs == 0
+
+
+def test_mixed_chunks_run_the_decodes_in_the_prefill_batch_on_their_budget() -> None:
+    # SGLang --enable-mixed-chunk: PrefillAdder(mixed_with_decode_tokens=running_bs) takes one
+    # token per running request from the chunk, then mix_with_running adds the decodes
+    for mixed in (False, True):
+        rep = replica(init=0.1, mixed=mixed)
+        for rid in (0, 1, 2):
+            rep.submit(req(rid, 30, 50))
+        first = rep.step(0.0)  # 3 x 30 = 90 tokens fit the chunk of 100
+        assert first.batch.prefill_tokens == 90 and first.batch.decode_seqs == 0
+        rep.submit(req(3, 200, 50))
+        step = rep.step(1.0)
+        if mixed:
+            # 100 - 3 running = 97 tokens of the new prompt, and the 3 decodes in one step
+            assert step.batch.prefill_tokens == 97 and step.batch.decode_seqs == 3
+            assert rep.new_token_ratio == pytest.approx(0.1)  # decays on decode batches only
+            nxt = rep.step(2.0)
+            assert nxt.batch.prefill_tokens == 97 and nxt.batch.decode_seqs == 3
+            last = rep.step(3.0)  # 6 left; the prompt ends here and its first token is sent
+            assert last.batch.prefill_tokens == 6 and last.first_token == (3,)
+        else:
+            # prefill-first: the whole chunk goes to the prompt and the decodes wait
+            assert step.batch.prefill_tokens == 100 and step.batch.decode_seqs == 0
+            assert rep.step(2.0).batch.prefill_tokens == 100
+            assert rep.step(3.0).batch.decode_seqs == 4
+
+
+def test_the_prefill_token_cap_stops_a_batch_after_its_first_request() -> None:
+    # SGLang --max-prefill-tokens: a request whose prompt is >= what is left of the cap waits
+    # for the next batch, unless it would be the batch's first
+    rep = replica(chunk=500, prefill_cap=100)
+    for rid in (0, 1, 2):
+        rep.submit(req(rid, 60, 10))
+    assert rep.step(0.0).batch.prefill_tokens == 60  # 60 >= 100 - 60: the second waits
+    assert rep.step(1.0).batch.prefill_tokens == 60
+    capped = replica(chunk=500, prefill_cap=100)
+    capped.submit(req(0, 150, 10))
+    capped.submit(req(1, 20, 10))
+    # the first request passes the cap alone; nothing is left of it for the second
+    assert capped.step(0.0).batch.prefill_tokens == 150
+    assert capped.step(1.0).batch.prefill_tokens == 20
+    edge = replica(chunk=500, prefill_cap=120)
+    for rid in (0, 1):
+        edge.submit(req(rid, 60, 10))
+    assert edge.step(0.0).batch.prefill_tokens == 60  # 60 >= 120 - 60: SGLang's >= waits
+    roomy = replica(chunk=500, prefill_cap=130)
+    for rid in (0, 1, 2):
+        roomy.submit(req(rid, 60, 10))
+    assert roomy.step(0.0).batch.prefill_tokens == 120  # 60 < 130 - 60 = 70: two fit
+
+
+def test_mixed_chunks_and_the_prefill_cap_are_sglang_flags() -> None:
+    vllm = make_deployment("glm-5.1-fp8", engine="vllm", mtp=MTP_OFF)
+    with pytest.raises(ValueError, match="SGLang"):
+        replace(vllm, mixed_chunk=True)
+    with pytest.raises(ValueError, match="SGLang"):
+        replace(vllm, max_prefill_tokens=4000)
+    dep = make_deployment("glm-5.1-fp8", engine="sglang", mtp=MTP_OFF)
+    built = build_replica(replace(dep, mixed_chunk=True, max_prefill_tokens=4000))
+    assert built.config.mixed_chunk and built.config.max_prefill_tokens == 4000
+    assert not build_replica(dep).config.mixed_chunk
 
 
 def test_a_full_batch_tries_no_prefill_until_a_request_leaves() -> None:

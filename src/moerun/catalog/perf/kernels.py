@@ -204,13 +204,63 @@ def _tables(gpu: str, engine: str, raw: dict[str, Any], nccl: dict[str, Any]) ->
     )
 
 
-# Requests per closed-loop point: not recorded in the file; enough waves for a steady state
-MIN_PROMPTS, WAVES = 32, 4
+# Measured requests simulated per client of a silicon point: its client sent 50
+# (silicon_launch.yaml); 4 give the same median errors per group as 50 at a twelfth of the
+# cost (`benchmarks/bench_accuracy.py --waves 50`)
+WAVES = 4
+
+
+@dataclass(frozen=True, slots=True)
+class SiliconLaunch:
+    """How the silicon points were launched and measured (`silicon_launch.yaml`)."""
+
+    mixed_chunk: bool
+    max_prefill_tokens_over_isl: int
+    clients_start_together: bool
+    requests_per_client: int
+    warmup_requests_per_client: int
+    length_stddev: float
+    source: str
+
+
+def parse_silicon_launch(text: str) -> SiliconLaunch:
+    """The launch description from its YAML text (CatalogError when a field is missing)."""
+    where = "validation/silicon_launch.yaml"
+    try:
+        data = yaml.safe_load(text)
+        sg, client = data["sglang"], data["client"]
+        launch = SiliconLaunch(
+            mixed_chunk=bool(sg["enable_mixed_chunk"]),
+            max_prefill_tokens_over_isl=int(sg["max_prefill_tokens_over_isl"]),
+            clients_start_together=bool(client["clients_start_together"]),
+            requests_per_client=int(client["requests_per_client"]),
+            warmup_requests_per_client=int(client["warmup_requests_per_client"]),
+            length_stddev=float(client["length_stddev"]),
+            source=str(data["source"]),
+        )
+    except (yaml.YAMLError, KeyError, TypeError, ValueError) as e:
+        raise CatalogError(f"{where}: {e!s}; it needs sglang, client and source") from e
+    if not launch.clients_start_together or launch.length_stddev != 0:
+        # the simulator's closed loop starts its clients together on fixed lengths
+        raise CatalogError(f"{where}: only clients started together on fixed lengths are run")
+    if min(launch.requests_per_client, launch.max_prefill_tokens_over_isl) < 1:
+        raise CatalogError(f"{where}: requests per client and the prefill margin are positive")
+    return launch
 
 
 @cache
-def silicon_runs() -> tuple[MeasuredRun, ...]:
-    """The silicon points as measured runs (median TTFT and TPOT; fixed lengths)."""
+def silicon_launch() -> SiliconLaunch:
+    """How the catalog's silicon points were launched and measured."""
+    path = "data/validation/silicon_launch.yaml"
+    return parse_silicon_launch(resources.files("moerun.catalog").joinpath(path).read_text())
+
+
+@cache
+def silicon_runs(waves: int = WAVES) -> tuple[MeasuredRun, ...]:
+    """The silicon points as measured runs (median TTFT and TPOT; fixed lengths), launched
+    and measured as `silicon_launch.yaml` says: SGLang with mixed chunks and a prefill cap of
+    the prompt plus a margin, every client starting together, warm-up requests left out."""
+    launch = silicon_launch()
     text = resources.files("moerun.catalog").joinpath("data/validation/aic_silicon_sample.csv")
     rows = list(csv.DictReader(io.StringIO(text.read_text("utf-8"))))
     out = []
@@ -232,7 +282,7 @@ def silicon_runs() -> tuple[MeasuredRun, ...]:
                 isl=int(r["isl"]),
                 osl=int(r["osl"]),
                 concurrency=conc,
-                num_prompts=max(MIN_PROMPTS, WAVES * conc),
+                num_prompts=min(waves, launch.requests_per_client) * conc,
                 measured={
                     "ttft_p50_ms": float(r["ttft_ms"]),
                     "tpot_p50_ms": float(r["tpot_ms"]),
@@ -240,9 +290,13 @@ def silicon_runs() -> tuple[MeasuredRun, ...]:
                 source=r["source"],
                 split="holdout",
                 checkpoint=r["model_path"],
-                # the file does not say how its harness started the clients; its points are
-                # steady-state measurements of a collector, not one burst of fixed lengths
-                clients_staggered=True,
+                warmup_requests=launch.warmup_requests_per_client * conc,
+                mixed_chunk=launch.mixed_chunk and r["engine"] == "sglang",
+                max_prefill_tokens=(
+                    int(r["isl"]) + launch.max_prefill_tokens_over_isl
+                    if r["engine"] == "sglang"
+                    else None
+                ),
             )
         )
     return tuple(out)

@@ -73,10 +73,8 @@ class MeasuredRun:
     # "random": random token ids (vLLM / InferenceX benchmark_serving); "text": real text
     # (sglang.bench_serving's `random` samples ShareGPT token ids, so it is text)
     prompts: str = "random"
-    # the closed loop's clients: started together, as `vllm bench serve` and
-    # sglang.bench_serving start them (False), or already spread over a request's length, the
-    # steady state of a long run (True)
-    clients_staggered: bool = False
+    # the client's warm-up: the first requests it sent, left out of the measured metrics
+    warmup_requests: int = 0
     # the launch command's request cap (`--max-running-requests`, `--max-num-seqs`) for the
     # whole server, when it set one; None: the engine's default
     max_running_requests: int | None = None
@@ -87,6 +85,10 @@ class MeasuredRun:
     # the launch command's static memory fraction (SGLang `--mem-fraction-static`, vLLM
     # `--gpu-memory-utilization`), when it set one; None: the engine's default
     mem_fraction: float | None = None
+    # SGLang launch flags, when the launch command set them: --enable-mixed-chunk and
+    # --max-prefill-tokens (per scheduler)
+    mixed_chunk: bool = False
+    max_prefill_tokens: int | None = None
 
     @property
     def group(self) -> str:

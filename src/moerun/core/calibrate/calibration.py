@@ -92,10 +92,12 @@ class Point:
         trace: StepTrace,
         output_tokens: dict[int, int],
         measured: dict[str, float],
+        warmup_requests: int = 0,
     ) -> Point:
-        """Arrays from a recorded simulation of a single replica."""
+        """Arrays from a recorded simulation of a single replica; the first
+        `warmup_requests` requests sent (a client's warm-up) are left out of the metrics."""
         feats = {f: np.array([getattr(b, f) for b in trace.batches], dtype=float) for f in _FIELDS}
-        rids = sorted(trace.first_step)
+        rids = [r for r in sorted(trace.first_step) if r >= warmup_requests]
         return cls(
             id=id,
             group=group,

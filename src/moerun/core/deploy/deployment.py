@@ -50,6 +50,21 @@ class Deployment:
     # Running sequences per attention-DP rank (vLLM --max-num-seqs; SGLang
     # --max-running-requests is this x DP); None: the engine's own default.
     max_num_seqs: int | None = None
+    # SGLang's --enable-mixed-chunk: a prefill batch also runs the running decodes, which
+    # take their tokens out of its budget (off by default, and never set by moerun deploy)
+    mixed_chunk: bool = False
+    # SGLang's --max-prefill-tokens: the prompt tokens one prefill batch of a scheduler (each
+    # attention-DP rank) admits beyond its first request; None: the engine's default (16384),
+    # which the default chunk size binds before it
+    max_prefill_tokens: int | None = None
+
+    def __post_init__(self) -> None:
+        if (self.mixed_chunk or self.max_prefill_tokens is not None) and (
+            self.engine.name != "sglang"
+        ):
+            raise ValueError("mixed chunks and a prefill-token cap are SGLang launch flags")
+        if self.max_prefill_tokens is not None and self.max_prefill_tokens < 1:
+            raise ValueError("the prefill-token cap must be positive")
 
     def layout_kind(self, disaggregated: bool = False) -> str:
         """Which of `LAYOUT_KINDS` this deployment is (`disaggregated`: it runs as one side

@@ -82,6 +82,10 @@ def build_replica(
         chunked_prefill=opts.chunked_prefill,
         prefix_caching=opts.prefix_caching,
         admission=dep.admission if ENGINE_POLICY[dep.engine.name] == "prefill_first" else None,
+        mixed_chunk=dep.mixed_chunk,
+        max_prefill_tokens=(
+            dep.max_prefill_tokens * ranks if dep.max_prefill_tokens is not None else None
+        ),
     )
     return EngineReplica(model, config, track_tokens=track_tokens)
 

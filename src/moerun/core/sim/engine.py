@@ -5,8 +5,10 @@ partial prefills, then admits waiting requests first-come first-served, all with
 budget (`max_num_batched_tokens`) and `max_num_seqs`; a prompt longer than what is left of
 the budget is chunked (or, with chunked prefill off, waits for a step it fits in whole).
 SGLang (`policy="prefill_first"`): a step is either a prefill batch (the chunked request,
-then new ones, up to the chunk size) or a decode batch; prefill runs whenever a request can
-be admitted, pausing decodes, as SGLang does unless mixed chunking is enabled. A new request
+then new ones, up to the chunk size and, past the first, `--max-prefill-tokens`) or a decode
+batch; prefill runs whenever a request can be admitted, pausing decodes. With mixed chunks
+(`--enable-mixed-chunk`) a prefill batch also runs the running decodes, whose tokens come
+out of its chunk and prefill budgets (SGLang's `mix_with_running`). A new request
 is admitted only when its prompt plus its (capped) output fits in the KV cache left after
 every running request's remaining output x `new_token_ratio` (SGLang's PrefillAdder); when
 one does not, no prefill is tried again until a request leaves the batch (`batch_is_full`).
@@ -53,6 +55,10 @@ class EngineConfig:
     prefix_caching: bool = True
     # SGLang's admission estimate (required by, and only used with, prefill_first)
     admission: Admission | None = None
+    # SGLang only: --enable-mixed-chunk (a prefill batch also runs the running decodes) and
+    # --max-prefill-tokens (prompt tokens per prefill batch beyond its first request)
+    mixed_chunk: bool = False
+    max_prefill_tokens: int | None = None
 
     def __post_init__(self) -> None:
         if self.policy not in POLICIES:
@@ -61,6 +67,10 @@ class EngineConfig:
             raise ValueError("the prefill_first (SGLang) policy needs its admission settings")
         if min(self.max_num_batched_tokens, self.max_num_seqs, self.kv_capacity_tokens) <= 0:
             raise ValueError("token budget, sequence cap and KV capacity must be positive")
+        if (self.mixed_chunk or self.max_prefill_tokens is not None) and (
+            self.policy != "prefill_first"
+        ):
+            raise ValueError("mixed chunks and a prefill-token cap are SGLang (prefill_first)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,7 +357,9 @@ class EngineReplica:
             self.batch_is_full = False
         chunks = self._schedule_prefill_sglang(adm)
         if chunks or not self.decoding:
-            return chunks, False, []
+            # a mixed batch advances the decodes too; the ratio decays and retraction is
+            # checked only on decode batches (SGLang's update_running_batch)
+            return chunks, bool(chunks and self.decoding and self.config.mixed_chunk), []
         preempted = self._retract_for_decode(adm)
         if not preempted:
             ratio = self.new_token_ratio - self._ratio_decay
@@ -450,8 +462,13 @@ class EngineReplica:
         reserved = 0.0
         if self._remaining is not None and self.decoding:
             reserved = self._remaining.total(self.decode_step) * self.new_token_ratio
-        rem_total = kv.available_tokens - reserved
-        rem_chunk = self.config.max_num_batched_tokens
+        # mixed chunks: the decodes that join the batch take one token each from every budget
+        # (PrefillAdder's mixed_with_decode_tokens = the running batch's size)
+        mixed = len(self.decoding) if self.config.mixed_chunk else 0
+        rem_total = kv.available_tokens - reserved - mixed
+        rem_chunk = self.config.max_num_batched_tokens - mixed
+        cap = self.config.max_prefill_tokens
+        rem_input = cap - mixed if cap is not None else None
         chunks: list[tuple[_Req, int]] = []
         for r in self.prefilling:
             n = min(r.target - r.computed, rem_chunk)
@@ -461,6 +478,7 @@ class EngineReplica:
             r.private += n
             chunks.append((r, n))
             rem_chunk -= n
+            rem_input = rem_input - n if rem_input is not None else None
             last = r.computed + n >= r.target
             rem_total -= -(-n // page) * page
             rem_total -= min(r.req.output_tokens - r.generated, clip) if last else 0
@@ -480,6 +498,8 @@ class EngineReplica:
             if need + max_new >= rem_total and not alone:
                 self.batch_is_full = True  # NO_TOKEN: wait until a request leaves
                 break
+            if rem_input is not None and need >= rem_input and chunks:
+                break  # past the prefill-token cap: the next batch takes it
             if need <= rem_chunk or not self.config.chunked_prefill:
                 if need > rem_chunk and chunks:
                     break
@@ -496,6 +516,7 @@ class EngineReplica:
             chunks.append((r, n))
             rem_total -= reserve
             rem_chunk -= n
+            rem_input = rem_input - n if rem_input is not None else None
         return chunks
 
     def _retract_for_decode(self, adm: Admission) -> list[int]:
