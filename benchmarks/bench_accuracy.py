@@ -163,7 +163,8 @@ def silicon(quick: bool, waves: int) -> None:
         f"(silicon_launch.yaml): SGLang mixed chunks {'on' if launch.mixed_chunk else 'off'}, "
         f"--max-prefill-tokens ISL + {launch.max_prefill_tokens_over_isl}, clients started "
         f"together, {launch.warmup_requests_per_client} warm-up requests per client left out, "
-        f"{min(waves, launch.requests_per_client)} measured per client"
+        f"{min(waves, launch.requests_per_client)} measured per client, KV dtype as SGLang's "
+        f"auto resolves it (fp8 for DSA models on {', '.join(launch.kv_dtype_dsa_fp8_gpus)})"
     )
 
 

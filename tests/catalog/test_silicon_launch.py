@@ -47,6 +47,11 @@ def test_every_point_runs_with_the_generators_flags_and_client() -> None:
         assert r.warmup_requests == warm * r.concurrency, r.id
         assert r.num_prompts == WAVES * r.concurrency, r.id
         assert r.random_range_ratio == 1.0  # fixed lengths: stddev 0
+        # SGLang's auto KV dtype: fp8_e4m3 for DSA models (GLM-5 here) on Blackwell, else bf16
+        blackwell = r.gpu in ("b200_sxm", "gb200", "b300_sxm")
+        assert r.kv_dtype == ("fp8" if r.model == "glm-5-fp8" and blackwell else "bf16"), r.id
+    assert set(data["sglang"]["kv_dtype_dsa_fp8_gpus"]) == {"b200_sxm", "gb200", "b300_sxm"}
+    assert {r.kv_dtype for r in runs if r.gpu == "b200_sxm" and r.model == "glm-5-fp8"} == {"fp8"}
     # more measured requests per client when asked, never more than the client sent
     assert {r.num_prompts // (r.concurrency or 1) for r in silicon_runs(1000)} == {
         data["client"]["requests_per_client"]
@@ -61,6 +66,8 @@ def test_every_point_runs_with_the_generators_flags_and_client() -> None:
         (lambda d: d["client"].update(clients_start_together=False), "started together"),
         (lambda d: d["client"].update(requests_per_client=0), "positive"),
         (lambda d: d["sglang"].update(max_prefill_tokens_over_isl="wide"), "wide"),
+        (lambda d: d["sglang"].update(kv_dtype_otherwise="int4"), "bf16 or fp8"),
+        (lambda d: d["sglang"].pop("kv_dtype_dsa_fp8_gpus"), "kv_dtype_dsa_fp8_gpus"),
     ],
 )
 def test_a_bad_launch_file_is_refused(edit, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from moerun.catalog.models import load_spec
 from moerun.catalog.perf.measurements import MeasuredRun
 from moerun.core.deploy.parallel import Parallel
 from moerun.core.perf.tables import (
@@ -221,6 +222,14 @@ class SiliconLaunch:
     warmup_requests_per_client: int
     length_stddev: float
     source: str
+    # SGLang's `auto` KV dtype: fp8 for DSA models on these GPUs, else `kv_dtype_otherwise`
+    kv_dtype_dsa_fp8_gpus: tuple[str, ...] = ()
+    kv_dtype_otherwise: str = "bf16"
+
+    def kv_dtype(self, gpu: str, model: str) -> str:
+        """The KV dtype a point of `model` on `gpu` ran with."""
+        dsa = load_spec(model).arch.indexer is not None
+        return "fp8" if dsa and gpu in self.kv_dtype_dsa_fp8_gpus else self.kv_dtype_otherwise
 
 
 def parse_silicon_launch(text: str) -> SiliconLaunch:
@@ -237,12 +246,16 @@ def parse_silicon_launch(text: str) -> SiliconLaunch:
             warmup_requests_per_client=int(client["warmup_requests_per_client"]),
             length_stddev=float(client["length_stddev"]),
             source=str(data["source"]),
+            kv_dtype_dsa_fp8_gpus=tuple(str(g) for g in sg["kv_dtype_dsa_fp8_gpus"]),
+            kv_dtype_otherwise=str(sg["kv_dtype_otherwise"]),
         )
     except (yaml.YAMLError, KeyError, TypeError, ValueError) as e:
         raise CatalogError(f"{where}: {e!s}; it needs sglang, client and source") from e
     if not launch.clients_start_together or launch.length_stddev != 0:
         # the simulator's closed loop starts its clients together on fixed lengths
         raise CatalogError(f"{where}: only clients started together on fixed lengths are run")
+    if launch.kv_dtype_otherwise not in ("bf16", "fp8"):
+        raise CatalogError(f"{where}: kv_dtype_otherwise must be bf16 or fp8")
     if min(launch.requests_per_client, launch.max_prefill_tokens_over_isl) < 1:
         raise CatalogError(f"{where}: requests per client and the prefill margin are positive")
     return launch
@@ -291,6 +304,7 @@ def silicon_runs(waves: int = WAVES) -> tuple[MeasuredRun, ...]:
                 split="holdout",
                 checkpoint=r["model_path"],
                 warmup_requests=launch.warmup_requests_per_client * conc,
+                kv_dtype=launch.kv_dtype(r["gpu"], r["model"]),
                 mixed_chunk=launch.mixed_chunk and r["engine"] == "sglang",
                 max_prefill_tokens=(
                     int(r["isl"]) + launch.max_prefill_tokens_over_isl
