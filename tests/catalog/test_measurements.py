@@ -342,6 +342,25 @@ def test_a_launch_memory_fraction_reaches_the_simulated_kv_capacity(tmp_path: Pa
     assert _bench_run(tmp_path, {"mem_fraction": None}).mem_fraction is None
 
 
+def test_sglang_prefill_launch_flags_are_read_and_reach_the_deployment(tmp_path: Path) -> None:
+    from moerun.commands.calibration_points import deployment_for
+
+    (mixed,) = parse_csv(_launch_row("mixed_chunk", "true", "tp8", "sglang"), "x.csv")
+    (plain,) = parse_csv(_launch_row("mixed_chunk", "", "tp8", "sglang"), "x.csv")
+    (capped,) = parse_csv(_launch_row("max_prefill_tokens", "2524", "tp8", "sglang"), "x.csv")
+    assert (mixed.mixed_chunk, plain.mixed_chunk, capped.max_prefill_tokens) == (True, False, 2524)
+    assert deployment_for(mixed, 0.0).mixed_chunk and not deployment_for(plain, 0.0).mixed_chunk
+    assert deployment_for(capped, 0.0).max_prefill_tokens == 2524
+    with pytest.raises(CatalogError, match="mixed_chunk must be 'true' or empty"):
+        parse_csv(_launch_row("mixed_chunk", "yes", "tp8", "sglang"), "x.csv")
+    with pytest.raises(CatalogError, match="max_prefill_tokens must be positive"):
+        parse_csv(_launch_row("max_prefill_tokens", "0", "tp8", "sglang"), "x.csv")
+    # a bench result keeps the flags its deployment was described with
+    run = _bench_run(tmp_path, {"engine": "sglang", "mixed_chunk": True, "max_prefill_tokens": 9})
+    assert run.mixed_chunk and run.max_prefill_tokens == 9
+    assert not _bench_run(tmp_path, {"mem_fraction": None}).mixed_chunk
+
+
 def test_catalog_rows_keep_the_memory_fraction_their_launch_commands_set() -> None:
     runs = {
         r.id: r

@@ -67,6 +67,7 @@ def test_simulate_trace_file(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         (["--tp", "3"], "divide"),
         (["--routing", "prefix-affinity", "--balance-abs", "-1"], "--balance-abs must be"),
         (["--routing", "prefix-affinity", "--balance-rel", "0.5"], "--balance-rel must be"),
+        (["--mixed-chunk"], "SGLang flags: add --engine sglang"),
     ],
 )
 def test_bad_input_exits_2(
@@ -74,6 +75,15 @@ def test_bad_input_exits_2(
 ) -> None:
     assert main([*BASE, *args]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_simulate_echoes_the_sglang_prefill_flags(capsys: pytest.CaptureFixture[str]) -> None:
+    sglang = ["--engine", "sglang", "--isl", "1024", "--osl", "16", "--num-requests", "8"]
+    out = run_json(capsys, *sglang, "--mtp", "0", "--mixed-chunk", "--max-prefill-tokens", "2524")
+    assert out["deployment"]["mixed_chunk"] is True
+    assert out["deployment"]["max_prefill_tokens"] == 2524
+    # under MTP (EAGLE) SGLang runs without mixed chunks, and so does the simulation
+    assert run_json(capsys, *sglang, "--mixed-chunk")["deployment"]["mixed_chunk"] is False
 
 
 def test_simulating_a_layout_that_does_not_fit_exits_2(capsys: pytest.CaptureFixture[str]) -> None:

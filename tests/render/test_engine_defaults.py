@@ -93,3 +93,19 @@ def test_sglang_attention_dp_admits_with_its_lowered_conservativeness() -> None:
     assert dp.minimum == pytest.approx(0.21 * 0.14)
     assert dp.decay == pytest.approx((0.21 - 0.21 * 0.14) / 600)
     assert (dp.decay_steps, dp.clip_max_new_tokens) == (tp.decay_steps, tp.clip_max_new_tokens)
+
+
+def test_sglang_prefill_flags_are_launched_as_the_simulator_runs_them() -> None:
+    dep = make_deployment("glm-5.1-fp8", engine="sglang")
+    argv = argv_of(dep)
+    assert "--enable-mixed-chunk" not in argv and "--max-prefill-tokens" not in argv
+    mine = replace(dep, mixed_chunk=True, max_prefill_tokens=9000)
+    argv = argv_of(mine)
+    assert "--enable-mixed-chunk" in argv and flag(argv, "--max-prefill-tokens") == "9000"
+    config = build_replica(mine).config
+    assert config.mixed_chunk and config.max_prefill_tokens == 9000
+    # SGLang does not divide --max-prefill-tokens over attention-DP ranks (only the chunk):
+    # each of the 8 schedulers admits 9000, and the simulator's one replica 8 x 9000
+    dp = replace(mine, parallel=Parallel(tp=1, dp=8, ep=8))
+    assert flag(argv_of(dp), "--max-prefill-tokens") == "9000"
+    assert build_replica(dp).config.max_prefill_tokens == 72000

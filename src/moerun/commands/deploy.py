@@ -25,7 +25,8 @@ EXIT_OK = 0
 # are registered without one here, so that "not given" can be told apart.
 _PLAN_CONFLICTS = (
     "model", "gpu", "num_gpus", "weights", "kv_dtype", "engine", "tp", "dp", "ep", "pp",
-    "max_context", "mem_fraction", "max_num_batched_tokens", "max_num_seqs",
+    "max_context", "mem_fraction", "max_num_batched_tokens", "max_num_seqs", "mixed_chunk",
+    "max_prefill_tokens",
 )  # fmt: skip
 _FLAG_DEFAULTS = {"weights": "fp8", "kv_dtype": "fp8", "engine": "vllm"}
 

@@ -61,6 +61,18 @@ def add_deployment_args(p: argparse.ArgumentParser, *, model_positional: bool) -
         type=positive_int,
         help="running sequences per attention-DP rank (default: the engine's own, by GPU)",
     )
+    g.add_argument(
+        "--mixed-chunk",
+        action="store_true",
+        default=None,
+        help="SGLang --enable-mixed-chunk: prefill batches also run the decodes (off under MTP)",
+    )
+    g.add_argument(
+        "--max-prefill-tokens",
+        type=positive_int,
+        help="SGLang --max-prefill-tokens: prompt tokens one prefill batch admits past its "
+        "first request (default: SGLang's own)",
+    )
 
 
 def prompt_kind(workload_name: str) -> str:
@@ -111,6 +123,8 @@ def deployment_from_args(
         mem_fraction=args.mem_fraction,
         max_num_batched_tokens=args.max_num_batched_tokens,
         max_num_seqs=getattr(args, "max_num_seqs", None),
+        mixed_chunk=bool(getattr(args, "mixed_chunk", False)),
+        max_prefill_tokens=getattr(args, "max_prefill_tokens", None),
     )
 
 
@@ -133,11 +147,17 @@ def build_deployment(
     max_num_seqs: int | None,
     mtp_acceptance: float | None = None,
     prompts: str = "text",
+    mixed_chunk: bool = False,
+    max_prefill_tokens: int | None = None,
 ) -> tuple[Deployment, bool]:
     """The Deployment these fields describe, and whether they name a layout (tp/dp/ep/pp);
     `mtp` drafts get `mtp_acceptance`, else the acceptance settled for `prompts`."""
     if gpu is None or num_gpus is None:
         raise UsageError("describe the hardware with --gpu GPU --num-gpus N (see `moerun gpus`)")
+    if (mixed_chunk or max_prefill_tokens is not None) and engine != "sglang":
+        raise UsageError(
+            "--mixed-chunk and --max-prefill-tokens are SGLang flags: add --engine sglang"
+        )
     spec = load_spec(model or DEFAULT_MODEL)
     explicit = any(v is not None for v in (tp, dp, pp, ep))
     num_dp, num_pp = dp or 1, pp or 1
@@ -158,5 +178,7 @@ def build_deployment(
         ),
         max_num_batched_tokens=max_num_batched_tokens,
         max_num_seqs=max_num_seqs,
+        mixed_chunk=mixed_chunk,
+        max_prefill_tokens=max_prefill_tokens,
     )
     return dep, explicit

@@ -2,7 +2,7 @@
 
 The dict has exactly the deployment flags' names in snake_case (`model, gpu, num_gpus, weights,
 kv_dtype, engine, tp, dp, ep, pp, mtp, max_context, mem_fraction, max_num_batched_tokens,
-max_num_seqs`),
+max_num_seqs, mixed_chunk, max_prefill_tokens`),
 null where a flag is optional. It is validated like the flags and then built by the very same
 code as `--model ... --gpu ...` (`moerun.commands.deployment_args.build_deployment`), so a plan
 and a command line that say the same thing give the same Deployment.
@@ -38,8 +38,16 @@ DEPLOYMENT_KEYS = (
     "mem_fraction",
     "max_num_batched_tokens",
     "max_num_seqs",
+    "mixed_chunk",
+    "max_prefill_tokens",
 )
-_DEFAULTS: dict[str, Any] = {"weights": "fp8", "kv_dtype": "fp8", "engine": "vllm", "mtp": 0}
+_DEFAULTS: dict[str, Any] = {
+    "weights": "fp8",
+    "kv_dtype": "fp8",
+    "engine": "vllm",
+    "mtp": 0,
+    "mixed_chunk": False,
+}
 _CHOICES: dict[str, tuple[str, ...]] = {
     "weights": WEIGHT_FORMATS,
     "kv_dtype": KV_DTYPES,
@@ -54,6 +62,7 @@ _POSITIVE = (
     "max_context",
     "max_num_batched_tokens",
     "max_num_seqs",
+    "max_prefill_tokens",
 )
 
 
@@ -95,6 +104,12 @@ def fields_from_dict(d: object, where: str = "deployment") -> dict[str, Any]:
     for key in DEPLOYMENT_KEYS:
         value = d.get(key)
         values[key] = _DEFAULTS.get(key) if value is None else _check(key, value, where)
+    if (values["mixed_chunk"] or values["max_prefill_tokens"] is not None) and (
+        values["engine"] != "sglang"
+    ):
+        raise UsageError(
+            f"{where}: mixed_chunk and max_prefill_tokens are SGLang flags: set engine to sglang"
+        )
     return values
 
 
@@ -106,6 +121,10 @@ def _check(key: str, value: Any, where: str) -> Any:
     if key in ("model", "gpu"):
         if not isinstance(value, str) or not value:
             raise UsageError(f"{where}.{key}: expected a non-empty string, got {value!r}")
+        return value
+    if key == "mixed_chunk":
+        if not isinstance(value, bool):
+            raise UsageError(f"{where}.mixed_chunk: expected true or false, got {value!r}")
         return value
     if key == "mem_fraction":
         if isinstance(value, bool) or not isinstance(value, (int, float)):

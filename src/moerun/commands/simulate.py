@@ -168,6 +168,8 @@ def run_simulation(args: argparse.Namespace, dep: Deployment) -> dict[str, Any]:
         "weights": dep.weights,
         "kv_dtype": dep.kv_dtype,
         "mtp": dep.mtp.num_draft_tokens,
+        "mixed_chunk": dep.mixed_chunk and not dep.mtp.enabled,  # SGLang drops it under EAGLE
+        "max_prefill_tokens": dep.max_prefill_tokens,
         "replicas": options.num_replicas,
         "disaggregation": None
         if not options.num_prefill

@@ -37,6 +37,9 @@ def deployment_dict(dep: Deployment) -> dict[str, Any]:
         "max_num_batched_tokens": dep.batched_tokens,
         # null: the engine's own default, which the plan priced (SGLang sizes it from memory)
         "max_num_seqs": dep.max_num_seqs,
+        # SGLang only: off and null (its own default) unless the deployment set them
+        "mixed_chunk": dep.mixed_chunk,
+        "max_prefill_tokens": dep.max_prefill_tokens,
     }
 
 

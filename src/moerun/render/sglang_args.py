@@ -42,6 +42,10 @@ def base_argv(ctx: GroupContext) -> list[str]:
     argv += ["--mem-fraction-static", v["mem_fraction"]]
     argv += ["--context-length", v["max_context"], "--kv-cache-dtype", ctx.kv_cache_dtype]
     argv += ["--chunked-prefill-size", v["batched_tokens"]]
+    if dep.mixed_chunk:
+        argv += ["--enable-mixed-chunk"]
+    if dep.max_prefill_tokens is not None:
+        argv += ["--max-prefill-tokens", str(dep.max_prefill_tokens)]
     if dep.max_num_seqs is not None:
         # SGLang's limit is for the whole instance, split over attention-DP workers; left
         # unset, SGLang sizes it from its KV pool (48 with MTP), as the plan priced it

@@ -145,6 +145,9 @@ def test_mixed_chunks_and_the_prefill_cap_are_sglang_flags() -> None:
     built = build_replica(replace(dep, mixed_chunk=True, max_prefill_tokens=4000))
     assert built.config.mixed_chunk and built.config.max_prefill_tokens == 4000
     assert not build_replica(dep).config.mixed_chunk
+    # SGLang turns mixed chunks off under EAGLE (MTP) speculative decoding
+    eagle = replace(dep, mtp=Mtp.drafting(1, 0.7), mixed_chunk=True)
+    assert not build_replica(eagle).config.mixed_chunk
 
 
 def test_a_full_batch_tries_no_prefill_until_a_request_leaves() -> None:

@@ -160,6 +160,8 @@ def parse_csv(text: str, where: str) -> list[MeasuredRun]:
                     max_batched_tokens=_positive(row, "max_batched_tokens"),
                     mem_fraction=_fraction(row, "mem_fraction"),
                     mtp_accept_pinned=_pinned(row),
+                    mixed_chunk=_flag(row, "mixed_chunk"),
+                    max_prefill_tokens=_positive(row, "max_prefill_tokens"),
                 )
             )
         except (KeyError, ValueError) as exc:
@@ -190,6 +192,14 @@ def _positive(row: dict[str, str], column: str) -> int | None:
     if value <= 0:
         raise ValueError(f"{column} must be positive, not {value}")
     return value
+
+
+def _flag(row: dict[str, str], column: str) -> bool:
+    """An optional on/off launch flag column: "true", or empty (off)."""
+    text = (row.get(column) or "").strip()
+    if text not in ("", "true"):
+        raise ValueError(f"{column} must be 'true' or empty, not {text!r}")
+    return text == "true"
 
 
 def _pinned(row: dict[str, str]) -> bool:
@@ -299,6 +309,10 @@ def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
                     max_batched_tokens=_deployed_flag(dep, par.dp, "max_num_batched_tokens"),
                     max_running_requests=_deployed_flag(dep, par.dp, "max_num_seqs"),
                     mem_fraction=float(dep["mem_fraction"]) if dep.get("mem_fraction") else None,
+                    mixed_chunk=bool(dep.get("mixed_chunk")),
+                    max_prefill_tokens=(
+                        int(dep["max_prefill_tokens"]) if dep.get("max_prefill_tokens") else None
+                    ),
                 )
             )
         except (KeyError, TypeError, ValueError) as exc:

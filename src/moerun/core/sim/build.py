@@ -82,7 +82,9 @@ def build_replica(
         chunked_prefill=opts.chunked_prefill,
         prefix_caching=opts.prefix_caching,
         admission=dep.admission if ENGINE_POLICY[dep.engine.name] == "prefill_first" else None,
-        mixed_chunk=dep.mixed_chunk,
+        # SGLang turns mixed chunks off under EAGLE speculative decoding, which its MTP is
+        # (server_args: "Mixed chunked prefill is disabled because of using eagle ...")
+        mixed_chunk=dep.mixed_chunk and not dep.mtp.enabled,
         max_prefill_tokens=(
             dep.max_prefill_tokens * ranks if dep.max_prefill_tokens is not None else None
         ),
