@@ -355,6 +355,10 @@ def test_sglang_prefill_launch_flags_are_read_and_reach_the_deployment(tmp_path:
         parse_csv(_launch_row("mixed_chunk", "yes", "tp8", "sglang"), "x.csv")
     with pytest.raises(CatalogError, match="max_prefill_tokens must be positive"):
         parse_csv(_launch_row("max_prefill_tokens", "0", "tp8", "sglang"), "x.csv")
+    with pytest.raises(CatalogError, match=r"line 2: .* SGLang flags, not vllm's"):
+        parse_csv(_launch_row("mixed_chunk", "true", "tp8", "vllm"), "x.csv")
+    with pytest.raises(CatalogError, match=r"run 0: .* SGLang flags, not vllm's"):
+        _bench_run(tmp_path, {"engine": "vllm", "max_prefill_tokens": 9})
     # a bench result keeps the flags its deployment was described with
     run = _bench_run(tmp_path, {"engine": "sglang", "mixed_chunk": True, "max_prefill_tokens": 9})
     assert run.mixed_chunk and run.max_prefill_tokens == 9

@@ -164,6 +164,7 @@ def parse_csv(text: str, where: str) -> list[MeasuredRun]:
                     max_prefill_tokens=_positive(row, "max_prefill_tokens"),
                 )
             )
+            _sglang_flags_only(runs[-1])
         except (KeyError, ValueError) as exc:
             raise CatalogError(f"{where}: line {i}: bad or missing field ({exc})") from None
     return runs
@@ -192,6 +193,12 @@ def _positive(row: dict[str, str], column: str) -> int | None:
     if value <= 0:
         raise ValueError(f"{column} must be positive, not {value}")
     return value
+
+
+def _sglang_flags_only(run: MeasuredRun) -> None:
+    """SGLang's prefill flags on a run of another engine cannot be run (ValueError)."""
+    if (run.mixed_chunk or run.max_prefill_tokens is not None) and run.engine != "sglang":
+        raise ValueError(f"mixed_chunk and max_prefill_tokens are SGLang flags, not {run.engine}'s")
 
 
 def _flag(row: dict[str, str], column: str) -> bool:
@@ -315,6 +322,7 @@ def parse_bench_json(data: dict[str, Any], where: str) -> list[MeasuredRun]:
                     ),
                 )
             )
+            _sglang_flags_only(out[-1])
         except (KeyError, TypeError, ValueError) as exc:
             raise CatalogError(f"{where}: run {j}: not a moerun bench result ({exc})") from None
     return out
