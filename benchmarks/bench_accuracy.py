@@ -1,6 +1,6 @@
 """Benchmark: prediction accuracy against every published measurement in the catalog.
 
-Run: .venv/bin/python benchmarks/bench_accuracy.py [--quick]
+Run: .venv/bin/python benchmarks/bench_accuracy.py [--quick] [--points] [--waves N]
 
 1. Fitted groups (the catalog's measured runs, `moerun calibrate`'s groups): per (GPU, engine,
    model) the median absolute % error of TTFT, TPOT and output throughput, cross-validated
@@ -11,7 +11,10 @@ Run: .venv/bin/python benchmarks/bench_accuracy.py [--quick]
    20%, predicted with the calibration moerun would use (its kernel tables plus the profile for
    that GPU and engine, or the one it extrapolates from); beside it the same for
    AIConfigurator's own predictions of those points (`aic_predictions.csv`, computed with its
-   estimation API by scripts/aic_predictions.py; "-" where the catalog has none).
+   estimation API by scripts/aic_predictions.py; "-" where the catalog has none). Each point
+   runs as `validation/silicon_launch.yaml` says it was launched and measured; `--points`
+   prints every point, `--waves N` simulates N measured requests per client (its client sent
+   50; the default 4 gives the same medians).
 3. AIConfigurator's question: GLM-5-FP8 on 8x H200 with SGLang, 4000 in / 1000 out, TTFT <= 2 s
    and TPOT <= 50 ms (medians): the best output tok/s per GPU over closed-loop concurrencies.
 4. Holdout runs: every catalog row marked `split: holdout` (never fitted by any profile), each
@@ -104,7 +107,7 @@ def fitted_groups() -> None:
         )
 
 
-def silicon(quick: bool, waves: int) -> None:
+def silicon(quick: bool, waves: int, points: bool = False) -> None:
     """Error on NVIDIA's silicon points (validation only), moerun's beside AIConfigurator's."""
     print("\n2. aiconfigurator-core 0.12.0 silicon points (validation, never fitted)")
     print(f"   AIConfigurator's predictions: {aic_predictions_source()}")
@@ -136,7 +139,8 @@ def silicon(quick: bool, waves: int) -> None:
         cal = calibration_for(key[0], key[1], model_type(runs[0]))
         tpot, ttft, cover = [], [], []
         aic_tpot, aic_ttft = [], []
-        for r in runs:
+        lines = []
+        for r in sorted(runs, key=lambda r: (r.isl, r.osl, r.concurrency or 0)):
             opts = SimOptions(params=cal.params, kv_capacity_factor=cal.kv_capacity_factor)
             p = point_for(r, opts, 0.0)
             pred = predict(p, cal.params)
@@ -147,12 +151,22 @@ def silicon(quick: bool, waves: int) -> None:
             if a is not None and a.ttft_ms is not None and a.tpot_ms is not None:
                 aic_tpot.append(ape(a.tpot_ms, r.measured["tpot_p50_ms"]))
                 aic_ttft.append(ape(a.ttft_ms, r.measured["ttft_p50_ms"]))
+            m = r.measured
+            lines.append(
+                f"    {r.isl:>5}/{r.osl:<5} C{r.concurrency or 0:<4} TTFT ms measured "
+                f"{m['ttft_p50_ms']:>8,.0f} moerun {pred['ttft_p50_ms']:>8,.0f} AIC "
+                f"{a.ttft_ms if a and a.ttft_ms else float('nan'):>8,.0f}   TPOT ms measured "
+                f"{m['tpot_p50_ms']:>5.1f} moerun {pred['tpot_p50_ms']:>5.1f} AIC "
+                f"{a.tpot_ms if a and a.tpot_ms else float('nan'):>5.1f}"
+            )
         print(
             f"  {key[0]:9} {key[1]:7} {key[2]:24} {len(runs):>3}  "
             f"{_errors(ttft, tpot)}  {_errors(aic_ttft, aic_tpot)}"
             f"{'' if len(aic_tpot) in (0, len(runs)) else f' ({len(aic_tpot)} pts)'}"
             f"  {np.mean(cover):8.0%}  {cal.note}"
         )
+        if points:
+            print("\n".join(lines))
     print(
         "  AIConfigurator: cli_estimate agg, SILICON database, its current engine data, each "
         "point's batch / layout / quantisation, KV dtype inferred (aic_predictions.SOURCE.yaml)"
@@ -363,6 +377,9 @@ def main() -> None:
     )
     ap.add_argument("--only-extrapolation", action="store_true", help="section 5 only")
     ap.add_argument(
+        "--points", action="store_true", help="section 2 point by point (median TTFT and TPOT)"
+    )
+    ap.add_argument(
         "--waves",
         type=int,
         default=WAVES,
@@ -371,7 +388,7 @@ def main() -> None:
     args = ap.parse_args()
     if not args.only_extrapolation:
         fitted_groups()
-        silicon(args.quick, args.waves)
+        silicon(args.quick, args.waves, args.points)
         aic_question(args.quick)
         holdout_runs()
     extrapolation(args.write_extrapolation)
