@@ -51,7 +51,8 @@ class Deployment:
     # --max-running-requests is this x DP); None: the engine's own default.
     max_num_seqs: int | None = None
     # SGLang's --enable-mixed-chunk: a prefill batch also runs the running decodes, which
-    # take their tokens out of its budget (off by default, and never set by moerun deploy)
+    # take their tokens out of its budget (off by default; plans never set it, `deploy`
+    # passes it when a deployment does)
     mixed_chunk: bool = False
     # SGLang's --max-prefill-tokens: the prompt tokens one prefill batch of a scheduler (each
     # attention-DP rank) admits beyond its first request; None: the engine's default (16384),
