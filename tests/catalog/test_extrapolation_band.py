@@ -83,3 +83,5 @@ def test_bad_rows_are_refused() -> None:
         parse_extrapolation(good.replace("[X]", "[]"))
     with pytest.raises(CatalogError, match="not a mapping"):
         parse_extrapolation("- 1")
+    with pytest.raises(CatalogError, match=r"extrapolation_error\.yaml: not valid YAML"):
+        parse_extrapolation("rows: [")

@@ -23,6 +23,30 @@ def read_package_file(filename: str) -> str:
     return resources.files("moerun.catalog").joinpath("data", filename).read_text("utf-8")
 
 
+T = TypeVar("T")
+
+
+def read_measured_rows(
+    text: str, filename: str, parse_row: Callable[[dict[str, Any]], T]
+) -> tuple[tuple[T, ...], str]:
+    """The rows of a measured-row file (`write_measured_rows`'s format), each through
+    `parse_row` (which raises KeyError, TypeError or ValueError on a bad row), and the date
+    they were measured; CatalogError names the file and the row."""
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise CatalogError(f"{filename}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise CatalogError(f"{filename}: not a mapping")
+    rows = []
+    for i, row in enumerate(data.get("rows") or []):
+        try:
+            rows.append(parse_row(row))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise CatalogError(f"{filename}: row {i}: bad or missing field ({exc})") from None
+    return tuple(rows), str(data.get("measured", ""))
+
+
 def write_measured_rows(
     filename: str, header: str, rows: list[dict[str, Any]], check: Callable[[str], object]
 ) -> Path:

@@ -17,7 +17,6 @@ from rich.table import Table
 
 from moerun.catalog.models import load_spec
 from moerun.catalog.perf.architecture import (
-    ArchitectureResidual,
     residual_for,
     with_residual,
 )
@@ -373,10 +372,9 @@ def extrapolation_errors() -> list[dict[str, Any]]:
                     cal = without_tables(base, params, gpu, engine, model_type(r))
                     if cal is base:  # nothing to read the roofline's fractions off
                         continue
-                res = _residual(prof, r)
-                if res is not None and r.id in res.runs:
-                    continue  # fitted on: it measures nothing
-                priced.append((r, with_residual(cal.params, res), cal.kv_capacity_factor, 0.0))
+                run_params = _params_for_run(prof, r, cal.params)
+                if run_params is not None:
+                    priced.append((r, run_params, cal.kv_capacity_factor, 0.0))
             used, band = _median_errors(priced)
             if not used:
                 continue
@@ -487,25 +485,28 @@ def _own_gpu_errors(
     for key, targets in sorted(groups.items()):
         priced = []
         for r in targets:
-            # as calibration_for prices the run's architecture: with its measured residual,
-            # which says nothing about the runs it was fitted on
-            res = _residual(prof, r)
-            if res is None or r.id not in res.runs:
-                priced.append(
-                    (r, with_residual(params, res), cal.kv_capacity_factor, _measured_acceptance(r))
-                )
+            run_params = _params_for_run(prof, r, params)
+            if run_params is not None:
+                priced.append((r, run_params, cal.kv_capacity_factor, _measured_acceptance(r)))
         used, band = _median_errors(priced)
         if used and band:
             yield key, used, band
 
 
-def _residual(prof: CalibrationProfile, r: MeasuredRun) -> ArchitectureResidual | None:
-    """The architecture residual `prof` adds when it predicts run `r`'s model."""
+def _params_for_run(
+    prof: CalibrationProfile, r: MeasuredRun, params: StepParams
+) -> StepParams | None:
+    """`params` as calibration_for prices run `r`'s architecture with `prof`: with the
+    residual measured for it, if any; None for a run that residual was fitted on (its error
+    measures nothing)."""
     try:
         mtype = model_type(r)
     except MoerunError:
+        return params
+    res = residual_for(prof.engine, prof.engine_version, prof.model_types, mtype)
+    if res is not None and r.id in res.runs:
         return None
-    return residual_for(prof.engine, prof.engine_version, prof.model_types, mtype)
+    return with_residual(params, res)
 
 
 def architecture_residual_rows() -> list[dict[str, Any]]:

@@ -16,15 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from moerun.catalog.files import write_measured_rows
+from moerun.catalog.files import read_measured_rows, read_package_file, write_measured_rows
 from moerun.core.perf.step_time import StepParams
-from moerun.errors import CatalogError
 
 FILE = "architecture_residual.yaml"
 
@@ -54,40 +50,34 @@ class ArchitectureResidual:
 
 def parse_residuals(text: str) -> tuple[tuple[ArchitectureResidual, ...], str]:
     """The rows of an architecture_residual.yaml text, and the date they were measured."""
-    data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise CatalogError(f"{FILE}: not a mapping")
-    rows = []
-    for i, row in enumerate(data.get("rows") or []):
-        try:
-            r = ArchitectureResidual(
-                engine=str(row["engine"]),
-                engine_version=str(row["engine_version"]),
-                gpu=str(row["gpu"]),
-                from_model_type=str(row["from_model_type"]),
-                to_model_type=str(row["to_model_type"]),
-                base_runs=tuple(str(x) for x in row["base_runs"]),
-                runs=tuple(str(x) for x in row["runs"]),
-                step_overhead_s=float(row["step_overhead_s"]),
-                in_sample_mape={k: float(v) for k, v in (row.get("in_sample_mape") or {}).items()},
-            )
-            if r.from_model_type == r.to_model_type:
-                raise ValueError("the two architectures are the same")
-            if not r.runs or not r.base_runs or set(r.runs) & set(r.base_runs):
-                raise ValueError("needs runs of each architecture, none of them shared")
-            if not -0.05 <= r.step_overhead_s <= 0.2:
-                raise ValueError(f"step_overhead_s {r.step_overhead_s} is not a per-step time")
-            rows.append(r)
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CatalogError(f"{FILE}: row {i}: bad or missing field ({exc})") from None
-    return tuple(rows), str(data.get("measured", ""))
+    return read_measured_rows(text, FILE, _residual_row)
+
+
+def _residual_row(row: dict[str, Any]) -> ArchitectureResidual:
+    r = ArchitectureResidual(
+        engine=str(row["engine"]),
+        engine_version=str(row["engine_version"]),
+        gpu=str(row["gpu"]),
+        from_model_type=str(row["from_model_type"]),
+        to_model_type=str(row["to_model_type"]),
+        base_runs=tuple(str(x) for x in row["base_runs"]),
+        runs=tuple(str(x) for x in row["runs"]),
+        step_overhead_s=float(row["step_overhead_s"]),
+        in_sample_mape={k: float(v) for k, v in (row.get("in_sample_mape") or {}).items()},
+    )
+    if r.from_model_type == r.to_model_type:
+        raise ValueError("the two architectures are the same")
+    if not r.runs or not r.base_runs or set(r.runs) & set(r.base_runs):
+        raise ValueError("needs runs of each architecture, none of them shared")
+    if not -0.05 <= r.step_overhead_s <= 0.2:
+        raise ValueError(f"step_overhead_s {r.step_overhead_s} is not a per-step time")
+    return r
 
 
 @cache
 def architecture_residuals() -> tuple[ArchitectureResidual, ...]:
     """The catalog's measured architecture residuals."""
-    text = resources.files("moerun.catalog").joinpath("data", FILE).read_text()
-    return parse_residuals(text)[0]
+    return parse_residuals(read_package_file(FILE))[0]
 
 
 def residual_for(

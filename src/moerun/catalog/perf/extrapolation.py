@@ -11,15 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from moerun.catalog.files import write_measured_rows
+from moerun.catalog.files import read_measured_rows, read_package_file, write_measured_rows
 from moerun.core.deploy.deployment import LAYOUT_KINDS
-from moerun.errors import CatalogError
 
 FILE = "extrapolation_error.yaml"
 # the comment the written file opens with
@@ -89,63 +85,55 @@ class ExtrapolationError:
 
 def parse_extrapolation(text: str) -> tuple[tuple[ExtrapolationError, ...], str]:
     """The rows of an extrapolation_error.yaml text, and the date they were measured."""
-    data = yaml.safe_load(text)
-    if not isinstance(data, dict):
-        raise CatalogError(f"{FILE}: not a mapping")
-    rows = []
-    for i, row in enumerate(data.get("rows") or []):
-        try:
-            errors: dict[str, Any] = row["median_ape_pct"]
-            unknown = set(errors) - set(METRICS)
-            if unknown:
-                raise ValueError(f"unknown metric(s) {sorted(unknown)}")
-            runs = tuple(str(r) for r in row["runs"])
-            if not runs:
-                raise ValueError("no runs")
-            to_type = str(row.get("to_model_type") or "")
-            from_types = tuple(str(t) for t in row.get("from_model_types") or ())
-            if to_type and not from_types:
-                raise ValueError("to_model_type needs the from_model_types it was fitted on")
-            if to_type and row["from_gpu"] != row["to_gpu"]:
-                raise ValueError("a cross-model row is measured on the profile's own GPU")
-            to_tables = row.get("to_tables", True)
-            if not isinstance(to_tables, bool):
-                raise ValueError(f"to_tables must be true or false, not {to_tables!r}")
-            to_layout = str(row.get("to_layout") or "")
-            from_layouts = tuple(str(k) for k in row.get("from_layouts") or ())
-            for kind in (to_layout, *from_layouts) if to_layout else from_layouts:
-                if kind not in LAYOUT_KINDS:
-                    raise ValueError(f"layout {kind!r} is not one of {', '.join(LAYOUT_KINDS)}")
-            if to_layout and not from_layouts:
-                raise ValueError("to_layout needs the from_layouts the profile's runs used")
-            if to_layout and (to_type or row["from_gpu"] != row["to_gpu"]):
-                raise ValueError("a cross-layout row is measured on the profile's own GPU alone")
-            rows.append(
-                ExtrapolationError(
-                    engine=str(row["engine"]),
-                    profile=str(row["profile"]),
-                    from_gpu=str(row["from_gpu"]),
-                    to_gpu=str(row["to_gpu"]),
-                    runs=runs,
-                    median_ape_pct={k: float(v) for k, v in errors.items()},
-                    from_model_types=from_types,
-                    to_model_type=to_type,
-                    to_tables=to_tables,
-                    from_layouts=from_layouts,
-                    to_layout=to_layout,
-                    to_model_types=tuple(str(t) for t in row.get("to_model_types") or ()),
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise CatalogError(f"{FILE}: row {i}: bad or missing field ({exc})") from None
-    return tuple(rows), str(data.get("measured", ""))
+    return read_measured_rows(text, FILE, _extrapolation_row)
+
+
+def _extrapolation_row(row: dict[str, Any]) -> ExtrapolationError:
+    errors: dict[str, Any] = row["median_ape_pct"]
+    unknown = set(errors) - set(METRICS)
+    if unknown:
+        raise ValueError(f"unknown metric(s) {sorted(unknown)}")
+    runs = tuple(str(r) for r in row["runs"])
+    if not runs:
+        raise ValueError("no runs")
+    to_type = str(row.get("to_model_type") or "")
+    from_types = tuple(str(t) for t in row.get("from_model_types") or ())
+    if to_type and not from_types:
+        raise ValueError("to_model_type needs the from_model_types it was fitted on")
+    if to_type and row["from_gpu"] != row["to_gpu"]:
+        raise ValueError("a cross-model row is measured on the profile's own GPU")
+    to_tables = row.get("to_tables", True)
+    if not isinstance(to_tables, bool):
+        raise ValueError(f"to_tables must be true or false, not {to_tables!r}")
+    to_layout = str(row.get("to_layout") or "")
+    from_layouts = tuple(str(k) for k in row.get("from_layouts") or ())
+    for kind in (to_layout, *from_layouts) if to_layout else from_layouts:
+        if kind not in LAYOUT_KINDS:
+            raise ValueError(f"layout {kind!r} is not one of {', '.join(LAYOUT_KINDS)}")
+    if to_layout and not from_layouts:
+        raise ValueError("to_layout needs the from_layouts the profile's runs used")
+    if to_layout and (to_type or row["from_gpu"] != row["to_gpu"]):
+        raise ValueError("a cross-layout row is measured on the profile's own GPU alone")
+    return ExtrapolationError(
+        engine=str(row["engine"]),
+        profile=str(row["profile"]),
+        from_gpu=str(row["from_gpu"]),
+        to_gpu=str(row["to_gpu"]),
+        runs=runs,
+        median_ape_pct={k: float(v) for k, v in errors.items()},
+        from_model_types=from_types,
+        to_model_type=to_type,
+        to_tables=to_tables,
+        from_layouts=from_layouts,
+        to_layout=to_layout,
+        to_model_types=tuple(str(t) for t in row.get("to_model_types") or ()),
+    )
 
 
 @cache
 def extrapolation_errors() -> tuple[tuple[ExtrapolationError, ...], str]:
     """The catalog's measured extrapolation errors and their date."""
-    text = resources.files("moerun.catalog").joinpath("data", FILE).read_text()
-    return parse_extrapolation(text)
+    return parse_extrapolation(read_package_file(FILE))
 
 
 def write_extrapolation(rows: list[dict[str, Any]]) -> Path:

@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from moerun.catalog.files import read_package_file
 from moerun.catalog.models import load_spec
 from moerun.catalog.perf.measurements import MeasuredRun
 from moerun.core.deploy.parallel import Parallel
@@ -223,8 +224,8 @@ class SiliconLaunch:
     length_stddev: float
     source: str
     # SGLang's `auto` KV dtype: fp8 for DSA models on these GPUs, else `kv_dtype_otherwise`
-    kv_dtype_dsa_fp8_gpus: tuple[str, ...] = ()
-    kv_dtype_otherwise: str = "bf16"
+    kv_dtype_dsa_fp8_gpus: tuple[str, ...]
+    kv_dtype_otherwise: str
 
     def kv_dtype(self, gpu: str, model: str) -> str:
         """The KV dtype a point of `model` on `gpu` ran with."""
@@ -264,8 +265,7 @@ def parse_silicon_launch(text: str) -> SiliconLaunch:
 @cache
 def silicon_launch() -> SiliconLaunch:
     """How the catalog's silicon points were launched and measured."""
-    path = "data/validation/silicon_launch.yaml"
-    return parse_silicon_launch(resources.files("moerun.catalog").joinpath(path).read_text())
+    return parse_silicon_launch(read_package_file("validation/silicon_launch.yaml"))
 
 
 @cache
